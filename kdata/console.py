@@ -1,0 +1,91 @@
+"""Terminal rendering for the CLI only (rich tables, progress bars, JSON). Library code never imports this."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    """Machine output goes to stdout as plain JSON (no colour codes), one document."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def print_error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def shard_progress(description: str, enabled: bool = True) -> Iterator[Any]:
+    """A progress bar driven by the runner's :class:`kdata.runner.Progress` events."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("shards · {task.fields[rows]} rows"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task(description, total=None, rows=0)
+
+        def update(event: Any) -> None:
+            bar.update(task, total=event.shards_total, completed=event.shards_done, rows=event.rows_done)
+
+        yield update
+
+
+def stats_table(stats: Mapping[str, int], title: str = "stats") -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("counter")
+    table.add_column("rows", justify="right")
+    for key, value in sorted(stats.items(), key=lambda kv: (kv[0] not in ("total", "kept"), kv[0])):
+        table.add_row(key, f"{value:,}")
+    return table
+
+
+def key_value_table(rows: Mapping[str, Any], title: str | None = None) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows.items():
+        table.add_row(str(key), str(value))
+    return table
+
+
+@contextmanager
+def step_progress(description: str, enabled: bool = True) -> Iterator[Any]:
+    """A progress bar over named steps, driven by ``on_step(name, index, total)``."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[step]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console) as bar:
+        task = bar.add_task(description, total=None, step="")
+
+        def update(name: str, index: int, total: int) -> None:
+            bar.update(task, total=total, completed=index, step=name)
+
+        yield update
+
+
+def rows_table(headers: Sequence[str], rows: Iterable[Sequence[str]], title: str | None = None) -> Table:
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table

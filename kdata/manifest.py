@@ -1,0 +1,282 @@
+"""Manifest I/O: a directory of Parquet shards plus a small JSON descriptor.
+
+Layout::
+
+    DIR/manifest.json          descriptor: kind, schema version, shards, row count, lineage, blob dirs
+    DIR/data/<shard>.parquet   the rows; each file also carries the lineage in its key-value metadata
+    DIR/stats.json             merged counters of the stage that wrote it
+    DIR/blobs/                 content-addressed image bytes, when a stage stores them out of line
+
+Reading streams record batches shard by shard, so memory stays flat however large the manifest is.
+Every file is written temp-then-rename (see :mod:`kdata.atomic`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from kdata import __version__
+from kdata.atomic import atomic_path, write_json_atomic
+from kdata.errors import ManifestError, ManifestSchemaError
+from kdata.schema import SCHEMA_VERSION, ManifestKind, Status, get_kind, validate_schema
+
+DESCRIPTOR = "manifest.json"
+DATA_DIR = "data"
+BLOB_DIR = "blobs"
+LINEAGE_KEY = b"kcli.lineage"
+
+
+@dataclass
+class Lineage:
+    """How an output was made: enough to trace any dataset back to its inputs."""
+
+    stage: str
+    config: dict[str, Any]
+    parent: str | None = None  # path of the parent manifest, as given
+    parent_fingerprint: str | None = None
+    kcli_version: str = __version__
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "config": self.config,
+            "parent": self.parent,
+            "parent_fingerprint": self.parent_fingerprint,
+            "kcli_version": self.kcli_version,
+            "created": self.created,
+        }
+
+
+@dataclass
+class Manifest:
+    """An opened manifest: its directory and parsed descriptor."""
+
+    path: Path
+    descriptor: dict[str, Any]
+
+    @property
+    def kind(self) -> ManifestKind:
+        return get_kind(self.descriptor["kind"])
+
+    @property
+    def shard_paths(self) -> list[Path]:
+        return [self.path / DATA_DIR / s["file"] for s in self.descriptor["shards"]]
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.descriptor["num_rows"])
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.descriptor["fingerprint"])
+
+    @property
+    def lineage_chain(self) -> list[dict[str, Any]]:
+        """This manifest's lineage first, then its parent's, back to the first stage."""
+        return [self.descriptor["lineage"], *self.descriptor.get("ancestors", [])]
+
+    @property
+    def blob_dirs(self) -> list[Path]:
+        return [(self.path / d).resolve() for d in self.descriptor.get("blob_dirs", [])]
+
+    def schema(self) -> pa.Schema:
+        if not self.shard_paths:
+            return self.kind.required
+        return pq.read_schema(self.shard_paths[0])
+
+    def iter_batches(
+        self,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 8192,
+        only_ok: bool = False,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream record batches over every shard; ``only_ok`` keeps rows whose status is ``ok``."""
+        for shard in self.shard_paths:
+            yield from iter_shard_batches(shard, columns, batch_size, only_ok)
+
+    def read_table(self, columns: Sequence[str] | None = None, only_ok: bool = False) -> pa.Table:
+        """Read everything into memory: for small manifests and tests, never for whole-dataset scans."""
+        batches = list(self.iter_batches(columns, only_ok=only_ok))
+        if not batches:
+            schema = self.schema()
+            if columns is not None:
+                schema = pa.schema([schema.field(c) for c in columns])
+            return schema.empty_table()
+        return pa.Table.from_batches(batches)
+
+
+def iter_shard_batches(
+    shard: Path, columns: Sequence[str] | None = None, batch_size: int = 8192, only_ok: bool = False
+) -> Iterator[pa.RecordBatch]:
+    wanted = list(columns) if columns is not None else None
+    read_cols = wanted
+    if only_ok and wanted is not None and "status" not in wanted:
+        read_cols = [*wanted, "status"]
+    try:
+        parquet = pq.ParquetFile(shard)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ManifestError(f"{shard} is not a readable Parquet file: {exc}") from None
+    for batch in parquet.iter_batches(batch_size=batch_size, columns=read_cols):
+        if only_ok:
+            mask = pc.equal(batch.column("status"), Status.OK)
+            batch = batch.filter(mask)
+            if wanted is not None and read_cols != wanted:
+                batch = batch.select(wanted)
+        yield batch
+
+
+def open_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Open a manifest directory, or raise :class:`ManifestError` with a one-line reason."""
+    root = Path(path)
+    if not root.exists():
+        raise ManifestError(f"no such manifest: {root}")
+    if root.is_file():
+        kind = "Parquet file" if _looks_like_parquet(root) else "file"
+        raise ManifestError(f"{root} is a {kind}, not a manifest directory (expected a folder with {DESCRIPTOR})")
+    descriptor_path = root / DESCRIPTOR
+    if not descriptor_path.exists():
+        raise ManifestError(f"{root} is not a kcli manifest: {DESCRIPTOR} is missing")
+    try:
+        descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{descriptor_path} is not valid JSON: {exc}") from None
+    _check_descriptor(descriptor, descriptor_path)
+    manifest = Manifest(root, descriptor)
+    for shard in manifest.shard_paths:
+        if not shard.exists():
+            raise ManifestError(f"{root}: shard {shard.name} listed in {DESCRIPTOR} is missing")
+    if manifest.shard_paths:  # one footer read catches a manifest whose data is not Parquet at all
+        read_parquet_shard_checked(manifest.shard_paths[0], manifest.kind)
+    return manifest
+
+
+def _check_descriptor(descriptor: Any, where: Path) -> None:
+    if not isinstance(descriptor, dict):
+        raise ManifestError(f"{where} does not hold a manifest descriptor")
+    for key in ("kind", "schema_version", "shards", "num_rows", "lineage", "fingerprint"):
+        if key not in descriptor:
+            raise ManifestError(f"{where} lacks the {key!r} field")
+    if descriptor["schema_version"] > SCHEMA_VERSION:
+        raise ManifestError(
+            f"{where} has schema version {descriptor['schema_version']}, newer than this kcli "
+            f"understands ({SCHEMA_VERSION}); upgrade kcli"
+        )
+    get_kind(descriptor["kind"])
+
+
+def _looks_like_parquet(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PAR1"
+
+
+def read_parquet_shard_checked(path: Path, kind: ManifestKind) -> pa.Schema:
+    """Read a shard's schema, turning unreadable files into :class:`ManifestError`."""
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ManifestError(f"{path} is not a readable Parquet file: {exc}") from None
+    validate_schema(schema, kind, where=str(path))
+    return schema
+
+
+def write_shard(table: pa.Table, target: Path, lineage: Lineage, kind: ManifestKind) -> str:
+    """Validate and write one shard atomically; return the sha256 of the written file."""
+    validate_schema(table.schema, kind, where=target.name)
+    metadata = dict(table.schema.metadata or {})
+    metadata[LINEAGE_KEY] = json.dumps(lineage.to_dict(), ensure_ascii=False, default=str).encode()
+    table = table.replace_schema_metadata(metadata)
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return file_sha256(target)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shard_entry(path: Path, sha256: str) -> dict[str, Any]:
+    return {"file": path.name, "rows": pq.ParquetFile(path).metadata.num_rows, "sha256": sha256}
+
+
+def fingerprint_of(shards: Sequence[dict[str, Any]], kind: str) -> str:
+    """A manifest's identity: the hash of its kind and of every shard's content hash, in order."""
+    digest = hashlib.sha256(kind.encode())
+    for shard in shards:
+        digest.update(f"{shard['file']}:{shard['sha256']}".encode())
+    return digest.hexdigest()
+
+
+def finalize_manifest(
+    root: Path,
+    kind: ManifestKind,
+    shards: Sequence[dict[str, Any]],
+    lineage: Lineage,
+    parent: Manifest | None = None,
+    blob_dirs: Sequence[Path] = (),
+    extra: dict[str, Any] | None = None,
+) -> Manifest:
+    """Write the descriptor last, which is what makes a directory a complete manifest."""
+    all_blob_dirs = list(blob_dirs) + (parent.blob_dirs if parent else [])
+    descriptor: dict[str, Any] = {
+        "kind": kind.name,
+        "schema_version": SCHEMA_VERSION,
+        "kcli_version": __version__,
+        "shards": list(shards),
+        "num_rows": sum(int(s["rows"]) for s in shards),
+        "fingerprint": fingerprint_of(shards, kind.name),
+        "lineage": lineage.to_dict(),
+        "ancestors": parent.lineage_chain if parent else [],
+        "blob_dirs": _dedupe([os.path.relpath(d, root) for d in all_blob_dirs]),
+        **(extra or {}),
+    }
+    write_json_atomic(root / DESCRIPTOR, descriptor)
+    return Manifest(root, descriptor)
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def write_manifest(
+    root: str | os.PathLike[str],
+    tables: Sequence[pa.Table],
+    kind: ManifestKind,
+    lineage: Lineage,
+    parent: Manifest | None = None,
+    blob_dirs: Sequence[Path] = (),
+) -> Manifest:
+    """Write small in-memory tables as a manifest (one shard per table). Stages use the runner instead."""
+    root = Path(root)
+    entries = []
+    for index, table in enumerate(tables):
+        target = root / DATA_DIR / shard_name(index)
+        entries.append(shard_entry(target, write_shard(table, target, lineage, kind)))
+    return finalize_manifest(root, kind, entries, lineage, parent, blob_dirs)
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.parquet"
+
+
+def check_columns(manifest: Manifest, columns: Sequence[str]) -> None:
+    """Fail before any work starts when a stage needs columns the manifest does not have."""
+    names = set(manifest.schema().names)
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ManifestSchemaError(f"{manifest.path}: missing column {missing[0]!r}; it has: {', '.join(sorted(names))}")

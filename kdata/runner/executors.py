@@ -1,0 +1,99 @@
+"""How shards are run: in this process, or on local worker processes.
+
+The executor only schedules shards; what a shard does lives in :mod:`kdata.runner.shard`. Each worker
+builds the stage and calls ``setup`` once, so a model is loaded once per worker, not per batch. A
+distributed engine (Ray Data) fits behind the same ``run`` signature.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from kdata.manifest import Lineage
+from kdata.runner.shard import ShardResult, process_shard
+from kdata.runner.stage import ShardSource, Stage, StageContext
+
+
+@dataclass
+class StageSpec:
+    """Everything a worker needs to build the stage itself (all picklable)."""
+
+    stage_cls: type[Stage]
+    config: Any
+    context: StageContext
+    lineage: Lineage
+    batch_size: int
+
+    def build(self, worker_index: int = 0) -> Stage:
+        context = StageContext(self.context.output_dir, self.context.blob_dirs, worker_index)
+        stage = self.stage_cls(self.config, context)
+        stage.setup()
+        return stage
+
+
+class Executor(Protocol):
+    def run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]: ...
+
+
+class InProcessExecutor:
+    """Runs shards one after another in this process: simplest to debug, no start-up cost."""
+
+    def run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:
+        stage = spec.build()
+        for source in sources:
+            yield process_shard(stage, source, spec.context.output_dir, spec.lineage, spec.batch_size)
+
+
+_WORKER_STAGE: Stage | None = None
+_WORKER_SPEC: StageSpec | None = None
+
+
+def _init_worker(spec: StageSpec, counter: Any) -> None:
+    global _WORKER_STAGE, _WORKER_SPEC
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    _WORKER_SPEC = spec
+    _WORKER_STAGE = spec.build(worker_index=index)
+
+
+def _run_in_worker(source: ShardSource) -> ShardResult:
+    assert _WORKER_STAGE is not None and _WORKER_SPEC is not None
+    spec = _WORKER_SPEC
+    return process_shard(_WORKER_STAGE, source, spec.context.output_dir, spec.lineage, spec.batch_size)
+
+
+class ProcessExecutor:
+    """Runs shards on ``workers`` spawned processes (spawn, not fork: torch's threads do not survive fork)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:
+        context = multiprocessing.get_context("spawn")
+        counter = context.Value("i", 0)
+        with ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_init_worker, initargs=(spec, counter)
+        ) as pool:
+            pending: set[Future[ShardResult]] = {pool.submit(_run_in_worker, s) for s in sources}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+
+
+def make_executor(name: str, workers: int) -> Executor:
+    if name == "local":
+        return ProcessExecutor(workers) if workers > 1 else InProcessExecutor()
+    from kdata.errors import ConfigError
+
+    raise ConfigError(f"unknown executor {name!r}; valid executors: local")
+
+
+def output_dir_of(spec: StageSpec) -> Path:
+    return spec.context.output_dir

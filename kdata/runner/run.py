@@ -1,0 +1,166 @@
+"""Run a stage over shards: skip what is done, process the rest, merge stats, write the descriptor.
+
+Re-running the same command after an interruption is the recovery procedure: finished shards (those
+with a done marker) are skipped, unfinished ones are redone from scratch, and the descriptor is written
+last. ``overwrite=True`` is the only mode that deletes anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kdata.atomic import write_json_atomic
+from kdata.errors import ConfigError
+from kdata.manifest import DESCRIPTOR, Lineage, Manifest, finalize_manifest
+from kdata.runner.executors import StageSpec, make_executor
+from kdata.runner.shard import WORK_DIR, ShardResult, load_done
+from kdata.runner.stage import ManifestShardSource, ShardSource, Stage, StageContext
+from kdata.runner.stats import merge
+
+RUN_RECORD = "run.json"
+STATS = "stats.json"
+
+
+@dataclass
+class Progress:
+    """A progress event for a callback (the CLI draws a bar from it; library code never prints)."""
+
+    shards_done: int
+    shards_total: int
+    rows_done: int
+    shard: str | None = None
+    skipped: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class RunResult:
+    manifest: Manifest
+    stats: dict[str, int]
+    shards_run: int
+    shards_skipped: int
+
+
+def resolved_config(config: Any) -> dict[str, Any]:
+    """The config as plain data, as recorded in the lineage and compared on resume."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    return json.loads(json.dumps(config or {}, default=str))
+
+
+def manifest_sources(manifest: Manifest) -> list[ShardSource]:
+    return [ManifestShardSource(path) for path in manifest.shard_paths]
+
+
+def run_stage(
+    stage_cls: type[Stage],
+    config: Any,
+    sources: Sequence[ShardSource],
+    out_dir: str | Path,
+    *,
+    parent: Manifest | None = None,
+    workers: int = 1,
+    executor: str = "local",
+    batch_size: int = 256,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+    blob_dirs: Sequence[Path] = (),
+) -> RunResult:
+    """Run ``stage_cls`` over ``sources`` into the manifest at ``out_dir``; resumable."""
+    out = Path(out_dir).resolve()
+    config_dict = resolved_config(config)
+    lineage = Lineage(
+        stage=stage_cls.name,
+        config=config_dict,
+        parent=str(parent.path) if parent else None,
+        parent_fingerprint=parent.fingerprint if parent else None,
+    )
+    _prepare_output(out, lineage, overwrite)
+    input_blob_dirs = list(blob_dirs) + (parent.blob_dirs if parent else [])
+    spec = StageSpec(stage_cls, config, StageContext(out, input_blob_dirs), lineage, batch_size)
+
+    results: dict[str, ShardResult] = {}
+    todo: list[ShardSource] = []
+    for source in sources:
+        done = load_done(out, source.name)
+        if done is None:
+            todo.append(source)
+        else:
+            results[source.name] = done
+    rows = sum(int(r.entry["rows"]) for r in results.values())
+    _notify(progress, Progress(len(results), len(sources), rows, skipped=bool(results)))
+    if todo:
+        for result in make_executor(executor, workers).run(spec, todo):
+            results[result.name] = result
+            rows += int(result.entry["rows"])
+            _notify(progress, Progress(len(results), len(sources), rows, shard=result.name))
+
+    return _finish(stage_cls, out, sources, results, lineage, parent, len(todo))
+
+
+def _finish(
+    stage_cls: type[Stage],
+    out: Path,
+    sources: Sequence[ShardSource],
+    results: dict[str, ShardResult],
+    lineage: Lineage,
+    parent: Manifest | None,
+    shards_run: int,
+) -> RunResult:
+    entries = [results[s.name].entry for s in sources]
+    stats = merge(results[s.name].counters for s in sources)
+    write_json_atomic(out / STATS, stats)
+    own_blobs = [out / "blobs"] if (out / "blobs").exists() else []
+    manifest = finalize_manifest(
+        out, stage_cls.kind, entries, lineage, parent, blob_dirs=own_blobs, extra={"stats": stats}
+    )
+    return RunResult(manifest, stats, shards_run, len(sources) - shards_run)
+
+
+def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
+    """Create ``out`` or resume into it; refuse to mix two different runs in one directory."""
+    record_path = out / WORK_DIR / RUN_RECORD
+    record = {"stage": lineage.stage, "config": lineage.config, "parent_fingerprint": lineage.parent_fingerprint}
+    if overwrite and out.exists():
+        _remove_output(out)
+    if record_path.exists():
+        previous = json.loads(record_path.read_text(encoding="utf-8"))
+        if previous != record:
+            changed = _changed_keys(previous, record)
+            raise ConfigError(
+                f"{out} holds a run with different settings ({', '.join(changed)} changed); "
+                "re-run with the same settings to resume, or pass --overwrite to start again"
+            )
+    elif out.exists() and any(out.iterdir()) and not (out / DESCRIPTOR).exists():
+        raise ConfigError(f"{out} exists and is not a kcli output; choose an empty or new --out directory")
+    write_json_atomic(record_path, record)
+
+
+def _remove_output(out: Path) -> None:
+    if not ((out / WORK_DIR).exists() or (out / DESCRIPTOR).exists()) and any(out.iterdir()):
+        raise ConfigError(f"refusing to --overwrite {out}: it is not a kcli output directory")
+    shutil.rmtree(out)
+
+
+def _changed_keys(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    changed = []
+    for key in sorted(set(previous) | set(current)):
+        if key == "config":
+            old, new = previous.get("config", {}), current.get("config", {})
+            changed += [f"config.{k}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        elif previous.get(key) != current.get(key):
+            changed.append(key)
+    return changed or ["settings"]
+
+
+def _notify(callback: ProgressCallback | None, event: Progress) -> None:
+    if callback is not None:
+        callback(event)

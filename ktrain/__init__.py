@@ -1,0 +1,1 @@
+"""ktrain: trainers fed by kcli manifests (Korean text encoder, Stable Diffusion LoRA), generation, evaluation."""

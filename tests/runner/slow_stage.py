@@ -1,0 +1,48 @@
+"""A stage that behaves like a slow model (sleeps per batch) so a test can kill a run part way.
+
+Run as a script it processes ``INPUT`` into ``OUT`` with the real runner, like a CLI command would.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kdata.manifest import open_manifest
+from kdata.runner import Stage, manifest_sources, run_stage
+from kdata.schema import Status
+
+
+@dataclass
+class SlowConfig:
+    seconds_per_batch: float = 0.05
+    reject_every: int = 3  # every third row (by numeric key suffix) is rejected, so decisions vary
+
+
+class SlowStage(Stage):
+    name = "slow-test"
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        time.sleep(self.config.seconds_per_batch)
+        numbers = [int(k.split("-")[-1]) for k in batch.column("key").to_pylist()]
+        rejected = [n % self.config.reject_every == 0 for n in numbers]
+        status = pa.array([Status.REJECTED if r else Status.OK for r in rejected])
+        reason = pa.array(["divisible" if r else None for r in rejected], pa.string())
+        score = pc.multiply(pa.array(numbers, pa.float32()), pa.scalar(0.5, pa.float32()))
+        batch = batch.set_column(batch.schema.get_field_index("status"), "status", status)
+        batch = batch.set_column(batch.schema.get_field_index("reason"), "reason", reason)
+        return batch.append_column("score", score)
+
+
+def main(source: str, out: str, seconds: float) -> None:
+    parent = open_manifest(source)
+    run_stage(SlowStage, SlowConfig(seconds_per_batch=seconds), manifest_sources(parent), out,
+              parent=parent, batch_size=4)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]))

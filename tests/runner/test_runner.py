@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from kdata.errors import ConfigError
+from kdata.manifest import Lineage, Manifest, open_manifest, write_manifest
+from kdata.runner import Progress, manifest_sources, run_stage
+from kdata.schema import IMAGE, Status, conform_table
+from tests.runner.slow_stage import SlowConfig, SlowStage
+
+
+def make_input(root: Path, shards: int = 4, rows: int = 6, failed: tuple[str, ...] = ()) -> Manifest:
+    tables = []
+    for s in range(shards):
+        keys = [f"row-{s * rows + i}" for i in range(rows)]
+        status = [Status.FAILED if k in failed else Status.OK for k in keys]
+        reason = ["download:404" if k in failed else None for k in keys]
+        tables.append(conform_table(pa.table({"key": keys, "status": status, "reason": reason}), IMAGE))
+    return write_manifest(root, tables, IMAGE, Lineage(stage="source", config={}))
+
+
+def run(parent: Manifest, out: Path, **kwargs) -> object:  # noqa: ANN003
+    return run_stage(SlowStage, SlowConfig(seconds_per_batch=0), manifest_sources(parent), out, parent=parent, **kwargs)
+
+
+def test_every_row_comes_out_kept_or_rejected_with_reason_and_stats(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in", failed=("row-4",))
+    result = run(parent, tmp_path / "out", batch_size=4)
+    table = result.manifest.read_table()
+    assert table.column("key").to_pylist() == [f"row-{i}" for i in range(24)]  # order kept, none lost
+    rows = {r["key"]: r for r in table.to_pylist()}
+    assert rows["row-3"]["status"] == "rejected" and rows["row-3"]["reason"] == "divisible"
+    assert rows["row-4"]["status"] == "failed" and rows["row-4"]["reason"] == "download:404"
+    assert rows["row-4"]["score"] is None  # carried through untouched, never processed
+    assert rows["row-5"]["score"] == 2.5
+    assert result.stats == {"total": 24, "kept": 15, "dropped/divisible": 8, "carried/failed": 1}
+    assert json.loads((tmp_path / "out" / "stats.json").read_text()) == result.stats
+    assert result.manifest.lineage_chain[0]["parent_fingerprint"] == parent.fingerprint
+
+
+def test_rerun_skips_done_shards_and_gives_the_same_manifest(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in")
+    first = run(parent, tmp_path / "out")
+    second = run(parent, tmp_path / "out")
+    assert (second.shards_run, second.shards_skipped) == (0, 4)
+    assert second.manifest.fingerprint == first.manifest.fingerprint
+
+
+def test_missing_shard_output_is_redone(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in")
+    first = run(parent, tmp_path / "out")
+    (tmp_path / "out" / "data" / "shard-00002.parquet").unlink()
+    again = run(parent, tmp_path / "out")
+    assert (again.shards_run, again.shards_skipped) == (1, 3)
+    assert again.manifest.fingerprint == first.manifest.fingerprint
+
+
+def test_resuming_with_different_settings_is_refused_and_overwrite_starts_again(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in")
+    run(parent, tmp_path / "out")
+    with pytest.raises(ConfigError, match="config.reject_every changed"):
+        run_stage(SlowStage, SlowConfig(0, reject_every=2), manifest_sources(parent), tmp_path / "out", parent=parent)
+    result = run_stage(
+        SlowStage, SlowConfig(0, reject_every=2), manifest_sources(parent), tmp_path / "out",
+        parent=parent, overwrite=True,
+    )
+    assert result.stats["dropped/divisible"] == 12
+
+
+def test_refuses_to_write_into_a_directory_that_is_not_a_kcli_output(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in")
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match="not a kcli output"):
+            run(parent, precious, overwrite=overwrite)
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_worker_processes_give_the_same_result_as_in_process(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in")
+    local = run(parent, tmp_path / "one")
+    pooled = run(parent, tmp_path / "two", workers=2)
+    assert pooled.manifest.read_table().equals(local.manifest.read_table())
+    assert pooled.stats == local.stats
+
+
+def test_progress_reports_every_shard(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in", shards=3)
+    events: list[Progress] = []
+    run(parent, tmp_path / "out", progress=events.append)
+    assert [e.shards_done for e in events] == [0, 1, 2, 3]
+    assert events[-1].rows_done == 18 and events[-1].shards_total == 3
+
+
+def test_stage_that_loses_a_row_is_a_bug_not_a_silent_drop(tmp_path: Path) -> None:
+    class LossyStage(SlowStage):
+        name = "lossy"
+
+        def process(self, batch: pa.Table) -> pa.Table:
+            return super().process(batch).slice(1)
+
+    parent = make_input(tmp_path / "in", shards=1)
+    with pytest.raises(RuntimeError, match="never added, dropped or duplicated"):
+        run_stage(LossyStage, SlowConfig(0), manifest_sources(parent), tmp_path / "out", parent=parent)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert open_manifest(tmp_path / "in").num_rows == 6
