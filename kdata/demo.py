@@ -30,8 +30,16 @@ class StepResult:
 
 @dataclass
 class DemoContext:
+    """What the steps share: the work directory, each step's result, and the latest manifests.
+
+    An image stage reads ``image_manifest`` and sets it to its output, so steps chain without naming
+    each other; the same holds for ``parallel_manifest`` on the text side.
+    """
+
     workdir: Path
     results: dict[str, StepResult] = field(default_factory=dict)
+    image_manifest: Path | None = None
+    parallel_manifest: Path | None = None
 
     def path(self, name: str) -> Path:
         return self.workdir / name
@@ -46,6 +54,7 @@ def step_samples(ctx: DemoContext) -> StepResult:
 
     out = ctx.path("01-samples")
     manifest = open_manifest(out) if (out / DESCRIPTOR).exists() else write_sample_manifest(out)
+    ctx.image_manifest = out
     return StepResult("samples", out, {"rows": manifest.num_rows})
 
 
@@ -54,22 +63,24 @@ def step_verify(ctx: DemoContext) -> StepResult:
     from kdata.runner import manifest_sources, run_stage
     from kdata.verify import VerifyConfig, VerifyStage
 
-    parent = open_manifest(ctx.results["samples"].output)
+    parent = open_manifest(ctx.image_manifest)
     out = ctx.path("02-verified")
     result = run_stage(VerifyStage, VerifyConfig(), manifest_sources(parent), out, parent=parent)
+    ctx.image_manifest = out
     return StepResult("verify", out, {"rows": result.manifest.num_rows, "stats": result.stats})
 
 
 def step_inspect(ctx: DemoContext) -> StepResult:
     from kdata.inspect import inspect_manifest
 
-    latest = ctx.results["verify"].output
+    latest = ctx.image_manifest
     summary = inspect_manifest(latest)
     out = ctx.path("inspect.json")
     write_json_atomic(out, summary)
     return StepResult("inspect", out, {"manifest": str(latest), "funnel": summary["funnel"]})
 
 
+# In pipeline order. Each stage adds its step function (kept in its own module) and one line here.
 STEPS: list[tuple[str, StepFn]] = [
     ("samples", step_samples),
     ("verify", step_verify),

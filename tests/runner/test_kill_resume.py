@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from kdata.manifest import open_manifest
 from tests.runner.test_runner import make_input
 
