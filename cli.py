@@ -121,18 +121,23 @@ def demo(
 
 @models_app.command("list")
 def models_list(as_json: bool = JsonOpt) -> None:
-    """List the offline tiny presets and whether they are built in the kcli home."""
-    from kdata.models import list_presets
+    """List the offline tiny presets, their model family, and whether they are built in the kcli home."""
+    from kdata.models.presets import get_preset, is_built, list_presets, preset_path
 
-    presets = list_presets()
+    presets = [
+        {"name": n, "family": get_preset(n).family, "description": get_preset(n).description,
+         "built": is_built(n), "path": str(preset_path(n))}
+        for n in list_presets()
+    ]
     if as_json:
         from kdata.console import print_json
 
         print_json(presets)
         return
-    from kdata.console import console, key_value_table
+    from kdata.console import console, rows_table
 
-    console.print(key_value_table({p["name"]: p["path"] if p["built"] else "(not built)" for p in presets}))
+    rows = [(p["name"], p["family"], p["description"], p["path"] if p["built"] else "(not built)") for p in presets]
+    console.print(rows_table(("preset", "family", "what", "where"), rows, title="tiny presets"))
 
 
 @models_app.command("build")
@@ -140,7 +145,7 @@ def models_build(names: list[str] = typer.Argument(None, help="Preset names (def
     """Build tiny presets (deterministic random weights) into the kcli home for offline use."""
     from kdata.models import ensure_preset, list_presets
 
-    for name in names or [p["name"] for p in list_presets()]:
+    for name in names or list_presets():
         typer.echo(f"{name}: {ensure_preset(name)}")
 
 

@@ -49,3 +49,18 @@ def test_demo_rerun_resumes_without_redoing_work(demo_run: tuple[Path, list[dict
     assert done.returncode == 0, done.stderr[-4000:]
     again = {s["step"]: s for s in json.loads(done.stdout)}
     assert again["verify"]["stats"] == {s["step"]: s for s in steps}["verify"]["stats"]
+
+
+def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) -> None:
+    from PIL import Image
+
+    workdir, _ = demo_run
+    report = json.loads((workdir / "presets" / "presets.json").read_text())
+    assert set(report["built"]) == {"tiny-clip", "tiny-open-clip", "tiny-sd", "tiny-captioner",
+                                    "tiny-translator-en-ko", "tiny-translator-ko-en"}
+    outputs = report["outputs"]
+    assert len(outputs["clip"]["similarity"]) == 2 and all(-1 <= v <= 1 for row in outputs["clip"]["similarity"]
+                                                            for v in row)
+    assert Image.open(outputs["stable_diffusion"]["image"]).size == (64, 64)
+    assert isinstance(outputs["captioner"]["caption"], str) and outputs["captioner"]["caption"]
+    assert isinstance(outputs["translator"]["en"], str)
