@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic
+from ktrain.encoder.demo_step import step_encoder
 
 
 @dataclass
@@ -40,6 +41,7 @@ class DemoContext:
     results: dict[str, StepResult] = field(default_factory=dict)
     image_manifest: Path | None = None
     parallel_manifest: Path | None = None
+    artifacts: dict[str, Path] = field(default_factory=dict)  # named outputs later steps use (a trained model)
 
     def path(self, name: str) -> Path:
         return self.workdir / name
@@ -100,6 +102,7 @@ STEPS: list[tuple[str, StepFn]] = [
     ("verify", step_verify),
     ("inspect", step_inspect),
     ("presets", step_presets),
+    ("encoder", step_encoder),
 ]
 
 
