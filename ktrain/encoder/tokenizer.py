@@ -76,7 +76,10 @@ def train_clip_bpe(texts: Iterable[str], config: TokenizerTrainConfig) -> Any:
     trainer = tokenizers.trainers.BpeTrainer(
         vocab_size=config.vocab_size,
         min_frequency=config.min_frequency,
-        special_tokens=[BOS_TOKEN, EOS_TOKEN],
+        # The word-final byte forms are given ids up front: the trainer would otherwise create them while
+        # iterating a hash map, and those ids break ties between equally frequent merges, so two runs
+        # on the same text could learn different merges (huggingface/tokenizers#1794, #2066).
+        special_tokens=[BOS_TOKEN, EOS_TOKEN, *(t for t in byte_tokens() if t.endswith(SUFFIX))],
         initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
         end_of_word_suffix=SUFFIX,
         show_progress=False,

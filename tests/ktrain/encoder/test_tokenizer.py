@@ -73,6 +73,16 @@ def test_classic_vocab_and_merges_files_alone_rebuild_the_same_tokenizer(tokeniz
     assert classic(TEXTS).input_ids == full(TEXTS).input_ids
 
 
+def test_training_twice_gives_the_same_tokenizer(seed_pairs: Path) -> None:
+    from ktrain.encoder.data import load_parallel
+    from ktrain.encoder.tokenizer import train_clip_bpe
+
+    texts = load_parallel(seed_pairs).train.ko
+    config = TokenizerTrainConfig(vocab_size=2000, min_frequency=1)
+    runs = [train_clip_bpe(texts, config).get_vocab() for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]  # ties between equally frequent merges are broken the same way
+
+
 def test_vocab_size_caps_the_merges(seed_pairs: Path, tmp_path: Path) -> None:
     result = train_tokenizer(seed_pairs, tmp_path / "small", TokenizerTrainConfig(vocab_size=600, min_frequency=1))
     assert result["vocab_size"] == 600 and result["merges"] == 86
