@@ -90,11 +90,11 @@ def build_run(config: EncoderTrainConfig, accelerator: Any) -> EncoderRun:
 
     out, device, dtype = Path(config.out), accelerator.device, weight_dtype(accelerator)
     corpus = load_parallel(config.pairs, config.validation_fraction)
-    with accelerator.main_process_first():
-        tokenizer = student_tokenizer(config, corpus, out, accelerator.is_main_process)
     teacher = load_text_encoder(config.teacher, config.text_encoder_subfolder, dtype=dtype).to(device).eval()
     teacher.requires_grad_(False)
     teacher_tokenizer = load_teacher_tokenizer(config.teacher, tokenizer_folder(config.text_encoder_subfolder))
+    with accelerator.main_process_first():  # written into OUT only once everything it depends on has loaded
+        tokenizer = student_tokenizer(config, corpus, out, accelerator.is_main_process)
     student = build_student(config, teacher, teacher_tokenizer, tokenizer).to(device)
     unet = maybe_unet(config, teacher, dtype, device)
     limit = config.cache_limit_mb if config.cache_teacher else -1.0

@@ -59,7 +59,9 @@ class EncoderTrainConfig:
     # Checkpoints, evaluation, logging. Validation runs at every checkpoint, so the best one is always on disk.
     checkpoint_every: int = 200
     checkpoints_total_limit: int | None = 3
-    best_metric: str = "mean_cosine"
+    # What the UNet draws is the point, so the best checkpoint is by held-out denoising agreement relative to
+    # the empty prompt; a teacher without a UNet falls back to mean_cosine.
+    best_metric: str = "denoise_relative"
     eval_latents: int = 2
     eval_timesteps: list[int] = field(default_factory=lambda: list(DEFAULT_TIMESTEPS))
     log_every: int = 10

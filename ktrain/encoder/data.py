@@ -98,7 +98,8 @@ def load_parallel(path: str | Path, validation_fraction: float = 0.1) -> Paralle
 def _open_parallel(path: str | Path) -> Manifest:
     manifest = open_manifest(path)
     if manifest.kind.name != PARALLEL.name:
-        raise ConfigError(f"{manifest.path} is a {manifest.kind.name} manifest; the encoder trains on a parallel one")
+        raise ConfigError(f"{manifest.path} is a manifest of kind {manifest.kind.name!r}; the encoder trains on a "
+                          "parallel corpus (kind 'parallel': ko/en pairs)")
     check_columns(manifest, COLUMNS)
     return manifest
 

@@ -59,6 +59,8 @@ def step_encoder(ctx: DemoContext) -> StepResult:
         "export": str(export), "steps": result.steps, "first_loss": result.first_loss, "last_loss": result.last_loss,
         "eval": {k: evaluation[k] for k in keys}, "reference": {k: evaluation["reference"][k] for k in keys},
         "image": str(image), "prompt": PROMPT,
+        "note": f"held-out R@1 {evaluation['r_at_1']:.2f} (chance {evaluation['chance_r_at_1']:.2f}); "
+                f"export {export}",
     }
     return StepResult("encoder", out, summary)
 

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class DenoiseProbe:
     timesteps: tuple[int, ...]
     batch_size: int = 16
     null_states: Any = None  # the teacher's states for the empty prompt, (1, tokens, dim)
+    _cache: Any = field(default=None, repr=False)
 
     @classmethod
     def build(cls, unet: Any, num_latents: int = 2, timesteps: tuple[int, ...] = DEFAULT_TIMESTEPS, seed: int = 0,
@@ -51,21 +52,35 @@ class DenoiseProbe:
     def agreement(self, student_states: Any, teacher_states: Any) -> float:
         """Mean over pairs, latents and timesteps of the per-sample MSE between the two noise predictions."""
         torch = require("torch", "torch")
-        param = next(self.unet.parameters())
-        total, count = 0.0, 0
+        targets = self._targets(teacher_states)
+        total = 0.0
         with torch.no_grad():
-            for latent in self.latents:
-                for step in self.timesteps:
-                    for start in range(0, len(student_states), self.batch_size):
-                        s = student_states[start : start + self.batch_size].to(param.device, param.dtype)
-                        t = teacher_states[start : start + self.batch_size].to(param.device, param.dtype)
-                        x = latent.expand(len(s), *latent.shape).to(param.device, param.dtype)
-                        steps = torch.full((len(s),), step, device=param.device)
-                        predicted = self.unet(x, steps, encoder_hidden_states=s).sample.float()
-                        target = self.unet(x, steps, encoder_hidden_states=t).sample.float()
-                        total += (predicted - target).pow(2).mean(dim=(1, 2, 3)).sum().item()
-                        count += len(s)
-        return total / max(count, 1)
+            for (latent, step, start), target in zip(self._grid(len(student_states)), targets):
+                predicted = self._predict(latent, step, student_states[start : start + self.batch_size])
+                total += (predicted - target).pow(2).mean(dim=(1, 2, 3)).sum().item()
+        return total / max(len(student_states) * len(self.latents) * len(self.timesteps), 1)
+
+    def _grid(self, count: int) -> list[tuple[Any, int, int]]:
+        return [(latent, step, start) for latent in self.latents for step in self.timesteps
+                for start in range(0, count, self.batch_size)]
+
+    def _predict(self, latent: Any, step: int, states: Any) -> Any:
+        torch = require("torch", "torch")
+        param = next(self.unet.parameters())
+        x = latent.expand(len(states), *latent.shape).to(param.device, param.dtype)
+        steps = torch.full((len(states),), step, device=param.device)
+        return self.unet(x, steps, encoder_hidden_states=states.to(param.device, param.dtype)).sample.float()
+
+    def _targets(self, teacher_states: Any) -> list[Any]:
+        """The teacher's predictions, kept for the last ``teacher_states`` seen (validation reuses them)."""
+        torch = require("torch", "torch")
+        if self._cache is None or self._cache[0] is not teacher_states:
+            with torch.no_grad():
+                grid = self._grid(len(teacher_states))
+                predictions = [self._predict(latent, step, teacher_states[start : start + self.batch_size])
+                               for latent, step, start in grid]
+            self._cache = (teacher_states, predictions)
+        return self._cache[1]
 
 
 def retrieval_metrics(student_pooled: Any, teacher_pooled: Any) -> dict[str, float]:

@@ -5,7 +5,8 @@ which noise the UNet sees are functions of (seed, micro-step) alone, so a resume
 the uninterrupted run would have drawn; model, optimizer, scheduler and RNG states come back from
 ``checkpoint-{step}/`` (accelerate ``save_state``). Validation runs at every checkpoint, so the best
 checkpoint by ``best_metric`` is always one that exists (and is never pruned); its model is also exported
-to ``OUT/best/``, and the last one to ``OUT/final/``.
+to ``OUT/best/`` (before the checkpoint is written: a run killed in between redoes that step on resume and,
+being deterministic, exports the same model again), and the last one to ``OUT/final/``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def batch_indices(num_rows: int, batch_size: int, micro_step: int, seed: int) ->
     return order[index * batch_size : (index + 1) * batch_size].tolist()
 
 
-def compute_losses(run: EncoderRun, indices: list[int], micro_step: int, device: Any) -> dict[str, Any]:
+def compute_losses(run: EncoderRun, indices: list[int], micro_step: int, device: Any,
+                   process_index: int = 0) -> dict[str, Any]:
     """Every switched-on objective for one micro-batch (unweighted)."""
     import torch
 
@@ -87,7 +89,8 @@ def compute_losses(run: EncoderRun, indices: list[int], micro_step: int, device:
     if weights["sequence"] > 0:
         losses["sequence"] = soft_alignment_mse(states, teacher_states, config.sequence_temperature)
     if weights["unet"] > 0:
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + micro_step)
+        # Noise is a function of (seed, micro-step, process): a resumed run redraws exactly the same.
+        generator = torch.Generator().manual_seed((config.seed * 1_000_003 + micro_step) * 1024 + process_index)
         latents, timesteps = unet_inputs(run.unet, len(indices), generator, config.unet_latent_size)
         dtype = next(run.unet.parameters()).dtype
         latents, timesteps = latents.to(device, dtype), timesteps.to(device)
@@ -108,7 +111,7 @@ def train_step(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any
         rows = rows[accelerator.process_index :: accelerator.num_processes] or rows[:1]
         with accelerator.accumulate(run.student):
             with accelerator.autocast():
-                losses = compute_losses(run, rows, micro_step, accelerator.device)
+                losses = compute_losses(run, rows, micro_step, accelerator.device, accelerator.process_index)
                 total = weighted_total(losses, config.weights)
             accelerator.backward(total)
             if accelerator.sync_gradients and config.max_grad_norm > 0:
@@ -129,17 +132,24 @@ def validate(run: EncoderRun, accelerator: Any) -> dict[str, Any] | None:
                  run.probe, run.validation_null_mse, run.config.hidden_layer, accelerator.device)
 
 
+def best_metric(run: EncoderRun) -> str:
+    """The configured metric; without a UNet to measure denoising with, mean cosine."""
+    metric = run.config.best_metric
+    return "mean_cosine" if metric.startswith("denoise") and run.probe is None else metric
+
+
 def export_info(run: EncoderRun, step: int, validation: dict[str, Any] | None) -> dict[str, Any]:
     config = run.config
     return {"teacher": config.teacher, "pairs": config.pairs, "fingerprint": run.corpus.fingerprint, "step": step,
             "hidden_layer": config.hidden_layer, "validation": validation, "config": config.to_dict()}
 
 
-def prepare_output(config: EncoderTrainConfig, resume: str | None, overwrite: bool) -> None:
+def prepare_output(config: EncoderTrainConfig, resume: str | None, overwrite: bool, accelerator: Any) -> None:
     """Refuse to mix two runs in one folder: continue it (``--resume latest``) or start over (``--overwrite``)."""
     out = Path(config.out)
-    if overwrite and out.exists():
+    if overwrite and out.exists() and accelerator.is_main_process:
         shutil.rmtree(out)
+    accelerator.wait_for_everyone()
     found = list_checkpoints(out)
     if found and not resume:
         raise ConfigError(f"{out} already holds a training run (checkpoint-{found[-1][0]}); pass --resume latest to "
@@ -170,9 +180,9 @@ def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwri
     from ktrain.optim import build_optimizer, build_scheduler
     from ktrain.runtime import make_accelerator
 
-    prepare_output(config, resume, overwrite)
-    out = Path(config.out)
     accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
+    prepare_output(config, resume, overwrite, accelerator)
+    out = Path(config.out)
     run = build_run(config, accelerator)
     optimizer = build_optimizer(run.student, config.learning_rate, config.weight_decay)
     # accelerate steps a prepared scheduler once per process per optimizer step (diffusers' examples scale alike).
@@ -218,8 +228,9 @@ def _checkpoint(run: EncoderRun, accelerator: Any, manager: CheckpointManager, s
     validation = validate(run, accelerator)
     if validation is not None:
         metrics.log(state.step, **{f"val/{k}": v for k, v in validation.items()})
-        value = validation.get(config.best_metric)
-        if value is not None and state.improve(value, state.step, GREATER_IS_BETTER[config.best_metric]):
+        metric = best_metric(run)
+        value = validation.get(metric)
+        if value is not None and state.improve(value, state.step, GREATER_IS_BETTER[metric]):
             state.extra["best_validation"] = validation
             if accelerator.is_main_process:
                 export_encoder(Path(config.out) / "best", accelerator.unwrap_model(run.student), run.tokenizer,

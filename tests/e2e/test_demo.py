@@ -64,3 +64,19 @@ def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) 
     assert Image.open(outputs["stable_diffusion"]["image"]).size == (64, 64)
     assert isinstance(outputs["captioner"]["caption"], str) and outputs["captioner"]["caption"]
     assert isinstance(outputs["translator"]["en"], str)
+
+
+def test_demo_trains_evaluates_and_exports_a_korean_text_encoder(demo_run: tuple[Path, list[dict]]) -> None:
+    from PIL import Image
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    workdir, steps = demo_run
+    encoder = {s["step"]: s for s in steps}["encoder"]
+    export = Path(encoder["export"])
+    assert export.parent.parent == workdir / "08-encoder" and encoder["steps"] == 20
+    assert encoder["last_loss"] < encoder["first_loss"]
+    assert encoder["eval"]["r_at_1"] > encoder["eval"]["chance_r_at_1"]
+    assert encoder["eval"]["denoise_mse"] < encoder["reference"]["denoise_mse"]  # better than no training
+    model = CLIPTextModel.from_pretrained(export, subfolder="text_encoder")
+    tokenizer = CLIPTokenizer.from_pretrained(export, subfolder="tokenizer")
+    assert model.config.vocab_size == len(tokenizer) and Image.open(encoder["image"]).size == (64, 64)

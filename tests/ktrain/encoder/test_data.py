@@ -42,7 +42,7 @@ def test_without_validation_rows_a_stable_slice_of_train_is_held_out(tmp_path: P
 def test_unknown_split_and_image_manifest_are_clear_errors(tmp_path: Path, sample_manifest) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError, match="row 'x' has split 'holdout'"):
         load_parallel(_write(tmp_path, [_row("x", "holdout")]))
-    with pytest.raises(ConfigError, match="is a image manifest; the encoder trains on a parallel one"):
+    with pytest.raises(ConfigError, match="of kind 'image'; the encoder trains on a parallel corpus"):
         load_parallel(sample_manifest.path)
     assert IMAGE.name == "image"
 

@@ -42,16 +42,16 @@ def test_held_out_retrieval_ends_well_above_chance(trained: Any) -> None:
 
 def test_best_checkpoint_is_the_best_validation_and_is_kept(trained: Any) -> None:
     out = trained.out
-    evals = {r["step"]: r["val/mean_cosine"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
-             if "val/mean_cosine" in r}
+    evals = {r["step"]: r["val/denoise_relative"] for r in map(json.loads, (out / "metrics.jsonl").read_text()
+                                                                   .splitlines()) if "val/denoise_relative" in r}
     assert sorted(evals) == [10, 20, 30]
-    best_step = max(evals, key=evals.get)
+    best_step = min(evals, key=evals.get)  # lower is better
     assert trained.best_step == best_step and trained.best_metric == pytest.approx(evals[best_step])
     kept = [step for step, _ in list_checkpoints(out)]
     assert 30 in kept and best_step in kept and len(kept) <= 2  # limit 1, plus the best, never pruned
     assert read_state(out / f"checkpoint-{30}").best_step == best_step
     info = json.loads((out / "best" / "kcli_encoder.json").read_text())["components"]["text_encoder"]
-    assert info["step"] == best_step and info["validation"]["mean_cosine"] == pytest.approx(evals[best_step])
+    assert info["step"] == best_step and info["validation"]["denoise_relative"] == pytest.approx(evals[best_step])
 
 
 def _config(out: Path, pairs: Path, **changes: Any) -> EncoderTrainConfig:
@@ -98,9 +98,9 @@ def test_a_run_folder_is_never_mixed_with_another_run(tmp_path: Path, seed_pairs
 
 
 def test_through_unet_objective_needs_a_unet(tmp_path: Path, seed_pairs: Path) -> None:
-    from kdata.models import ensure_preset
-
     import shutil
+
+    from kdata.models import ensure_preset
 
     sd = ensure_preset("tiny-sd")
     text_only = tmp_path / "clip-text"  # a bare CLIP text model with its tokenizer, like openai/clip-vit-large-patch14
