@@ -99,6 +99,9 @@ class LoraTrainConfig:
                 raise ConfigError(f"{name} is required (give {flag} or set {name} in the config file)")
         if not self.caption_col:
             raise ConfigError("caption_col must name a text column of the manifest, e.g. caption_ko")
+        if self.output_name in ("", "pytorch_lora_weights") or "/" in self.output_name or "\\" in self.output_name:
+            raise ConfigError(f"output_name must be a plain file name other than pytorch_lora_weights, "
+                              f"got {self.output_name!r}")
         if not self.target_modules:
             raise ConfigError("target_modules is empty; the usual UNet targets are " + ", ".join(UNET_TARGETS))
 

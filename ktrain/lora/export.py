@@ -90,6 +90,9 @@ def kohya_state_dict(unet: Any, text_encoder: Any | None) -> dict[str, Any]:
     unet_sd, te_sd = lora_state_dicts(unet, text_encoder)
     tensors = to_kohya(unet_sd, "lora_unet", unet.peft_config["default"].lora_alpha)
     if te_sd:
+        # kohya and A1111 name text-encoder modules as transformers 4 did (text_model.encoder...);
+        # transformers 5's CLIPTextModel dropped the text_model level.
+        te_sd = {(k if k.startswith("text_model.") else f"text_model.{k}"): v for k, v in te_sd.items()}
         tensors.update(to_kohya(te_sd, "lora_te", text_encoder.peft_config["default"].lora_alpha))
     return tensors
 

@@ -96,7 +96,7 @@ def load_text_encoder_lora(text_encoder: Any, state_dict: dict[str, Any], alphas
 
     peft_sd = convert_state_dict_to_peft(convert_state_dict_to_diffusers(state_dict))
     names = {n for n, _ in text_encoder.named_modules()}
-    peft_sd = {(k if k.split(".lora_")[0] in names else f"text_model.{k}"): v for k, v in peft_sd.items()}
+    peft_sd = {_module_key(k, names): v for k, v in peft_sd.items()}
     modules = sorted({k.split(".lora_")[0] for k in peft_sd})
     unknown = [m for m in modules if m not in names]
     if unknown:
@@ -107,3 +107,11 @@ def load_text_encoder_lora(text_encoder: Any, state_dict: dict[str, Any], alphas
     config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=modules, init_lora_weights=False)
     attach_text_encoder_lora(text_encoder, config, adapter_name)
     set_peft_model_state_dict(text_encoder, peft_sd, adapter_name=adapter_name)
+
+
+def _module_key(key: str, names: set[str]) -> str:
+    """Match a key to the encoder's module names with or without transformers 4's ``text_model.`` level."""
+    for candidate in (key, key.removeprefix("text_model."), f"text_model.{key}"):
+        if candidate.split(".lora_")[0] in names:
+            return candidate
+    return key
