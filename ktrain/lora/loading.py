@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kdata.errors import ConfigError
+from ktrain.lora.export import DIFFUSERS_FILE
 from ktrain.lora.fingerprint import model_fingerprint
 from ktrain.lora.models import ModelRef, attach_text_encoder_lora, load_text_encoder, resolve_base
 
@@ -63,8 +64,9 @@ def load_loras(pipe: Any, specs: list[LoraSpec]) -> list[dict[str, Any]]:
             raise ConfigError(f"--lora {spec.path}: no such file or folder")
         name = f"lora{index}"
         load_lora(pipe, path, name)
+        weights = path / DIFFUSERS_FILE if path.is_dir() else path  # what diffusers reads from a folder
         records.append({"path": str(path), "weight": spec.weight, "adapter": name,
-                        "fingerprint": model_fingerprint(path)})
+                        "fingerprint": model_fingerprint(weights)})
     if specs:
         pipe.set_adapters([r["adapter"] for r in records], adapter_weights=[s.weight for s in specs])
     return records

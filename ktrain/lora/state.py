@@ -19,6 +19,10 @@ from ktrain.lora.config import LoraTrainConfig, changed_settings
 LORA_STATE_FILE = "lora_state.safetensors"
 
 
+class StaleCheckpointError(ConfigError):
+    """A checkpoint made with other settings or another manifest than the run asked to continue it."""
+
+
 def register_lora_state_hooks(accelerator: Any, modules: dict[str, Any]) -> None:
     """Make ``save_state``/``load_state`` store and restore only the LoRA weights of ``modules``."""
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
@@ -57,13 +61,13 @@ def check_resumable(checkpoint: Path, config: LoraTrainConfig, manifest_fingerpr
     saved = json.loads((checkpoint / CONFIG_FILE).read_text(encoding="utf-8"))
     changed = changed_settings(saved["config"], config.to_dict())
     if changed:
-        raise ConfigError(
+        raise StaleCheckpointError(
             f"{checkpoint} was trained with other settings ({', '.join(changed)}); resume with the same "
             "settings, or train into a new --out"
         )
     fingerprint = read_state(checkpoint).extra.get("manifest_fingerprint")
     if fingerprint != manifest_fingerprint:
-        raise ConfigError(
+        raise StaleCheckpointError(
             f"{checkpoint} was trained on another manifest (fingerprint {str(fingerprint)[:12]}, this one "
             f"{manifest_fingerprint[:12]}); train into a new --out"
         )

@@ -64,3 +64,22 @@ def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) 
     assert Image.open(outputs["stable_diffusion"]["image"]).size == (64, 64)
     assert isinstance(outputs["captioner"]["caption"], str) and outputs["captioner"]["caption"]
     assert isinstance(outputs["translator"]["en"], str)
+
+
+def test_demo_trains_a_lora_on_korean_captions_and_draws_from_a_korean_prompt(
+    demo_run: tuple[Path, list[dict]],
+) -> None:
+    from PIL import Image
+    from safetensors import safe_open
+
+    workdir, steps = demo_run
+    lora = {s["step"]: s for s in steps}["lora"]
+    out = Path(lora["output"])
+    assert lora["caption_col"] in ("caption_ko", "title") and lora["steps"] == 6
+    assert lora["files"] == ["README.md", "lora.safetensors", "pytorch_lora_weights.safetensors"]
+    with safe_open(str(out / "lora" / "lora.safetensors"), "pt") as f:
+        assert f.metadata()["ss_caption_column"] == lora["caption_col"]
+    sidecar = json.loads(Path(lora["sidecar"]).read_text(encoding="utf-8"))
+    assert sidecar["prompt"] == lora["prompt"] and any("\uac00" <= ch <= "\ud7a3" for ch in sidecar["prompt"])
+    assert sidecar["loras"][0]["path"] == str(out / "lora") and sidecar["base"]["id"] == "tiny-sd"
+    assert Image.open(lora["image"]).size == (64, 64)
