@@ -196,12 +196,7 @@ def write_model_card(out_dir: Path, info: ExportInfo) -> Path:
         f"- `{DIFFUSERS_FILE}`: diffusers / peft format, `pipe.load_lora_weights(folder)`",
         f"- `{cfg.output_name}.safetensors`: kohya-ss / A1111 format (ComfyUI, WebUI), `ss_*` metadata",
         "- `kcli_config.json`: the resolved training config; `metrics.jsonl`: loss per step", "",
-        "## Use", "", "```python", "from diffusers import StableDiffusionPipeline", "",
-        f"pipe = StableDiffusionPipeline.from_pretrained({info.base.spec!r})",
-        "pipe.load_lora_weights('path/to/this/folder')",
-        f"image = pipe({cfg.validation_prompts[0] if cfg.validation_prompts else '한옥'!r}).images[0]",
-        "```", "", "or `kcli generate PROMPT --base BASE --lora path/to/this/folder:1.0 --out DIR`"
-        + (f" --text-encoder {info.text_encoder.path}" if cfg.text_encoder else "") + ".", "",
+        "## Use", "", *usage_lines(info), "",
         "## Final metrics", "", *(f"- {k}: {v:.5g}" for k, v in sorted(info.metrics.items())), "",
     ]
     if info.sample_grid:
@@ -210,6 +205,25 @@ def write_model_card(out_dir: Path, info: ExportInfo) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def usage_lines(info: ExportInfo) -> list[str]:
+    """The model card's code sample: with the replacement text encoder when the LoRA was trained on one."""
+    cfg = info.config
+    prompt = cfg.validation_prompts[0] if cfg.validation_prompts else "한옥"
+    lines = ["```python", "from diffusers import StableDiffusionPipeline"]
+    if cfg.text_encoder:
+        lines += ["from transformers import AutoTokenizer, CLIPTextModel", "",
+                  f"encoder = CLIPTextModel.from_pretrained({cfg.text_encoder!r})",
+                  f"tokenizer = AutoTokenizer.from_pretrained({cfg.text_encoder!r})",
+                  f"pipe = StableDiffusionPipeline.from_pretrained({info.base.spec!r}, text_encoder=encoder, "
+                  "tokenizer=tokenizer)"]
+    else:
+        lines += ["", f"pipe = StableDiffusionPipeline.from_pretrained({info.base.spec!r})"]
+    lines += ["pipe.load_lora_weights('path/to/this/folder')", f"image = pipe({prompt!r}).images[0]", "```", "",
+              f"or `kcli generate {prompt!r} --base {info.base.spec} --lora path/to/this/folder:1.0 --out DIR"
+              + (f" --text-encoder {cfg.text_encoder}`" if cfg.text_encoder else "`")]
+    return lines
 
 
 def export_lora(out_dir: Path, unet: Any, text_encoder: Any | None, info: ExportInfo) -> dict[str, str]:
