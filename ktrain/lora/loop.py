@@ -149,7 +149,8 @@ def validate(tr: Trainer, out: Path, step: int, metrics: MetricsLog, samples: bo
     cfg = tr.config
     if tr.accelerator.is_main_process and (cfg.validation_images or (samples and cfg.validation_prompts)):
         modules = tr.unwrapped()
-        with ema_weights(tr), eval_mode(list(modules.values())):
+        # autocast: the unwrapped modules miss accelerate's mixed-precision wrapper (a no-op on CPU)
+        with ema_weights(tr), eval_mode(list(modules.values())), tr.accelerator.autocast():
             values: dict[str, Any] = {}
             if cfg.validation_images:
                 indices = validation_indices(tr.data.examples, cfg.validation_images)

@@ -123,7 +123,8 @@ def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressFn | No
     if config.gradient_checkpointing:
         components.unet.enable_gradient_checkpointing()
         if config.train_text_encoder:
-            components.text_encoder.gradient_checkpointing_enable()
+            encoder = components.text_encoder
+            getattr(encoder, "activation_checkpointing_enable", encoder.gradient_checkpointing_enable)()
     holder = torch.nn.ModuleList(trained)
     params = [p for p in holder.parameters() if p.requires_grad]
     optimizer = build_optimizer(holder, lr=config.learning_rate, weight_decay=config.weight_decay)

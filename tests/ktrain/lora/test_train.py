@@ -107,3 +107,29 @@ def test_resuming_with_other_settings_or_without_resume_is_refused(trained: tupl
         train_lora(changed, resume="latest")
     with pytest.raises(ConfigError, match="already holds checkpoints; pass --resume latest"):
         train_lora(config)
+
+
+def test_every_option_together_trains_and_resumes_exactly(food_manifest: Any, lora_cache: Path,
+                                                          tmp_path: Path) -> None:
+    """Text-encoder LoRA, EMA, accumulation, checkpointing, dropouts, offset noise, v-prediction, no caches."""
+    options = dict(train_text_encoder=True, use_ema=True, ema_decay=0.9, gradient_accumulation_steps=2,
+                   gradient_checkpointing=True, caption_dropout=0.5, lora_dropout=0.1, noise_offset=0.1,
+                   prediction_type="v_prediction", cache_latents=False, max_steps=2, checkpointing_steps=1,
+                   validation_prompts=[], validation_images=2, lr_scheduler="cosine", lr_warmup_steps=1)
+    full = train_lora(tiny_config(food_manifest, tmp_path / "full", lora_cache, **options))
+    split = tiny_config(food_manifest, tmp_path / "split", lora_cache, **options)
+
+    def stop_at_one(event: Any) -> None:
+        if event.phase == "train" and event.done == 1:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_lora(split, progress=stop_at_one)
+    resumed = train_lora(split, resume="latest")
+    assert resumed.resumed_from == 1 and full.cache == {}  # the text encoder trains: no text cache
+    assert [v for _, v in _metrics(split.out, "loss")] == pytest.approx(full.losses, abs=1e-6)
+    assert resumed.metrics["val_loss"] == pytest.approx(full.metrics["val_loss"], abs=1e-6)
+    with safe_open(str(Path(split.out) / "lora.safetensors"), "pt") as f:
+        names = f.keys()
+        te_up = [f.get_tensor(k) for k in names if k.startswith("lora_te_") and k.endswith("lora_up.weight")]
+    assert te_up and any(t.abs().max() > 0 for t in te_up)  # starts at zero: the encoder's LoRA did learn
