@@ -116,7 +116,7 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressFn | 
     state = TrainerState(extra={"manifest_fingerprint": tr.data.manifest.fingerprint, "started": now()})
     if checkpoint is not None:
         state = manager.load(checkpoint)
-    metrics.truncate_after(state.step)
+    metrics.truncate_after(state.step if checkpoint is not None else -1)  # a fresh start keeps no old lines
     if state.step == 0:
         validate(tr, out, 0, metrics, samples=False)  # the baseline the validation loss falls from
     losses: list[float] = []
