@@ -176,5 +176,5 @@ class TextSource:
         if self.cache is not None:
             with self.timer.section("load_cached"):
                 return torch.stack([self.cache.load(self.key(c))["states"] for c in captions]).to(self.device)
-        with self.timer.section("text_encode"), torch.set_grad_enabled(self.trainable):
+        with self.timer.section("text_encode"), torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()):
             return encode_text(self.components, list(captions), self.device)

@@ -71,7 +71,7 @@ class LoraTrainConfig:
     ema_decay: float = 0.9999
 
     # Caches (fingerprinted: model + image sha256 + preprocessing / caption)
-    cache_latents: bool = True
+    cache_latents: bool = True  # off: every step decodes and VAE-encodes its images (bytes held in memory)
     cache_text: bool = True  # ignored when the text encoder is trained (its outputs change every step)
     cache_dir: str | None = None  # default: <kcli home>/cache/lora
 
