@@ -50,9 +50,9 @@ def step_lora(ctx: DemoContext) -> StepResult:
     out = ctx.path(OUT)
     config = LoraTrainConfig(
         manifest=str(manifest.path), out=str(out / "lora"), base="tiny-sd", text_encoder=text_encoder,
-        caption_col=caption_col, resolution=64, bucket_step=16, max_steps=6, batch_size=4, learning_rate=1e-3,
-        rank=4, checkpointing_steps=3, checkpoints_total_limit=1, validation_steps=0, validation_prompts=[PROMPT],
-        validation_inference_steps=2, validation_images=4,
+        caption_col=caption_col, resolution=64, bucket_step=16, max_steps=4, batch_size=2, learning_rate=1e-2,
+        rank=4, checkpointing_steps=2, checkpoints_total_limit=1, validation_steps=0, validation_prompts=[PROMPT],
+        validation_inference_steps=2, validation_images=2,
     )
     try:
         result = train_lora(config, resume="latest")
