@@ -79,8 +79,36 @@ class ImageRejected(Exception):
         self.reason = reason
 
 
+@dataclass
+class Decoded:
+    """A decoded picture (orientation applied, mode normalised, resized when asked) and its facts."""
+
+    picture: Image.Image
+    source_format: str
+    mode: str
+    frames: int
+    original: tuple[int, int]  # as displayed
+    exif_json: str | None
+    resized: bool
+
+
 def process_image(data: bytes, options: ImageOptions) -> ImageResult:
     """Check ``data`` and return what to store; raise :class:`ImageRejected` with a reason."""
+    decoded = load_picture(data, options)
+    picture = decoded.picture
+    if not options.reencode:
+        stored, stored_format = data, decoded.source_format
+        width, height = decoded.original
+    else:
+        stored_format = encode_format_for(decoded.source_format, options)
+        stored = encode(picture, stored_format, options.encode_quality)
+        width, height = picture.size
+    return ImageResult(stored, stored_format, width, height, decoded.original[0], decoded.original[1],
+                       decoded.mode, decoded.frames, phash(picture), decoded.exif_json)
+
+
+def load_picture(data: bytes, options: ImageOptions) -> Decoded:
+    """Sniff, decode safely and resize per ``options``; raise :class:`ImageRejected` with a reason."""
     kind = sniff(data)
     if kind == "empty":
         raise ImageRejected("empty")
@@ -100,7 +128,7 @@ def process_image(data: bytes, options: ImageOptions) -> ImageResult:
         raise ImageRejected(f"undecodable:{detail}") from None
 
 
-def _decode(data: bytes, options: ImageOptions) -> ImageResult:
+def _decode(data: bytes, options: ImageOptions) -> Decoded:
     Image.MAX_IMAGE_PIXELS = options.max_pixels
     with Image.open(io.BytesIO(data)) as img:
         if img.width * img.height > options.max_pixels:
@@ -122,15 +150,7 @@ def _decode(data: bytes, options: ImageOptions) -> ImageResult:
         picture = normalise_mode(ImageOps.exif_transpose(img) if orientation != 1 else img)
     if target is not None:
         picture = resize(picture, target, options)
-    if not options.reencode:
-        stored, stored_format = data, source_format
-        width, height = original
-    else:
-        stored_format = encode_format_for(source_format, options)
-        stored = encode(picture, stored_format, options.encode_quality)
-        width, height = picture.size
-    return ImageResult(stored, stored_format, width, height, original[0], original[1], mode, frames,
-                       phash(picture), meta)
+    return Decoded(picture, source_format, mode, frames, original, meta, target is not None)
 
 
 def _draft_mode(mode: str) -> str:

@@ -50,7 +50,12 @@ def input_fingerprint(path: Path) -> str:
 
 
 def stage_input(
-    out: Path, tables: Callable[[], Iterable[pa.Table]], shard_size: int, fingerprint: str, identity: str = "url"
+    out: Path,
+    tables: Callable[[], Iterable[pa.Table]],
+    shard_size: int,
+    fingerprint: str,
+    identity: str = "url",
+    key: Callable[[int, str], str] = row_key,
 ) -> list[Path]:
     """Write the input as keyed parts under ``out/_work/input`` once; later runs reuse them."""
     root = out / WORK_DIR / INPUT_DIR
@@ -63,7 +68,7 @@ def stage_input(
     parts, rows = [], 0
     for table in _slices(tables(), shard_size):
         identities = table.column(identity).to_pylist()
-        keys = [row_key(rows + i, str(value or "")) for i, value in enumerate(identities)]
+        keys = [key(rows + i, str(value or "")) for i, value in enumerate(identities)]
         table = table.add_column(0, pa.field("key", pa.string()), pa.array(keys, pa.string()))
         target = root / f"part-{len(parts):05d}.parquet"
         with atomic_path(target) as tmp:
