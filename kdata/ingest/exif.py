@@ -7,6 +7,7 @@ is left out on purpose: a location is personal data and nothing downstream needs
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -21,10 +22,8 @@ def exif_json(exif: Image.Exif) -> str | None:
     """Serialise ``exif`` (from ``Image.getexif()``) to JSON, or None when it holds nothing useful."""
     items: dict[str, Any] = {}
     sources = [dict(exif)]
-    try:
+    with contextlib.suppress(KeyError, ValueError, TypeError, OSError):  # a malformed sub-IFD is skipped
         sources.append(dict(exif.get_ifd(EXIF_IFD)))
-    except (KeyError, ValueError, TypeError, OSError):  # a malformed sub-IFD is skipped, not fatal
-        pass
     for source in sources:
         for tag, value in source.items():
             if tag in DROPPED_TAGS:

@@ -110,7 +110,8 @@ class Fetcher:
                 result.reason, result.rejected = str(blocked), True
                 return result
             except FetchFailure as failure:
-                result.reason, result.retryable, result.http_status = failure.reason, failure.retryable, failure.http_status
+                result.reason, result.retryable = failure.reason, failure.retryable
+                result.http_status = failure.http_status
                 delay = failure.retry_after if failure.retry_after is not None else self.config.backoff * 2**attempt
                 # A Retry-After beyond the cap is not waited for now: the row stays retryable for a later run.
                 if not failure.retryable or attempt == self.config.retries or delay > self.config.max_retry_after:

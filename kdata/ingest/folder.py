@@ -119,7 +119,8 @@ def load_metadata(path: Path, file_col: str) -> dict[str, dict[str, Any]]:
     records: dict[str, dict[str, Any]] = {}
     for table in _RAW_READERS[detect_format(path)](path, file_col):
         if file_col not in table.column_names:
-            raise ConfigError(f"{path} has no column {file_col!r} (--file-col); it has: {', '.join(table.column_names)}")
+            have = ", ".join(table.column_names)
+            raise ConfigError(f"{path} has no column {file_col!r} (--file-col); it has: {have}")
         for record in table.to_pylist():
             name = str(record.pop(file_col) or "").lstrip("./")
             records[name] = record

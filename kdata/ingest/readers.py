@@ -128,7 +128,6 @@ def _cast_known(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
     field = IMAGE.field(name)
     if field is None or column.type == field.type:
         return column
-    if pa.types.is_string(field.type) and not (pa.types.is_string(column.type) or pa.types.is_null(column.type)):
-        if pa.types.is_nested(column.type):
-            raise ConfigError(f"column {name!r} must hold text, not {column.type}")
+    if pa.types.is_string(field.type) and pa.types.is_nested(column.type):
+        raise ConfigError(f"column {name!r} must hold text, not {column.type}")
     return column.cast(field.type)
