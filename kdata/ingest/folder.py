@@ -12,6 +12,7 @@ decode and hash images.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -138,8 +139,18 @@ def folder_rows(config: FolderIngestConfig) -> Iterator[pa.Table]:
         rows.append(_row(rel, meta, config, fail))
     for rel, meta in sorted((metadata or {}).items()):
         rows.append(_row(rel, meta, config, "missing_file"))
+    keys = folder_keys([row["file"] for row in rows])
+    for row in rows:
+        row["key"] = keys[row["file"]]
     if rows:
         yield unify_rows(rows)
+
+
+def folder_keys(files: list[str]) -> dict[str, str]:
+    """Keys are relative paths without the image suffix (``ink/06``), unless two files share a stem."""
+    stems = [f.rsplit(".", 1)[0] if Path(f).suffix.lower() in IMAGE_SUFFIXES else f for f in files]
+    taken = Counter(stems)
+    return {f: stem if taken[stem] == 1 else f for f, stem in zip(files, stems)}
 
 
 def _metadata_for(config: FolderIngestConfig) -> dict[str, dict[str, Any]] | None:
@@ -176,7 +187,7 @@ def ingest_folder(
 
     def planner(out_root: Path) -> list:
         parts = stage_input(out_root, lambda: folder_rows(config), config.shard_size, fingerprint,
-                            identity="file", key=lambda index, rel: rel)
+                            identity="key", key=lambda index, key: key)
         return plan_sources(out_root, parts, retry_budget=0)
 
     return run_stage(FolderIngestStage, config, planner, out, workers=workers, batch_size=batch_size,

@@ -69,6 +69,8 @@ def stage_input(
     for table in _slices(tables(), shard_size):
         identities = table.column(identity).to_pylist()
         keys = [key(rows + i, str(value or "")) for i, value in enumerate(identities)]
+        if "key" in table.column_names:
+            table = table.drop_columns(["key"])
         table = table.add_column(0, pa.field("key", pa.string()), pa.array(keys, pa.string()))
         target = root / f"part-{len(parts):05d}.parquet"
         with atomic_path(target) as tmp:
