@@ -34,9 +34,9 @@ def address_class(address: str) -> str | None:
     checks = (
         ("loopback", ip.is_loopback),
         ("link_local", ip.is_link_local),
-        ("private", ip.is_private),
-        ("multicast", ip.is_multicast),
         ("reserved", ip.is_reserved or ip.is_unspecified),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
     )
     for name, hit in checks:
         if hit:
