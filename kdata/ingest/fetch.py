@@ -178,7 +178,7 @@ class Fetcher:
         size = 0
         try:
             # read1 returns what has arrived, so the deadline is checked even while a server drips bytes.
-            while chunk := response.read1(CHUNK):
+            while chunk := response.read1(CHUNK):  # type: ignore[attr-defined]
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > self.config.max_bytes:
