@@ -15,6 +15,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -114,37 +115,44 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{port_file.read_text()}"
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock seconds and CPU seconds (user + system, the tool's whole process tree) of a command."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{command[0]} failed:\n{done.stderr[-3000:]}")
-    return seconds
+    return seconds, _children_cpu() - cpu_before
 
 
-def run_img2dataset(binary: Path, listing: Path, out: Path, workers: int, threads: int) -> tuple[float, int]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for descendants: the server is still running
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_img2dataset(binary: Path, listing: Path, out: Path, workers: int, threads: int) -> tuple[float, float, int]:
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "WANDB_MODE": "disabled", "WANDB_DISABLED": "true"}
     command = [str(binary), "--url_list", str(listing), "--input_format", "parquet", "--url_col", "url",
                "--caption_col", "caption", "--output_format", "parquet", "--output_folder", str(out),
                "--processes_count", str(workers), "--thread_count", str(threads), "--image_size", "256",
                "--resize_mode", "keep_ratio", "--encode_format", "jpg", "--encode_quality", "95",
                "--number_sample_per_shard", "1000", "--enable_wandb", "False", "--distributor", "multiprocessing"]
-    seconds = timed(command, env)
+    seconds, cpu = timed(command, env)
     ok = sum(pq.read_table(p, columns=["status"]).column("status").to_pylist().count("success")
              for p in out.glob("*.parquet"))
-    return seconds, ok
+    return seconds, cpu, ok
 
 
-def run_kcli(listing: Path, out: Path, workers: int, threads: int) -> tuple[float, int]:
+def run_kcli(listing: Path, out: Path, workers: int, threads: int) -> tuple[float, float, int]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "cli", "ingest", "urls", str(listing), "--out", str(out), "--caption-col",
                "caption", "--workers", str(workers), "--threads", str(threads), "--resize-mode", "keep_ratio",
                "--image-size", "256", "--encode-format", "jpeg", "--encode-quality", "95", "--shard-size", "1000",
                "--allow-private", "--json"]
-    seconds = timed(command, env)
+    seconds, cpu = timed(command, env)
     stats = json.loads((out / "stats.json").read_text())
-    return seconds, int(stats.get("kept", 0))
+    return seconds, cpu, int(stats.get("kept", 0))
 
 
 def main() -> None:
@@ -172,10 +180,12 @@ def main() -> None:
         server.wait()
     print(f"{args.images} URLs from 127.0.0.1, 256 px keep_ratio, JPEG q95, Parquet, "
           f"{args.workers} processes x {args.threads} threads")
-    for name, (seconds, ok) in results.items():
-        print(f"  {name:12s} {ok:5d} images in {seconds:6.2f} s wall-clock = {ok / seconds:7.1f} images/s")
-    ratio = (results["kcli"][1] / results["kcli"][0]) / (results["img2dataset"][1] / results["img2dataset"][0])
-    print(f"  kcli / img2dataset: {ratio:.2f}x")
+    for name, (seconds, cpu, ok) in results.items():
+        print(f"  {name:12s} {ok:5d} images in {seconds:6.2f} s wall-clock = {ok / seconds:7.1f} images/s "
+              f"({cpu:5.1f} CPU-s, {1000 * cpu / max(ok, 1):.1f} CPU-ms per image)")
+    (k_wall, k_cpu, k_ok), (i_wall, i_cpu, i_ok) = results["kcli"], results["img2dataset"]
+    print(f"  kcli / img2dataset: {(k_ok / k_wall) / (i_ok / i_wall):.2f}x images/s wall-clock, "
+          f"{(i_cpu / i_ok) / (k_cpu / k_ok):.2f}x less CPU per image")
 
 
 if __name__ == "__main__":

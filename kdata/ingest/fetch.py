@@ -109,6 +109,9 @@ class Fetcher:
             except BlockedUrl as blocked:
                 result.reason, result.rejected = str(blocked), True
                 return result
+            except ValueError:  # urllib's parsers reject malformed URLs (bad IPv6 literal, port out of range)
+                result.reason = "invalid_url"
+                return result
             except FetchFailure as failure:
                 result.reason, result.retryable = failure.reason, failure.retryable
                 result.http_status = failure.http_status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kdata.ingest.fetch import FetchConfig, Fetcher
 from kdata.ingest.guard import BlockedUrl, address_class, check_peer, check_url
 from kdata.ingest.robots import optout_directive
 
@@ -50,3 +51,9 @@ def test_allow_private_lifts_the_address_check_but_not_the_scheme_check() -> Non
 ])
 def test_x_robots_tag_opt_outs(values: list[str], expected: str | None) -> None:
     assert optout_directive(values, "kcli", ["noai", "noimageai"]) == expected
+
+
+@pytest.mark.parametrize("url", ["http://[::1/broken.jpg", "http://example.org:99999/a.jpg"])
+def test_malformed_urls_fail_with_a_reason_before_any_request(url: str) -> None:
+    fetched = Fetcher(FetchConfig(allow_private=True)).fetch(url)
+    assert (fetched.reason, fetched.rejected, fetched.retryable, fetched.data) == ("invalid_url", False, False, None)
