@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from kdata.errors import ConfigError
+from kdata.ingest.settings import crop_config, folder_config, url_config
 from kdata.manifest import open_manifest
 from tests.ingest.fault_server import image_route, serve
 from tests.test_cli import kcli
@@ -42,17 +46,23 @@ def test_folder_and_crop_commands(tmp_path: Path) -> None:
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
-    (tmp_path / "l.csv").write_text("url\nhttp://example.org/a.jpg\n")
+    done = kcli("ingest", "urls", str(tmp_path / "none.txt"), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: no such input file: {tmp_path / 'none.txt'}"]
+
+
+def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    listing = tmp_path / "l.csv"
+    listing.write_text("url\nhttp://example.org/a.jpg\n")
     cases = [
-        (("urls", str(tmp_path / "none.txt")), "error: no such input file: "),
-        (("urls", str(tmp_path / "l.csv"), "--resize-mode", "stretch"), "resize_mode must be one of no, keep_ratio"),
-        (("urls", str(tmp_path / "l.csv"), "--url-col", "URL"), "l.csv has no column 'URL' (--url-col); it has: url"),
-        (("folder", str(tmp_path), "--mapping", "nope"), "unknown sidecar mapping 'nope'; valid names: ink-painting"),
-        (("crop", str(tmp_path), "--size", "600"), "size (600) must be between 1 and short_side (512)"),
+        (lambda: url_config(listing, {"resize_mode": "stretch"}), "resize_mode must be one of no, keep_ratio"),
+        (lambda: url_config(listing, {"url_col": "URL"}), "l.csv has no column 'URL' (--url-col); it has: url"),
+        (lambda: url_config(listing, {"retries": "many"}), "ingest urls.fetch.retries: expected int"),
+        (lambda: folder_config(tmp_path, {"mapping": "nope"}), "unknown sidecar mapping 'nope'; valid names: ink-"),
+        (lambda: crop_config({"size": 600}), "size (600) must be between 1 and short_side (512)"),
     ]
-    for args, message in cases:
-        done = kcli("ingest", *args, "--out", str(tmp_path / "out"))
-        assert done.returncode == 2, (args, done.stderr)
-        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
-        assert message in done.stderr, done.stderr
-    assert not (tmp_path / "out").exists()  # refused before anything was written
+    for build, message in cases:
+        with pytest.raises(ConfigError) as caught:
+            build()
+        assert message in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.csv"]
