@@ -1,0 +1,44 @@
+"""``kcli publish``: export a manifest (``--to DIR``) and/or upload it to the Hub (``--repo-id``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kdata.publish.config import PublishConfig
+from kdata.publish.errors import PublishError
+from kdata.publish.export import export_dataset
+from kdata.publish.hub import check_hub_ready, upload_export
+from kdata.runner import Progress
+
+
+def kcli_home() -> Path:
+    return Path(os.environ.get("KCLI_HOME") or Path.home() / ".cache" / "kcli")
+
+
+def staging_dir(repo_id: str) -> Path:
+    """Where an upload's folder is built when no ``--to`` is given (kept, so a re-run resumes)."""
+    return kcli_home() / "publish" / repo_id.replace("/", "--")
+
+
+def publish_manifest(
+    manifest: str | os.PathLike[str],
+    config: PublishConfig,
+    to: str | os.PathLike[str] | None = None,
+    private: bool = False,
+    overwrite: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> dict[str, Any]:
+    """Export ``manifest``; upload the folder when ``config.repo_id`` is set. Returns what was done."""
+    if to is None and config.repo_id is None:
+        raise PublishError("say where to publish: --repo-id ORG/NAME uploads to the Hub, --to DIR exports locally")
+    if config.repo_id is not None:
+        check_hub_ready(config.repo_id)  # before the export, which can take long
+    folder = Path(to) if to is not None else staging_dir(str(config.repo_id))
+    result = export_dataset(manifest, folder, config, overwrite=overwrite or to is None, progress=progress)
+    outcome: dict[str, Any] = {"export": result.to_dict()}
+    if config.repo_id is not None:
+        outcome["upload"] = upload_export(result.path, config.repo_id, private, result.fingerprint)
+    return outcome
