@@ -19,6 +19,7 @@ def step_publish(ctx: DemoContext) -> StepResult:
     export = export_dataset(ctx.image_manifest, out / "hub", PublishConfig(pretty_name="kcli demo"), overwrite=True)
     report = write_report(ctx.image_manifest, out / "report")
     summary = {
+        "manifest": str(ctx.image_manifest),
         "rows": export.rows,
         "files": len(export.files),
         "hub_folder": str(export.path),

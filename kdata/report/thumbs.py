@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from pathlib import Path
 
 from PIL import Image
 
-from kdata.atomic import atomic_path
 from kdata.imageio import MAX_IMAGE_PIXELS
 
 THUMB_DIR = "thumbs"
@@ -41,6 +41,10 @@ def write_thumbnail(data: bytes | None, root: Path, key: str) -> str | None:
         thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
-    with atomic_path(target) as tmp:
-        thumb.save(tmp, format="JPEG", quality=QUALITY)
+    # Temp-then-rename so a killed run never leaves half a thumbnail to reuse; no fsync: a thumbnail is a
+    # cache the next run can redraw, and syncing hundreds of tiny files costs more than drawing them.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    thumb.save(tmp, format="JPEG", quality=QUALITY)
+    os.replace(tmp, target)
     return name
