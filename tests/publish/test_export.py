@@ -198,7 +198,7 @@ def test_templates_ship_as_package_data() -> None:
     import tomllib
 
     globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["*"]
-    templates = [*(REPO / "kdata" / "publish" / "templates").iterdir(), *(REPO / "kdata" / "report" / "templates").iterdir()]
+    templates = [p for package in ("publish", "report") for p in (REPO / "kdata" / package / "templates").iterdir()]
     assert len(templates) == 4
     for template in templates:
         assert any(fnmatch.fnmatch(template.name, pattern) for pattern in globs), template.name
