@@ -202,3 +202,35 @@ def test_templates_ship_as_package_data() -> None:
     assert len(templates) == 4
     for template in templates:
         assert any(fnmatch.fnmatch(template.name, pattern) for pattern in globs), template.name
+
+
+def test_blob_stored_images_are_exported_byte_for_byte_and_sized_from_their_files(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from kdata.blobs import BlobStore
+    from kdata.manifest import Lineage, write_manifest
+    from kdata.samples import sample_rows
+    from kdata.schema import IMAGE, conform_table
+
+    store = BlobStore(tmp_path / "in" / "blobs")
+    rows = sample_rows()[:6]
+    originals = {}
+    for row in rows:
+        originals[row["key"]] = row.pop("image_bytes")
+        row["image_path"] = store.put(originals[row["key"]], "JPEG", row["sha256"])
+    source = write_manifest(tmp_path / "in", [conform_table(pa.Table.from_pylist(rows), IMAGE)], IMAGE,
+                            Lineage(stage="unit", config={}), blob_dirs=[store.root])
+    limit = 0.015
+    result = export_dataset(source.path, tmp_path / "out", PublishConfig(shard_size_mb=limit))
+    data_files = [f for f in result.files if f["path"].startswith("data/")]
+    expected, room = [], 0  # greedy packing of the blob files' sizes into files of at most `limit` MB
+    for size in (len(originals[row["key"]]) for row in rows):
+        if expected and room + size <= limit * 2**20:
+            expected[-1], room = expected[-1] + 1, room + size
+        else:
+            expected, room = [*expected, 1], size
+    assert [f["rows"] for f in data_files] == expected and len(expected) > 1
+    published = pa.concat_tables([pq.read_table(tmp_path / "out" / f["path"]) for f in data_files])
+    images = dict(zip(published.column("key").to_pylist(), published.column("image").to_pylist()))
+    assert {k: v["bytes"] for k, v in images.items()} == originals
+    assert images[rows[0]["key"]]["path"] == f"{rows[0]['key']}.jpg"
