@@ -92,3 +92,12 @@ def test_view_serves_the_report_on_localhost(manifest: Manifest, tmp_path: Path)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_report_command_json(manifest: Manifest, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "cli", "report", str(manifest.path), "--out", str(tmp_path / "r"),
+                           "--json"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["rows"], result["shown"]) == (22, 22) and Path(result["index"]).exists()
