@@ -218,9 +218,9 @@ def view(
     from kdata.report import write_report
     from kdata.report.serve import ReportServer, report_dir
 
+    server = ReportServer(report_dir(manifest), port)  # a busy port is refused before any work
     with _progress("report", not as_json) as progress:
-        result = write_report(manifest, report_dir(manifest), limit=limit, progress=progress)
-    server = ReportServer(result.path, port)
+        result = write_report(manifest, server.root, limit=limit, progress=progress)
     if as_json:
         from kdata.console import print_json
 
