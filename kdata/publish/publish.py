@@ -8,15 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from kdata.manifest import open_manifest
+from kdata.models.home import kcli_home
 from kdata.publish.config import PublishConfig
 from kdata.publish.errors import PublishError
 from kdata.publish.export import export_dataset
 from kdata.publish.hub import check_hub_ready, upload_export
 from kdata.runner import Progress
-
-
-def kcli_home() -> Path:
-    return Path(os.environ.get("KCLI_HOME") or Path.home() / ".cache" / "kcli")
 
 
 def staging_dir(repo_id: str) -> Path:

@@ -69,6 +69,6 @@ class ReportServer:
 def report_dir(manifest: str | Path) -> Path:
     """Where ``kcli view`` keeps a manifest's report: the kcli home, keyed by the manifest's fingerprint."""
     from kdata.manifest import open_manifest
-    from kdata.publish.publish import kcli_home
+    from kdata.models.home import kcli_home
 
     return kcli_home() / "reports" / open_manifest(manifest).fingerprint[:16]
