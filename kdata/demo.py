@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic
+from kdata.publish.demo import step_publish
 
 
 @dataclass
@@ -100,6 +101,7 @@ STEPS: list[tuple[str, StepFn]] = [
     ("verify", step_verify),
     ("inspect", step_inspect),
     ("presets", step_presets),
+    ("publish", step_publish),
 ]
 
 

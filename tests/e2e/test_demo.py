@@ -64,3 +64,20 @@ def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) 
     assert Image.open(outputs["stable_diffusion"]["image"]).size == (64, 64)
     assert isinstance(outputs["captioner"]["caption"], str) and outputs["captioner"]["caption"]
     assert isinstance(outputs["translator"]["en"], str)
+
+
+def test_demo_ends_by_exporting_the_dataset_and_writing_its_report(
+    demo_run: tuple[Path, list[dict]], tmp_path: Path
+) -> None:
+    import datasets
+
+    workdir, steps = demo_run
+    publish = steps[-1]
+    assert publish["step"] == "publish"
+    ok_rows = open_manifest(publish["manifest"]).read_table(["key"], only_ok=True).column("key").to_pylist()
+    ds = datasets.load_dataset(publish["hub_folder"], split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert ds["key"] == ok_rows and publish["rows"] == len(ok_rows)
+    assert isinstance(ds.features["image"], datasets.Image) and ds[0]["image"].size[0] > 0
+    assert (workdir / "90-publish" / "hub" / "README.md").exists()
+    report = Path(publish["report"])
+    assert report == workdir / "90-publish" / "report" / "index.html" and "report-data" in report.read_text()
