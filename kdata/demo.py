@@ -16,6 +16,7 @@ from typing import Any
 
 from kdata.atomic import write_json_atomic
 from kdata.ingest.demo_step import step_ingest
+from kdata.publish.demo import step_publish
 
 
 @dataclass
@@ -81,11 +82,27 @@ def step_inspect(ctx: DemoContext) -> StepResult:
     return StepResult("inspect", out, {"manifest": str(latest), "funnel": summary["funnel"]})
 
 
+def step_presets(ctx: DemoContext) -> StepResult:
+    """Build every tiny preset and run each once (CLIP, Stable Diffusion, captioner, translator)."""
+    from kdata.models import ensure_preset, list_presets
+    from kdata.models.smoke import run_all
+    from kdata.samples import SAMPLE_IMAGES
+
+    built = {name: str(ensure_preset(name)) for name in list_presets()}
+    out = ctx.path("presets")
+    images = sorted(SAMPLE_IMAGES.glob("*.jpg"))
+    outputs = run_all(images, out)
+    write_json_atomic(out / "presets.json", {"built": built, "outputs": outputs})
+    return StepResult("presets", out, {"files": sorted(p.name for p in out.iterdir()), "presets": sorted(built)})
+
+
 # In pipeline order. Each stage adds its step function (kept in its own module) and one line here.
 STEPS: list[tuple[str, StepFn]] = [
     ("ingest", step_ingest),
     ("verify", step_verify),
     ("inspect", step_inspect),
+    ("presets", step_presets),
+    ("publish", step_publish),
 ]
 
 

@@ -65,3 +65,35 @@ def test_demo_ingests_the_sample_folder_with_the_ink_mapping_and_urls(demo_run: 
     }
     assert min(urls["hanok-13.jpg"]["width"], urls["hanok-13.jpg"]["height"]) == 128
     assert {s["step"]: s for s in steps}["ingest"]["urls"]["stats"] == {"total": 4, "kept": 3, "failed/http_error": 1}
+
+
+def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) -> None:
+    from PIL import Image
+
+    workdir, _ = demo_run
+    report = json.loads((workdir / "presets" / "presets.json").read_text())
+    assert set(report["built"]) == {"tiny-clip", "tiny-open-clip", "tiny-sd", "tiny-captioner",
+                                    "tiny-translator-en-ko", "tiny-translator-ko-en"}
+    outputs = report["outputs"]
+    assert len(outputs["clip"]["similarity"]) == 2 and all(-1 <= v <= 1 for row in outputs["clip"]["similarity"]
+                                                            for v in row)
+    assert Image.open(outputs["stable_diffusion"]["image"]).size == (64, 64)
+    assert isinstance(outputs["captioner"]["caption"], str) and outputs["captioner"]["caption"]
+    assert isinstance(outputs["translator"]["en"], str)
+
+
+def test_demo_ends_by_exporting_the_dataset_and_writing_its_report(
+    demo_run: tuple[Path, list[dict]], tmp_path: Path
+) -> None:
+    import datasets
+
+    workdir, steps = demo_run
+    publish = steps[-1]
+    assert publish["step"] == "publish"
+    ok_rows = open_manifest(publish["manifest"]).read_table(["key"], only_ok=True).column("key").to_pylist()
+    ds = datasets.load_dataset(publish["hub_folder"], split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert ds["key"] == ok_rows and publish["rows"] == len(ok_rows)
+    assert isinstance(ds.features["image"], datasets.Image) and ds[0]["image"].size[0] > 0
+    assert (workdir / "90-publish" / "hub" / "README.md").exists()
+    report = Path(publish["report"])
+    assert report == workdir / "90-publish" / "report" / "index.html" and "report-data" in report.read_text()

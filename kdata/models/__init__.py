@@ -1,0 +1,43 @@
+"""Model registry: tiny offline presets and one way to resolve and load CLIP-family models.
+
+Exports are resolved lazily (PEP 562): `import kdata.models` must stay cheap and must not import torch,
+because the CLI imports it to build `--help`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # Redundant aliases mark these as re-exports for type checkers and linters.
+    from kdata.models.home import kcli_home as kcli_home
+    from kdata.models.presets import ensure_preset as ensure_preset
+    from kdata.models.presets import list_presets as list_presets
+    from kdata.models.resolve import load_hf_clip as load_hf_clip
+    from kdata.models.resolve import load_open_clip as load_open_clip
+    from kdata.models.resolve import parse_open_clip_spec as parse_open_clip_spec
+    from kdata.models.resolve import resolve_model as resolve_model
+
+_EXPORTS = {
+    "kcli_home": "kdata.models.home",
+    "ensure_preset": "kdata.models.presets",
+    "list_presets": "kdata.models.presets",
+    "resolve_model": "kdata.models.resolve",
+    "parse_open_clip_spec": "kdata.models.resolve",
+    "load_hf_clip": "kdata.models.resolve",
+    "load_open_clip": "kdata.models.resolve",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
