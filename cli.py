@@ -149,6 +149,125 @@ def models_build(names: list[str] = typer.Argument(None, help="Preset names (def
         typer.echo(f"{name}: {ensure_preset(name)}")
 
 
+# --- kcli ingest: URL lists, local folders, random crops ------------------------------------------------
+ingest_app = typer.Typer(help="Ingest images: URL lists (img2dataset-compatible), local folders, crops.",
+                         no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+ResizeModeOpt = typer.Option(None, "--resize-mode", help="no | keep_ratio | keep_ratio_largest | center_crop | border.")
+ImageSizeOpt = typer.Option(None, "--image-size", min=1, help="Target side in pixels for the resize mode.")
+EncodeFormatOpt = typer.Option(None, "--encode-format", help="keep | jpeg | png | webp (re-encodes when not keep).")
+EncodeQualityOpt = typer.Option(None, "--encode-quality", min=1, max=100, help="JPEG/WebP quality.")
+StoreOpt = typer.Option(None, "--store", help="inline (bytes in the shards) | blobs (content-addressed files).")
+ShardSizeOpt = typer.Option(None, "--shard-size", min=1, help="Input rows per shard (the unit of resume).")
+ConfigFileOpt = typer.Option(None, "--config", help="A TOML file of settings (command-line options win).")
+
+
+@ingest_app.command("urls")
+def ingest_urls_cmd(
+    input_path: Path = typer.Argument(..., help="URL list: .txt/.csv/.tsv/.jsonl/.parquet, optionally .gz."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output manifest directory."),
+    url_col: str = typer.Option(None, "--url-col", help="Column holding the URL (default: url)."),
+    caption_col: str = typer.Option(None, "--caption-col", help="Column holding the caption."),
+    input_format: str = typer.Option(None, "--input-format", help="txt | csv | tsv | jsonl | parquet."),
+    resize_mode: str = ResizeModeOpt,
+    image_size: int = ImageSizeOpt,
+    resize_only_if_bigger: bool = typer.Option(None, "--resize-only-if-bigger", help="Never upscale."),
+    encode_format: str = EncodeFormatOpt,
+    encode_quality: int = EncodeQualityOpt,
+    store: str = StoreOpt,
+    shard_size: int = ShardSizeOpt,
+    threads: int = typer.Option(None, "--threads", min=1, help="Concurrent downloads per worker."),
+    retries: int = typer.Option(None, "--retries", min=0, help="Retries on 429/5xx/network errors."),
+    retry_failed: int = typer.Option(None, "--retry-failed", min=0, help="Re-runs that retry retryable failures."),
+    read_timeout: float = typer.Option(None, "--timeout", help="Read timeout in seconds."),
+    max_bytes: int = typer.Option(None, "--max-bytes", min=1, help="Largest download accepted."),
+    per_host: int = typer.Option(None, "--per-host", min=1, help="Concurrent requests per host, per worker."),
+    user_agent: str = typer.Option(None, "--user-agent", help="User-Agent header (keep it honest)."),
+    allow_private: bool = typer.Option(None, "--allow-private", help="Allow loopback/private addresses."),
+    config_file: Path = ConfigFileOpt,
+    workers: int = WorkersOpt,
+    batch_size: int = BatchOpt,
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Download a URL list into an image manifest; re-running resumes and retries retryable failures."""
+    options = {k: v for k, v in locals().items() if k not in ("input_path", "out", "config_file", "workers",
+                                                              "batch_size", "overwrite", "as_json")}
+    from kdata.ingest.settings import url_config
+    from kdata.ingest.urls import ingest_urls
+
+    config = url_config(input_path, options, config_file)
+    with _progress("ingest urls", not as_json) as progress:
+        result = ingest_urls(config, out, workers=workers, batch_size=batch_size, overwrite=overwrite,
+                             progress=progress)
+    _report_run(result, as_json)
+
+
+@ingest_app.command("folder")
+def ingest_folder_cmd(
+    root: Path = typer.Argument(..., help="A folder of images (searched recursively)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output manifest directory."),
+    mapping: str = typer.Option(None, "--mapping", help="Sidecar mapping: a shipped name (ink-painting) or a TOML."),
+    metadata: Path = typer.Option(None, "--metadata", help="One CSV/JSONL/Parquet of metadata instead of sidecars."),
+    file_col: str = typer.Option(None, "--file-col", help="Metadata column naming the image (default: file_name)."),
+    sidecar_dir: Path = typer.Option(None, "--sidecar-dir", help="Where sidecar JSON files live, if elsewhere."),
+    source: str = typer.Option(None, "--source", help="The source column for rows whose metadata has none."),
+    resize_mode: str = ResizeModeOpt,
+    image_size: int = ImageSizeOpt,
+    encode_format: str = EncodeFormatOpt,
+    encode_quality: int = EncodeQualityOpt,
+    store: str = StoreOpt,
+    shard_size: int = ShardSizeOpt,
+    config_file: Path = ConfigFileOpt,
+    workers: int = WorkersOpt,
+    batch_size: int = BatchOpt,
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ingest local images with per-image sidecar JSON (mapped to columns) or one metadata file."""
+    options = {k: v for k, v in locals().items() if k not in ("root", "out", "config_file", "workers",
+                                                              "batch_size", "overwrite", "as_json")}
+    from kdata.ingest.folder import ingest_folder
+    from kdata.ingest.settings import folder_config
+
+    config = folder_config(root, options, config_file)
+    with _progress("ingest folder", not as_json) as progress:
+        result = ingest_folder(config, out, workers=workers, batch_size=batch_size, overwrite=overwrite,
+                               progress=progress)
+    _report_run(result, as_json)
+
+
+@ingest_app.command("crop")
+def ingest_crop_cmd(
+    manifest: Path = typer.Argument(..., help="The image manifest to crop."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output manifest directory."),
+    short_side: int = typer.Option(None, "--short-side", min=1, help="Resize the short side to this first."),
+    size: int = typer.Option(None, "--size", min=1, help="Side of the square crops."),
+    crops: int = typer.Option(None, "--crops", min=1, help="Random crops per image."),
+    seed: int = typer.Option(None, "--seed", help="Seed (with each key) for the crop offsets."),
+    encode_format: str = typer.Option(None, "--encode-format", help="jpeg | png | webp."),
+    encode_quality: int = EncodeQualityOpt,
+    store: str = StoreOpt,
+    workers: int = WorkersOpt,
+    batch_size: int = BatchOpt,
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Random square crops after a short-side resize (a LoRA data recipe), one row per crop."""
+    options = {k: v for k, v in locals().items() if k not in ("manifest", "out", "workers", "batch_size",
+                                                              "overwrite", "as_json")}
+    from kdata.ingest.crop import crop_manifest
+    from kdata.ingest.settings import crop_config
+    from kdata.manifest import open_manifest
+
+    config = crop_config(options)
+    parent = open_manifest(manifest)
+    with _progress("ingest crop", not as_json) as progress:
+        result = crop_manifest(parent, config, out, workers=workers, batch_size=batch_size, overwrite=overwrite,
+                               progress=progress)
+    _report_run(result, as_json)
+
+
 def _progress(description: str, enabled: bool):  # noqa: ANN202 - a context manager from kdata.console
     from kdata.console import shard_progress
 

@@ -28,7 +28,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]
 def test_demo_runs_every_step_and_writes_a_summary(demo_run: tuple[Path, list[dict]]) -> None:
     workdir, steps = demo_run
     names = [s["step"] for s in steps]
-    assert names[:3] == ["samples", "verify", "inspect"]
+    assert names[:3] == ["ingest", "verify", "inspect"]
     assert json.loads((workdir / "summary.json").read_text()) == steps
     for step in steps:
         assert Path(step["output"]).exists(), step
@@ -38,7 +38,7 @@ def test_demo_manifests_keep_every_sample_row_and_lineage(demo_run: tuple[Path, 
     workdir, _ = demo_run
     verified = open_manifest(workdir / "02-verified")
     assert verified.num_rows == 22
-    assert [s["stage"] for s in verified.lineage_chain] == ["verify", "samples"]
+    assert [s["stage"] for s in verified.lineage_chain] == ["verify", "ingest-folder"]
 
 
 def test_demo_rerun_resumes_without_redoing_work(demo_run: tuple[Path, list[dict]]) -> None:
@@ -64,3 +64,19 @@ def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) 
     assert Image.open(outputs["stable_diffusion"]["image"]).size == (64, 64)
     assert isinstance(outputs["captioner"]["caption"], str) and outputs["captioner"]["caption"]
     assert isinstance(outputs["translator"]["en"], str)
+
+
+def test_demo_ingests_the_sample_folder_with_the_ink_mapping_and_urls(demo_run: tuple[Path, list[dict]]) -> None:
+    workdir, steps = demo_run
+    rows = {r["key"]: r for r in open_manifest(workdir / "01-ingest").read_table().to_pylist()}
+    assert len(rows) == 22 and all(r["status"] == "ok" for r in rows.values())
+    assert (rows["ink_painting-06"]["paper_type"], rows["ink_painting-06"]["method"]) == ("화선지", "백묘법")
+    assert rows["ink_painting-06"]["method_en"] == "baekmyo (ink outline drawing)"
+    assert rows["food-16"]["paper_type"] is None and rows["food-16"]["category"] == "food"
+    urls = {r["url"].rsplit("/", 1)[1]: r for r in open_manifest(workdir / "01-ingest-urls").read_table().to_pylist()}
+    assert {name: (r["status"], r["reason"]) for name, r in urls.items()} == {
+        "ink_painting-06.jpg": ("ok", None), "ink_painting-09.jpg": ("ok", None), "hanok-13.jpg": ("ok", None),
+        "not-there.jpg": ("failed", "http_error:404"),
+    }
+    assert min(urls["hanok-13.jpg"]["width"], urls["hanok-13.jpg"]["height"]) == 128
+    assert {s["step"]: s for s in steps}["ingest"]["urls"]["stats"] == {"total": 4, "kept": 3, "failed/http_error": 1}
