@@ -6,7 +6,8 @@ Two Korean-specific fixes on top:
 
 - Every label the WHATWG Encoding Standard maps to "EUC-KR" means Windows code page 949 (Unified Hangul
   Code), a superset of KS X 1001: decoding it as strict EUC-KR fails on syllables outside the 2,350
-  KS X 1001 ones (똠, 햏, 쏭 ...). w3lib maps the common labels to cp949; the rest are mapped here.
+  KS X 1001 ones (똠, 햏, 쏭 ...). w3lib maps the common labels to cp949; the labels Python does not know
+  at all (``windows-949``, ``csksc56011987`` ...) are registered as a codec alias of cp949 here.
 - A page that declares nothing and is not valid UTF-8 goes to scrapy's statistical guess, which is
   unreliable on short Korean pages. CP949 is tried first and kept when it decodes strictly and most of
   the non-ASCII text it yields is Hangul (a Latin-1 page decoded as CP949 yields mostly Hanja and
@@ -15,12 +16,21 @@ Two Korean-specific fixes on top:
 
 from __future__ import annotations
 
+import codecs
+
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom, resolve_encoding
 
-# WHATWG Encoding Standard, "EUC-KR" labels that w3lib does not resolve.
-EUC_KR_LABELS = frozenset({"windows-949", "x-windows-949", "csksc56011987", "iso-ir-149", "ks_c_5601-1989",
-                           "ksc_5601", "euc_kr", "euc-kr"})
+# WHATWG Encoding Standard "EUC-KR" labels that Python's codec registry does not know, normalised the way
+# the registry hands names to search functions.
+UNKNOWN_EUC_KR_LABELS = frozenset({"windows_949", "x_windows_949", "csksc56011987", "iso_ir_149"})
 HANGUL_SHARE = 0.6  # of non-ASCII characters, for an undeclared page to count as CP949
+
+
+def _euc_kr_labels(name: str) -> codecs.CodecInfo | None:
+    return codecs.lookup("cp949") if name.replace("-", "_") in UNKNOWN_EUC_KR_LABELS else None
+
+
+codecs.register(_euc_kr_labels)
 
 
 def declared_encoding(content_type: str | None, body: bytes) -> str | None:
@@ -29,8 +39,6 @@ def declared_encoding(content_type: str | None, body: bytes) -> str | None:
     label = bom or http_content_type_encoding(content_type or "") or html_body_declared_encoding(body)
     if not label:
         return None
-    if label.strip().lower() in EUC_KR_LABELS:
-        return "cp949"
     resolved = resolve_encoding(label)
     return "cp949" if resolved in ("euc_kr", "euc-kr") else resolved
 

@@ -77,15 +77,17 @@ def page_info(root: HtmlElement, url: str, token: str, header_lang: str | None =
     return PageInfo(
         title=clean(title.text_content()) if title is not None else None,
         lang=clean(lang or header_lang),
-        license=license_link(root, base_url or url),
+        license=license_link(root, base_url or url, page=True),
         robots=robots,
         base_url=base_url or url,
     )
 
 
-def license_link(scope: HtmlElement, base: str) -> str | None:
-    """A ``rel="license"`` link in ``scope``, else a link to a Creative Commons licence."""
-    links = [el for el in scope.iter("a", "link") if el.get("href")]
+def license_link(scope: HtmlElement, base: str, page: bool = False) -> str | None:
+    """A ``rel="license"`` link in ``scope``, else a link to a Creative Commons licence. For the page's own
+    licence (``page``), links inside a ``<figure>`` are left out: they license that figure only."""
+    links = [el for el in scope.iter("a", "link") if el.get("href")
+             and not (page and next(el.iterancestors("figure"), None) is not None)]
     for el in links:
         if "license" in (el.get("rel") or "").lower().split():
             return absolute(base, el.get("href"))
@@ -173,10 +175,10 @@ def window(text: str, offset: int, chars: int) -> str | None:
         return None
     start, end = max(0, offset - chars), min(len(text), offset + chars)
     before, after = text[start:offset], text[offset:end]
-    if start > 0 and " " in before:
-        before = before.split(" ", 1)[1]  # drop a word cut in half
-    if end < len(text) and " " in after:
-        after = after.rsplit(" ", 1)[0]
+    if start > 0 and not text[start - 1].isspace():
+        before = before.split(" ", 1)[1] if " " in before else ""  # drop a word cut in half
+    if end < len(text) and not text[end].isspace():
+        after = after.rsplit(" ", 1)[0] if " " in after else ""
     return clean(f"{before} {after}")
 
 

@@ -9,7 +9,6 @@ plain ``src`` (which, next to one, is usually a 1x1 placeholder).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from lxml.html import HtmlElement
@@ -20,7 +19,6 @@ SRCSET_ATTRS = ("srcset", "data-srcset", "data-lazy-srcset")
 LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-original-src", "data-lazy",
                   "data-hi-res-src", "data-full-src", "data-url")
 SKIPPED_SCHEMES = ("data:", "blob:", "javascript:", "about:")
-_CANDIDATE = re.compile(r"\s*([^\s,][^\s]*)(?:\s+([^,]*))?\s*(?:,|$)")
 
 
 @dataclass(frozen=True)
@@ -32,16 +30,27 @@ class Candidate:
 
 
 def parse_srcset(value: str, found_in: str = "srcset") -> list[Candidate]:
-    """The candidates of a ``srcset`` value; malformed descriptors are ignored, not fatal."""
+    """The candidates of a ``srcset`` value, per the HTML standard's tokenizer: a URL runs to the next
+    whitespace (commas inside it are kept; trailing ones end the candidate), then descriptors run to the
+    next comma. Malformed descriptors are ignored, not fatal."""
     candidates = []
-    for match in _CANDIDATE.finditer(value or ""):
-        url, descriptor = match.group(1), (match.group(2) or "").strip()
-        if url.endswith(","):  # "a.jpg," without a descriptor: the comma ends the candidate
+    value, pos = value or "", 0
+    while pos < len(value):
+        while pos < len(value) and (value[pos].isspace() or value[pos] == ","):
+            pos += 1
+        start = pos
+        while pos < len(value) and not value[pos].isspace():
+            pos += 1
+        url, descriptor = value[start:pos], ""
+        if url.endswith(","):
             url = url.rstrip(",")
-        if not url:
-            continue
-        width, density = _descriptor(descriptor)
-        candidates.append(Candidate(url, width, density, found_in))
+        else:
+            end = value.find(",", pos)
+            end = len(value) if end < 0 else end
+            descriptor, pos = value[pos:end], end + 1
+        if url:
+            width, density = _descriptor(descriptor)
+            candidates.append(Candidate(url, width, density, found_in))
     return candidates
 
 
