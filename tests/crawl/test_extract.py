@@ -55,7 +55,8 @@ def test_picture_sources_srcset_lazy_and_og_image() -> None:
         '<img src="p.jpg" srcset="p-800.jpg 800w" alt="한옥"></picture>'
         '<img src="data:image/gif;base64,R0lGOD" data-srcset="l-320.jpg 320w, l-640.jpg 640w" alt="지연">'
         '<img data-src="/abs/l2.jpg"><img src="javascript:void(0)"><img src="p.jpg#again">',
-        head='<meta property="og:image" content="https://cdn.test/og.jpg"><meta property="og:image:alt" content="대표">',
+        head='<meta property="og:image" content="https://cdn.test/og.jpg">'
+             '<meta property="og:image:alt" content="대표">',
     )
     assert [(i["url"], i["found_in"], i["declared_width"]) for i in found] == [
         ("http://site.test/gallery/p-1600.webp", "picture", 1600),
