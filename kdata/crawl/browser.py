@@ -3,15 +3,19 @@
 Playwright's own browser download cannot run offline, so Debian's ``chromium`` is launched by path. Inside
 the browser, image, media and font requests are aborted: the crawl only needs the DOM (the image URLs and
 their context), and image bytes go through the ingest downloader with its checks (network guard,
-``noai`` headers, safe decoding). Infinite-scroll galleries are scrolled to the bottom until the page
-stops growing, a bounded number of times.
+``noai`` headers, safe decoding). A page's scripts may also request anything they like, so the network
+guard applies to the browser's own requests too. Infinite-scroll galleries are scrolled to the bottom
+until the page stops growing, a bounded number of times. The browser sends kcli's User-Agent
+(scrapy-playwright's default header processing).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from kdata.crawl.config import CrawlConfig
+from kdata.ingest.guard import BlockedUrl, check_url
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
@@ -43,9 +47,22 @@ async ([rounds, waitMs]) => {
 """
 
 
-def abort_media(request: Any) -> bool:
-    """``PLAYWRIGHT_ABORT_REQUEST``: no image, media or font is downloaded by the browser."""
-    return request.resource_type in BLOCKED_RESOURCES
+class BrowserRequestFilter:
+    """``PLAYWRIGHT_ABORT_REQUEST``: abort images, media and fonts, and requests the network guard refuses."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    async def __call__(self, request: Any) -> bool:
+        if request.resource_type in BLOCKED_RESOURCES:
+            return True
+        if self.allow_private or request.url.startswith(("data:", "blob:", "about:")):
+            return False
+        try:  # resolving the host blocks: off the event loop
+            await asyncio.to_thread(check_url, request.url, False)
+        except BlockedUrl:
+            return True
+        return False
 
 
 def browser_settings(config: CrawlConfig) -> dict[str, Any]:
@@ -53,7 +70,7 @@ def browser_settings(config: CrawlConfig) -> dict[str, Any]:
         "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER},
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": config.chromium, "args": CHROMIUM_ARGS, "headless": True},
-        "PLAYWRIGHT_ABORT_REQUEST": abort_media,
+        "PLAYWRIGHT_ABORT_REQUEST": BrowserRequestFilter(config.allow_private),
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": config.render_timeout * 1000,
         "PLAYWRIGHT_MAX_CONTEXTS": 1,
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": config.concurrency_per_domain,

@@ -61,3 +61,20 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     done = kcli("crawl", "ftp://a.test/", "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "is not an http(s) URL" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+class _Req:
+    def __init__(self, url: str, resource_type: str) -> None:
+        self.url, self.resource_type = url, resource_type
+
+
+def test_browser_aborts_images_and_guarded_addresses() -> None:
+    import asyncio
+
+    from kdata.crawl.browser import BrowserRequestFilter
+
+    guarded, open_ = BrowserRequestFilter(allow_private=False), BrowserRequestFilter(allow_private=True)
+    cases = [_Req("http://127.0.0.1/a.jpg", "image"), _Req("http://169.254.169.254/latest", "fetch"),
+             _Req("http://127.0.0.1:8000/api.json", "xhr"), _Req("data:text/plain,hi", "fetch")]
+    assert [asyncio.run(guarded(r)) for r in cases] == [True, True, True, False]
+    assert [asyncio.run(open_(r)) for r in cases] == [True, False, False, False]

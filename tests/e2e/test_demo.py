@@ -28,7 +28,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]
 def test_demo_runs_every_step_and_writes_a_summary(demo_run: tuple[Path, list[dict]]) -> None:
     workdir, steps = demo_run
     names = [s["step"] for s in steps]
-    assert names[:3] == ["ingest", "verify", "inspect"]
+    assert names[:4] == ["ingest", "crawl", "verify", "inspect"]
     assert json.loads((workdir / "summary.json").read_text()) == steps
     for step in steps:
         assert Path(step["output"]).exists(), step
@@ -80,3 +80,23 @@ def test_demo_ingests_the_sample_folder_with_the_ink_mapping_and_urls(demo_run: 
     }
     assert min(urls["hanok-13.jpg"]["width"], urls["hanok-13.jpg"]["height"]) == 128
     assert {s["step"]: s for s in steps}["ingest"]["urls"]["stats"] == {"total": 4, "kept": 3, "failed/http_error": 1}
+
+
+def test_demo_crawls_the_sample_site_with_page_context(demo_run: tuple[Path, list[dict]]) -> None:
+    from urllib.parse import urlsplit
+
+    workdir, steps = demo_run
+    pages = {urlsplit(r["url"]).path: (r["status"], r["reason"], r["rendered"])
+             for r in open_manifest(workdir / "01-crawl" / "pages").read_table().to_pylist()}
+    assert pages == {"/": ("ok", None, False), "/hanbok.html": ("ok", None, False), "/hanok.html": ("ok", None, False),
+                     "/food.html": ("ok", None, False), "/ink.html": ("ok", None, False),
+                     "/picks.html": ("ok", None, True), "/drafts/": ("rejected", "robots_txt", False)}
+    images = {urlsplit(r["url"]).path.rsplit("/", 1)[1]: r
+              for r in open_manifest(workdir / "01-crawl" / "images").read_table().to_pylist()}
+    samples = {p.name for p in (REPO / "manifests" / "samples" / "images").glob("*.jpg")}
+    assert set(images) == samples - {"hanbok-00-small.jpg", "hanok-12-blurred.jpg"}  # srcset/lazy: the real ones
+    assert all(r["status"] == "ok" and r["width"] for r in images.values())
+    ink = images["ink_painting-06.jpg"]  # from the EUC-KR page
+    assert (ink["alt_text"], ink["caption"], ink["page_title"]) == (
+        "화선지에 백묘법으로 그린 대나무", "대나무 수묵화 7", "대나무 수묵화")
+    assert images["hanok-13.jpg"]["page_count"] == 3 and {s["step"]: s for s in steps}["crawl"]["rows"] == 20
