@@ -68,5 +68,7 @@ def _serve(folder: Path) -> Iterator[str]:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
+    disable_nagle_algorithm = True  # as real servers do; avoids 40 ms delayed-ACK stalls
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
         pass

@@ -109,6 +109,9 @@ class Fetcher:
             except BlockedUrl as blocked:
                 result.reason, result.rejected = str(blocked), True
                 return result
+            except ValueError:  # urllib's parsers reject malformed URLs (bad IPv6 literal, port out of range)
+                result.reason = "invalid_url"
+                return result
             except FetchFailure as failure:
                 result.reason, result.retryable = failure.reason, failure.retryable
                 result.http_status = failure.http_status
@@ -178,7 +181,7 @@ class Fetcher:
         size = 0
         try:
             # read1 returns what has arrived, so the deadline is checked even while a server drips bytes.
-            while chunk := response.read1(CHUNK):
+            while chunk := response.read1(CHUNK):  # type: ignore[attr-defined]
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > self.config.max_bytes:

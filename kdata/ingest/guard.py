@@ -34,9 +34,9 @@ def address_class(address: str) -> str | None:
     checks = (
         ("loopback", ip.is_loopback),
         ("link_local", ip.is_link_local),
-        ("private", ip.is_private),
-        ("multicast", ip.is_multicast),
         ("reserved", ip.is_reserved or ip.is_unspecified),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
     )
     for name, hit in checks:
         if hit:
@@ -45,8 +45,12 @@ def address_class(address: str) -> str | None:
 
 
 def check_scheme(url: str) -> str:
-    """Return the URL's host, or raise :class:`BlockedUrl` for a scheme other than http(s) or no host."""
+    """Return the URL's host, or raise :class:`BlockedUrl` for a scheme other than http(s) or no host.
+
+    A malformed URL (bad IPv6 literal, port out of range) raises ``ValueError`` from the parser.
+    """
     parts = urlsplit(url)
+    _ = parts.port  # parsed lazily by urllib: force it, so a bad port fails here and not mid-request
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
         raise BlockedUrl(f"blocked:scheme={parts.scheme.lower() or 'none'}")
     if not parts.hostname:

@@ -126,6 +126,9 @@ def load_picture(data: bytes, options: ImageOptions) -> Decoded:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow signals bad data with these
         detail = "truncated" if "truncated" in str(exc) else type(exc).__name__
         raise ImageRejected(f"undecodable:{detail}") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder fed hostile bytes may raise anything (struct.error,
+        # IndexError ... from format plugins); one bad file must become a row's reason, not end the shard.
+        raise ImageRejected(f"undecodable:{type(exc).__name__}") from None
 
 
 def _decode(data: bytes, options: ImageOptions) -> Decoded:

@@ -148,11 +148,9 @@ def needs_retry(output: Path, retry_budget: int) -> bool:
 
 
 def should_retry(previous: dict, retry_budget: int) -> bool:
-    """For one row of an earlier output: fetch it again?"""
-    if previous.get("_previous_status") is None:
-        return True  # never decided (cannot happen for a written shard; kept for safety)
+    """For one row of an earlier output (see ``columns.previous_values``): fetch it again?"""
     return (
-        previous["_previous_status"] == Status.FAILED
-        and is_retryable(previous.get("_previous_reason"))
+        previous.get("status") == Status.FAILED
+        and is_retryable(previous.get("reason"))
         and int(previous.get("attempts") or 0) <= retry_budget
     )

@@ -18,7 +18,7 @@ from kdata.ingest.fetch import FetchConfig
 from kdata.ingest.folder import FolderIngestConfig
 from kdata.ingest.imaging import ImageOptions
 from kdata.ingest.mapping import load_mapping
-from kdata.ingest.readers import detect_format
+from kdata.ingest.readers import read_url_list
 from kdata.ingest.urls import UrlIngestConfig
 
 C = TypeVar("C")
@@ -46,7 +46,8 @@ def url_config(input_path: Path, options: dict[str, Any], file: Path | None = No
     if not input_path.is_file():
         raise ConfigError(f"no such input file: {input_path}")
     config = _layered(UrlIngestConfig, file, {**options, "input": str(input_path.resolve())}, "ingest urls")
-    detect_format(input_path, config.input_format)  # a bad format fails before anything is written
+    # A bad format or a missing column fails here, before anything is written: read the first batch.
+    next(iter(read_url_list(input_path, config.url_col, config.caption_col, config.input_format)), None)
     return config
 
 

@@ -28,6 +28,12 @@ class Reply:
 Route = Callable[[int], Reply]  # called with how many times the path was requested before
 
 
+def image_route(seed: int, delay: float = 0.0, width: int = 96, height: int = 64) -> Route:
+    """A route serving one generated JPEG, its body ``delay`` seconds after the headers."""
+    body = images.jpeg(width, height, seed=seed)
+    return lambda hits: Reply(body=body, delay_body=delay)
+
+
 def _once_then(first: Reply, then: Reply) -> Route:
     return lambda hits: first if hits == 0 else then
 
@@ -91,6 +97,7 @@ class FaultServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real servers do; avoids 40 ms delayed-ACK stalls
 
             def log_message(self, *args: object) -> None:
                 pass
