@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Files of a crawl's work folder (``OUT/_crawl``).
+CONFIG = "config.json"  # the resolved crawl config; a resume with different settings is refused
+PAGE_LOG = "pages.jsonl"
+FINISHED = "finished.json"  # written by the worker when the crawl ended on its own, with scrapy's reason
+
 
 class PageLog:
     """Append-only JSONL of page records; each line is flushed before the next page is processed."""

@@ -26,9 +26,8 @@ from kdata.atomic import atomic_path, write_json_atomic
 from kdata.crawl.config import CrawlConfig
 from kdata.crawl.images import images_config, ingest_images
 from kdata.crawl.outputs import image_candidates, page_counts, page_table
-from kdata.crawl.pagelog import read_records
+from kdata.crawl.pagelog import CONFIG, FINISHED, PAGE_LOG, read_records
 from kdata.crawl.process import run_worker
-from kdata.crawl.worker import CONFIG, FINISHED
 from kdata.errors import ConfigError, MissingDependencyError
 from kdata.manifest import DESCRIPTOR, Lineage, Manifest, open_manifest, write_manifest
 from kdata.runner import Progress, RunResult, resolved_config
@@ -85,7 +84,7 @@ def crawl(
         run_worker(work, lambda event: _notify(progress, CrawlProgress("crawl", event["pages"],
                                                                      config.max_pages or None,
                                                                      f"{event['images']} images · {event['url']}")))
-    records = read_records(work / "pages.jsonl")
+    records = read_records(work / PAGE_LOG)
     pages = _page_manifest(out / "pages", records, config)
     candidates = work / "candidates.parquet"
     if not candidates.exists():  # written once: its hash is the image stage's input fingerprint

@@ -11,6 +11,7 @@ from typing import Any
 
 from kdata.crawl.browser import browser_settings
 from kdata.crawl.config import CrawlConfig
+from kdata.crawl.pagelog import PAGE_LOG
 
 
 def scrapy_settings(config: CrawlConfig, work: Path) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def scrapy_settings(config: CrawlConfig, work: Path) -> dict[str, Any]:
         "DOWNLOADER_MIDDLEWARES": {"kdata.crawl.politeness.NetworkGuardMiddleware": 75},
         "ITEM_PIPELINES": {"kdata.crawl.pipeline.PageLogPipeline": 100},
         "KCLI_ALLOW_PRIVATE": config.allow_private,
-        "KCLI_PAGE_LOG": str(work / "pages.jsonl"),
+        "KCLI_PAGE_LOG": str(work / PAGE_LOG),
         "LOG_FILE": str(work / "scrapy.log"),
         "LOG_LEVEL": os.environ.get("KCLI_CRAWL_LOG_LEVEL", "INFO"),
         "LOG_FILE_APPEND": True,

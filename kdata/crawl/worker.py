@@ -16,11 +16,9 @@ from kdata.atomic import write_json_atomic
 from kdata.config import from_dict
 from kdata.crawl.config import CrawlConfig
 from kdata.crawl.links import canonical
-from kdata.crawl.pagelog import frontier, read_records
+from kdata.crawl.pagelog import CONFIG, FINISHED, PAGE_LOG, frontier, read_records
 from kdata.crawl.settings import scrapy_settings
 
-CONFIG = "config.json"
-FINISHED = "finished.json"
 COMPLETE_REASONS = ("finished", "max_images")  # anything else (shutdown, cancelled) resumes next time
 
 
@@ -30,7 +28,7 @@ def run(work: Path) -> int:
     from kdata.crawl.spider import ImageCrawlSpider
 
     config = from_dict(CrawlConfig, json.loads((work / CONFIG).read_text(encoding="utf-8")), "crawl config")
-    state = frontier(read_records(work / "pages.jsonl"), [canonical(s) for s in config.seeds])
+    state = frontier(read_records(work / PAGE_LOG), [canonical(s) for s in config.seeds])
     process = CrawlerProcess(scrapy_settings(config, work))
     crawler = process.create_crawler(ImageCrawlSpider)
     reasons: list[str] = []
