@@ -28,7 +28,7 @@ from kdata.crawl.config import CrawlConfig
 from kdata.crawl.encoding import page_encoding
 from kdata.crawl.extract import page_images, page_info
 from kdata.crawl.failures import failure_reason
-from kdata.crawl.links import LinkPolicy, canonical
+from kdata.crawl.links import LinkPolicy, canonical, on_domains
 from kdata.crawl.pagelog import Frontier
 from kdata.crawl.politeness import header_values, page_nofollow, page_optout
 from kdata.schema import Status
@@ -76,20 +76,27 @@ class ImageCrawlSpider(scrapy.Spider):
         return scrapy.Request(url, callback=callback, errback=self.failed, meta=meta, priority=-depth,
                               dont_filter=render)
 
-    def follow(self, urls: list[str], depth: int, referer: str, skipped: Counter[str]) -> Iterator[scrapy.Request]:
-        for url in urls:
+    def follow(self, urls: list[str], depth: int, referer: str, skipped: Counter[str]
+               ) -> tuple[list[scrapy.Request], list[str]]:
+        """Requests for the new links the policy accepts, and every accepted link (the page log's
+        ``links``, from which a resumed crawl rebuilds its frontier)."""
+        requests, accepted = [], []
+        for url in dict.fromkeys(urls):
             if url in self.seen:
+                accepted.append(url)
                 continue
             reason = self.policy.skip_reason(url, depth)
             if reason is not None:
                 skipped[reason] += 1
                 continue
             self.seen.add(url)
+            accepted.append(url)
             request = self.request(url, depth, referer)
             if request is None:
                 skipped["max_pages"] += 1
             else:
-                yield request
+                requests.append(request)
+        return requests, sorted(accepted)
 
     def parse_page(self, response: Response) -> Iterator[Any]:
         record = self.base_record(response)
@@ -112,8 +119,8 @@ class ImageCrawlSpider(scrapy.Spider):
         links: list[str] = []
         if not page_nofollow(header, info.robots, self.config.user_agent_token):
             links = [canonical(link.url) for link in self.links.extract_links(response) if not link.nofollow]
-        requests = list(self.follow(links, record["depth"] + 1, record["url"], skipped))
-        record.update(links=sorted(set(links)), images=self.within_budget(images, skipped), skipped=dict(skipped))
+        requests, followed = self.follow(links, record["depth"] + 1, record["url"], skipped)
+        record.update(links=followed, images=self.within_budget(images, skipped), skipped=dict(skipped))
         if optout:
             record.update(status=Status.REJECTED, reason=f"opt_out:{optout}")
         yield record
@@ -153,12 +160,13 @@ class ImageCrawlSpider(scrapy.Spider):
         urls = [canonical(entry["loc"]) for entry in sitemap if entry.get("loc")]
         skipped: Counter[str] = Counter()
         if sitemap.type == "sitemapindex":  # child sitemaps: only the domain applies, not include/exclude
-            children = [u for u in urls if u not in self.seen and self.policy.skip_reason(u, 0) != "offsite"]
+            followed = sorted({u for u in urls if on_domains(u, self.policy.domains)})
+            children = [u for u in followed if u not in self.seen]
             self.seen.update(children)
             requests = [r for r in (self.request(u, 0, record["url"]) for u in children) if r is not None]
         else:
-            requests = list(self.follow(urls, 0, record["url"], skipped))
-        yield {**record, "links": sorted(set(urls)), "skipped": dict(skipped)}
+            requests, followed = self.follow(urls, 0, record["url"], skipped)
+        yield {**record, "links": followed, "skipped": dict(skipped)}
         yield from requests
 
     def base_record(self, response: Response) -> dict[str, Any]:

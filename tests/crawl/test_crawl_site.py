@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from kdata.crawl.localsite import SiteServer
+from kdata.crawl.pagelog import read_records
 from kdata.ingest.urls import OUTPUT_FIELDS
 from kdata.manifest import open_manifest
 from tests.crawl.conftest import crawl_json
@@ -90,7 +91,7 @@ def test_korean_alt_and_caption_text_is_exact(crawled: tuple[Path, dict, int]) -
     assert {images[p]["page_lang"] for p in images} == {"ko"}
 
 
-def test_every_page_is_a_row_with_its_outcome(crawled: tuple[Path, dict, int]) -> None:
+def test_every_page_is_a_row_with_its_outcome(site: SiteServer, crawled: tuple[Path, dict, int]) -> None:
     out, result, _ = crawled
     pages = rows(out / "pages")
     assert {p: (r["status"], r["reason"], r["depth"], r["rendered"]) for p, r in pages.items()} == EXPECTED_PAGES
@@ -100,6 +101,9 @@ def test_every_page_is_a_row_with_its_outcome(crawled: tuple[Path, dict, int]) -
                          "/gallery.html": "utf-8"}
     assert pages["/scroll.html"]["image_count"] == 7 and pages["/js-gallery.html"]["image_count"] == 2
     assert result["page_stats"]["skipped/offsite"] == 2  # offsite.example and the CC licence link
+    logged = read_records(out / "_crawl" / "pages.jsonl")  # a resumed crawl's frontier: accepted links only
+    assert {path(link) for r in logged for link in r["links"]} == set(EXPECTED_PAGES) - {"/sitemap.xml"}
+    assert {urlsplit(link).netloc for r in logged for link in r["links"]} == {urlsplit(site.base_url).netloc}
     assert [s["stage"] for s in open_manifest(out / "images").lineage_chain] == ["crawl-images", "crawl"]
 
 
