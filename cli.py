@@ -268,6 +268,91 @@ def ingest_crop_cmd(
     _report_run(result, as_json)
 
 
+@app.command()
+def publish(
+    manifest: Path = typer.Argument(..., help="The image manifest to publish (only its ok rows go out)."),
+    repo_id: str = typer.Option(None, "--repo-id", help="Upload to this Hub dataset repository (ORG/NAME)."),
+    private: bool = typer.Option(False, "--private", help="Create the Hub repository as private."),
+    to: Path = typer.Option(None, "--to", help="Export to this folder: exactly the files an upload sends."),
+    keep_exif: bool = typer.Option(False, "--keep-exif", help="Keep EXIF/XMP/IPTC metadata (stripped by default)."),
+    shard_size_mb: float = typer.Option(500, "--shard-size-mb", help="Target size of each Parquet file, in MB."),
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Export a manifest as a Hub dataset (Parquet shards + dataset card) and/or upload it to the Hub."""
+    from kdata.publish import PublishConfig
+    from kdata.publish.publish import check_publish, publish_manifest
+
+    config = PublishConfig(keep_exif=keep_exif, shard_size_mb=shard_size_mb, repo_id=repo_id)
+    check_publish(manifest, config, to, private)  # refuse before the progress bar starts
+    with _progress("publish", not as_json) as progress:
+        outcome = publish_manifest(
+            manifest, config, to=to, private=private, overwrite=overwrite, progress=progress, checked=True
+        )
+    if as_json:
+        from kdata.console import print_json
+
+        print_json(outcome)
+        return
+    from kdata.console import console, key_value_table, stats_table
+
+    export = outcome["export"]
+    summary = {"folder": export["path"], "rows": f"{export['rows']:,}", "files": len(export["files"])}
+    if export["up_to_date"]:
+        summary["note"] = "already up to date (same manifest and settings)"
+    if "upload" in outcome:
+        summary["uploaded to"] = outcome["upload"]["repo_url"]
+    console.print(stats_table(export["counters"], title="export"))
+    console.print(key_value_table(summary, title="publish"))
+
+
+@app.command()
+def report(
+    manifest: Path = typer.Argument(..., help="The image manifest to show."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the report (index.html and its files)."),
+    limit: int = typer.Option(5000, "--limit", min=1, help="Most rows in the grid (a key-hash sample beyond)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a static HTML report: thumbnails, facets, sorting, score histograms, captions, lineage."""
+    from kdata.report import write_report
+
+    with _progress("report", not as_json) as progress:
+        result = write_report(manifest, out, limit=limit, progress=progress)
+    if as_json:
+        from kdata.console import print_json
+
+        print_json(result.to_dict())
+        return
+    typer.echo(f"report: {result.index} ({result.shown:,} of {result.rows:,} rows in the grid)")
+
+
+@app.command()
+def view(
+    manifest: Path = typer.Argument(..., help="The image manifest to browse."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."),
+    limit: int = typer.Option(5000, "--limit", min=1, help="Most rows in the grid (a key-hash sample beyond)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build the report (under the kcli home) and serve it on 127.0.0.1 until Ctrl-C."""
+    from kdata.report import write_report
+    from kdata.report.serve import ReportServer, report_dir
+
+    server = ReportServer(report_dir(manifest), port)  # a busy port is refused before any work
+    with _progress("report", not as_json) as progress:
+        result = write_report(manifest, server.root, limit=limit, progress=progress)
+    if as_json:
+        from kdata.console import print_json
+
+        print_json({"url": server.url, "report": str(result.path)})
+    else:
+        typer.echo(f"serving {result.path} at {server.url} (Ctrl-C to stop)")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
 # --- kcli crawl: pages with scrapy (+ Chromium for JavaScript), images through the ingest downloader ----
 @app.command("crawl")
 def crawl_cmd(

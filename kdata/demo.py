@@ -17,6 +17,7 @@ from typing import Any
 from kdata.atomic import write_json_atomic
 from kdata.crawl.demo_step import step_crawl
 from kdata.ingest.demo_step import step_ingest
+from kdata.publish.demo import step_publish
 
 
 @dataclass
@@ -103,6 +104,7 @@ STEPS: list[tuple[str, StepFn]] = [
     ("verify", step_verify),
     ("inspect", step_inspect),
     ("presets", step_presets),
+    ("publish", step_publish),
 ]
 
 

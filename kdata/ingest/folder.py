@@ -11,6 +11,7 @@ decode and hash images.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from kdata.errors import ConfigError
 from kdata.ingest.columns import IMAGE_FIELDS, RESERVED_COLUMNS, STORES, image_values, previous_values, with_values
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
 from kdata.ingest.mapping import SidecarMapping, apply_mapping
-from kdata.ingest.plan import plan_sources, stage_input
+from kdata.ingest.plan import StagedShardSource, plan_sources, stage_input
 from kdata.ingest.readers import _RAW_READERS, detect_format
 from kdata.ingest.tables import unify_rows
 from kdata.runner import RunResult, Stage, run_stage
@@ -185,7 +186,7 @@ def ingest_folder(
         raise ConfigError(f"no such folder: {root}")
     fingerprint = folder_fingerprint(root)
 
-    def planner(out_root: Path) -> list:
+    def planner(out_root: Path) -> list[StagedShardSource]:
         parts = stage_input(out_root, lambda: folder_rows(config), config.shard_size, fingerprint,
                             identity="key", key=lambda index, key: key)
         return plan_sources(out_root, parts, retry_budget=0)
@@ -196,8 +197,6 @@ def ingest_folder(
 
 def folder_fingerprint(root: Path) -> str:
     """Names, sizes and modification times of the images: enough to notice a changed folder on resume."""
-    import hashlib
-
     digest = hashlib.sha256()
     for rel in list_images(root):
         stat = (root / rel).stat()

@@ -9,6 +9,7 @@ reason (``http_error:404``, ``timeout:read``, ``not_an_image:html`` ...).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from kdata.blobs import BlobStore
 from kdata.ingest.columns import FETCH_FIELDS, IMAGE_FIELDS, STORES, image_values, previous_values, with_values
 from kdata.ingest.fetch import FetchConfig, Fetcher
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
-from kdata.ingest.plan import input_fingerprint, plan_sources, should_retry, stage_input
+from kdata.ingest.plan import StagedShardSource, input_fingerprint, plan_sources, should_retry, stage_input
 from kdata.ingest.readers import read_url_list
 from kdata.runner import RunResult, Stage, run_stage
 from kdata.runner.run import ProgressCallback
@@ -102,14 +103,14 @@ def ingest_urls(
     path = Path(config.input)
     fingerprint = input_fingerprint(path)
 
-    def tables():  # noqa: ANN202 - an iterator of Arrow tables
+    def tables() -> Iterator[pa.Table]:
         source = config.source or path.name
         for table in read_url_list(path, config.url_col, config.caption_col, config.input_format):
             if "source" not in table.column_names:
                 table = table.append_column("source", pa.array([source] * table.num_rows, pa.string()))
             yield table
 
-    def planner(root: Path) -> list:
+    def planner(root: Path) -> list[StagedShardSource]:
         parts = stage_input(root, tables, config.shard_size, fingerprint)
         return plan_sources(root, parts, config.retry_failed)
 

@@ -51,6 +51,22 @@ def test_demo_rerun_resumes_without_redoing_work(demo_run: tuple[Path, list[dict
     assert again["verify"]["stats"] == {s["step"]: s for s in steps}["verify"]["stats"]
 
 
+def test_demo_ingests_the_sample_folder_with_the_ink_mapping_and_urls(demo_run: tuple[Path, list[dict]]) -> None:
+    workdir, steps = demo_run
+    rows = {r["key"]: r for r in open_manifest(workdir / "01-ingest").read_table().to_pylist()}
+    assert len(rows) == 22 and all(r["status"] == "ok" for r in rows.values())
+    assert (rows["ink_painting-06"]["paper_type"], rows["ink_painting-06"]["method"]) == ("화선지", "백묘법")
+    assert rows["ink_painting-06"]["method_en"] == "baekmyo (ink outline drawing)"
+    assert rows["food-16"]["paper_type"] is None and rows["food-16"]["category"] == "food"
+    urls = {r["url"].rsplit("/", 1)[1]: r for r in open_manifest(workdir / "01-ingest-urls").read_table().to_pylist()}
+    assert {name: (r["status"], r["reason"]) for name, r in urls.items()} == {
+        "ink_painting-06.jpg": ("ok", None), "ink_painting-09.jpg": ("ok", None), "hanok-13.jpg": ("ok", None),
+        "not-there.jpg": ("failed", "http_error:404"),
+    }
+    assert min(urls["hanok-13.jpg"]["width"], urls["hanok-13.jpg"]["height"]) == 128
+    assert {s["step"]: s for s in steps}["ingest"]["urls"]["stats"] == {"total": 4, "kept": 3, "failed/http_error": 1}
+
+
 def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) -> None:
     from PIL import Image
 
@@ -66,20 +82,21 @@ def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) 
     assert isinstance(outputs["translator"]["en"], str)
 
 
-def test_demo_ingests_the_sample_folder_with_the_ink_mapping_and_urls(demo_run: tuple[Path, list[dict]]) -> None:
+def test_demo_ends_by_exporting_the_dataset_and_writing_its_report(
+    demo_run: tuple[Path, list[dict]], tmp_path: Path
+) -> None:
+    import datasets
+
     workdir, steps = demo_run
-    rows = {r["key"]: r for r in open_manifest(workdir / "01-ingest").read_table().to_pylist()}
-    assert len(rows) == 22 and all(r["status"] == "ok" for r in rows.values())
-    assert (rows["ink_painting-06"]["paper_type"], rows["ink_painting-06"]["method"]) == ("화선지", "백묘법")
-    assert rows["ink_painting-06"]["method_en"] == "baekmyo (ink outline drawing)"
-    assert rows["food-16"]["paper_type"] is None and rows["food-16"]["category"] == "food"
-    urls = {r["url"].rsplit("/", 1)[1]: r for r in open_manifest(workdir / "01-ingest-urls").read_table().to_pylist()}
-    assert {name: (r["status"], r["reason"]) for name, r in urls.items()} == {
-        "ink_painting-06.jpg": ("ok", None), "ink_painting-09.jpg": ("ok", None), "hanok-13.jpg": ("ok", None),
-        "not-there.jpg": ("failed", "http_error:404"),
-    }
-    assert min(urls["hanok-13.jpg"]["width"], urls["hanok-13.jpg"]["height"]) == 128
-    assert {s["step"]: s for s in steps}["ingest"]["urls"]["stats"] == {"total": 4, "kept": 3, "failed/http_error": 1}
+    publish = steps[-1]
+    assert publish["step"] == "publish"
+    ok_rows = open_manifest(publish["manifest"]).read_table(["key"], only_ok=True).column("key").to_pylist()
+    ds = datasets.load_dataset(publish["hub_folder"], split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert ds["key"] == ok_rows and publish["rows"] == len(ok_rows)
+    assert isinstance(ds.features["image"], datasets.Image) and ds[0]["image"].size[0] > 0
+    assert (workdir / "90-publish" / "hub" / "README.md").exists()
+    report = Path(publish["report"])
+    assert report == workdir / "90-publish" / "report" / "index.html" and "report-data" in report.read_text()
 
 
 def test_demo_crawls_the_sample_site_with_page_context(demo_run: tuple[Path, list[dict]]) -> None:
