@@ -25,9 +25,9 @@ def build_backend(table: dict[str, Any], language: str, index: int, where: str) 
     if not isinstance(name, str):
         raise ConfigError(f"{where}: [[{language}]] block {index} has no 'backend = \"NAME\"'; "
                           f"valid names: {', '.join(BACKENDS.names())}")
-    backend_cls = BACKENDS.get(name)
     label = label_of(language, index, name)
     try:
+        backend_cls = BACKENDS.get(name)
         config = from_dict(backend_cls.config_cls, settings, f"{where}: {label}")
         return backend_cls(config, language, label)
     except ConfigError as exc:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from kdata.caption.backends.base import Backend, RowItem, Source
 from kdata.caption.chain import BatchResolver, Choice
 from kdata.caption.config import CaptionConfig, CaptionPlan, load_caption_config
 from kdata.caption.plan import build_backends, plan_for_columns
+from kdata.manifest import Manifest, open_manifest
 from kdata.runner import BatchResult, Progress, RunResult, Stage, manifest_sources, run_stage
 
 ProgressCallback = Callable[[Progress], None]
@@ -105,33 +107,30 @@ def _count(language: str, choices: list[Choice]) -> Counter[str]:
     return counts
 
 
-def run_caption(
-    manifest: str | Path,
-    config: str | Path | CaptionConfig,
-    out: str | Path,
-    *,
-    workers: int = 1,
-    batch_size: int = 256,
-    overwrite: bool = False,
-    progress: ProgressCallback | None = None,
-) -> RunResult:
-    """Caption every ``ok`` row of ``manifest`` into ``out``; resumable. Columns are checked first."""
-    from kdata.manifest import open_manifest
+@dataclass
+class CaptionJob:
+    """A checked caption run: the input manifest and the plan. Built before any progress bar or model."""
 
+    parent: Manifest
+    plan: CaptionPlan
+
+    def run(self, out: str | Path, *, workers: int = 1, batch_size: int = 256, overwrite: bool = False,
+            progress: ProgressCallback | None = None) -> RunResult:
+        return run_stage(CaptionStage, self.plan, manifest_sources(self.parent), out, parent=self.parent,
+                         workers=workers, batch_size=batch_size, overwrite=overwrite, progress=progress)
+
+
+def prepare_caption(manifest: str | Path, config: str | Path | CaptionConfig) -> CaptionJob:
+    """Open the manifest, load the config and check every backend's columns; raises before any work."""
     parent = open_manifest(manifest)
     config_file = None
     if not isinstance(config, CaptionConfig):
         config_file = str(Path(config).resolve())
         config = load_caption_config(config)
-    plan = plan_for_columns(config, parent.schema().names, str(parent.path), config_file)
-    return run_stage(
-        CaptionStage,
-        plan,
-        manifest_sources(parent),
-        out,
-        parent=parent,
-        workers=workers,
-        batch_size=batch_size,
-        overwrite=overwrite,
-        progress=progress,
-    )
+    return CaptionJob(parent, plan_for_columns(config, parent.schema().names, str(parent.path), config_file))
+
+
+def run_caption(manifest: str | Path, config: str | Path | CaptionConfig, out: str | Path, **options: Any
+                ) -> RunResult:
+    """Caption every ``ok`` row of ``manifest`` into ``out``; resumable. Columns are checked first."""
+    return prepare_caption(manifest, config).run(out, **options)

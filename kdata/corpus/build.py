@@ -113,29 +113,45 @@ def _unique_names(paths: Iterator[Path] | Sequence[Path]) -> list[str]:
     return names
 
 
-def run_corpus_build(
+@dataclass
+class CorpusJob:
+    """Inputs read and checked, pairs assembled: what is left is the per-row run."""
+
+    config: CorpusConfig
+    table: pa.Table
+
+    def run(self, out: str | Path, *, workers: int = 1, overwrite: bool = False,
+            progress: Callable[[Progress], None] | None = None) -> RunResult:
+        starts = range(0, max(self.table.num_rows, 1), SHARD_ROWS)
+        sources = [TableShardSource(f"shard-{i:05d}.parquet", self.table.slice(start, SHARD_ROWS))
+                   for i, start in enumerate(starts)]
+        return run_stage(CorpusCleanStage, self.config, sources, out, workers=workers, overwrite=overwrite,
+                         progress=progress)
+
+
+def prepare_corpus_build(
     inputs: Sequence[str | Path],
-    out: str | Path,
     *,
     ko_col: str | None = None,
     en_col: str | None = None,
     val_fraction: float = 0.05,
     rules: CleanRules | None = None,
-    workers: int = 1,
-    overwrite: bool = False,
-    progress: Callable[[Progress], None] | None = None,
-) -> RunResult:
-    """Read, assemble, clean and split ``inputs`` into the parallel manifest at ``out``; resumable."""
+) -> CorpusJob:
+    """Read every input (finding its Korean and English columns) and assemble the pairs; raises on bad input."""
     if not inputs:
         raise ConfigError("corpus build needs at least one input file")
+    config = CorpusConfig(val_fraction=val_fraction, rules=rules or CleanRules())
     files = [read_corpus_file(p, ko_col, en_col) for p in inputs]
-    config = CorpusConfig(
-        inputs=[{"path": str(f.path.resolve()), "sha256": file_sha256(f.path), "ko_col": f.ko_col, "en_col": f.en_col}
-                for f in files],
-        val_fraction=val_fraction,
-        rules=rules or CleanRules(),
-    )
-    table = assemble(files)
-    sources = [TableShardSource(f"shard-{i:05d}.parquet", table.slice(start, SHARD_ROWS))
-               for i, start in enumerate(range(0, max(table.num_rows, 1), SHARD_ROWS))]
-    return run_stage(CorpusCleanStage, config, sources, out, workers=workers, overwrite=overwrite, progress=progress)
+    config.inputs = [
+        {"path": str(f.path.resolve()), "sha256": file_sha256(f.path), "ko_col": f.ko_col, "en_col": f.en_col}
+        for f in files
+    ]
+    return CorpusJob(config, assemble(files))
+
+
+def run_corpus_build(inputs: Sequence[str | Path], out: str | Path, *, ko_col: str | None = None,
+                     en_col: str | None = None, val_fraction: float = 0.05, rules: CleanRules | None = None,
+                     **options: Any) -> RunResult:
+    """Read, assemble, clean and split ``inputs`` into the parallel manifest at ``out``; resumable."""
+    job = prepare_corpus_build(inputs, ko_col=ko_col, en_col=en_col, val_fraction=val_fraction, rules=rules)
+    return job.run(out, **options)

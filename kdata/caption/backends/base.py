@@ -83,14 +83,16 @@ class RowItem:
     def _decode(self) -> None:
         from PIL import Image
 
-        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
         try:
             data = read_image_bytes(self.row, self.blob_dirs)
-            with Image.open(io.BytesIO(data)) as img:
-                self._image = img.convert("RGB")
         except (ManifestError, OSError):
             self._image_error = "image_unavailable"
-        except (Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+            return
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                self._image = img.convert("RGB")
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # Pillow's bad-data errors
             self._image_error = f"undecodable:{type(exc).__name__}"
 
 

@@ -123,6 +123,10 @@ class ImageToTextBackend(_ImageCaptioner):
         return self.processor(images=images, text=text, return_tensors="pt"), 0
 
 
+# BLIP is the family most configs will name; "blip" reads better there than the task name.
+BACKENDS.add("blip", ImageToTextBackend)
+
+
 @BACKENDS.register("vlm")
 class VlmBackend(_ImageCaptioner):
     """Chat vision-language models: the prompt goes through the model's chat template; only the answer
