@@ -71,8 +71,7 @@ def _add_language_columns(table: pa.Table, language: str, choices: list[Choice],
     picked = [c.caption for c in choices]
     columns: dict[str, tuple[list[Any], pa.DataType]] = {
         prefix: ([p.text if p else None for p in picked], pa.string()),
-        f"{prefix}_source": ([p.source if p else (Source.FAILED if c.reason and c.candidates else None)
-                              for p, c in zip(picked, choices)], pa.string()),
+        f"{prefix}_source": ([p.source if p else _failed_or_none(c) for p, c in zip(picked, choices)], pa.string()),
         f"{prefix}_model": ([p.model if p else None for p in picked], pa.string()),
         f"{prefix}_prompt_hash": ([p.prompt_hash if p else None for p in picked], pa.string()),
         f"{prefix}_reason": ([c.reason for c in choices], pa.string()),
@@ -85,6 +84,10 @@ def _add_language_columns(table: pa.Table, language: str, choices: list[Choice],
     for name, (values, dtype) in columns.items():
         table = _set_column(table, name, pa.array(values, type=dtype))
     return table
+
+
+def _failed_or_none(choice: Choice) -> str | None:
+    return Source.FAILED if any(c.error for c in choice.candidates) else None
 
 
 def _set_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:

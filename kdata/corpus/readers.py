@@ -50,19 +50,22 @@ def read_corpus_file(path: str | Path, ko_col: str | None = None, en_col: str | 
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise CorpusInputError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(FORMATS)}")
-    rows = _read_jsonl(path) if fmt == "jsonl" else _read_frame(path, fmt)
-    columns = list(dict.fromkeys(name for row in rows for name in row))
+    if fmt == "jsonl":
+        rows = _read_jsonl(path)
+        columns = list(dict.fromkeys(name for row in rows for name in row))
+    else:
+        columns, rows = _read_frame(path, fmt)
     ko, en = detect_columns(path, columns, rows, ko_col, en_col)
     return CorpusFile(path, rows, ko, en)
 
 
-def _read_frame(path: Path, fmt: str) -> list[dict[str, Any]]:
+def _read_frame(path: Path, fmt: str) -> tuple[list[str], list[dict[str, Any]]]:
     try:
         frame = pd.read_excel(path, dtype=str, keep_default_na=False) if fmt == "xlsx" else _read_delimited(path, fmt)
     except (ValueError, OSError, pd.errors.ParserError, zipfile.BadZipFile) as exc:
         raise CorpusInputError(f"{path}: cannot be read as {fmt.upper()}: {str(exc).splitlines()[0]}") from None
     frame.columns = [str(c) for c in frame.columns]
-    return frame.to_dict(orient="records")
+    return list(frame.columns), frame.to_dict(orient="records")
 
 
 def _read_delimited(path: Path, fmt: str) -> pd.DataFrame:

@@ -186,3 +186,18 @@ def test_a_chat_vlm_captions_in_korean_from_a_prompt(tmp_path: Path) -> None:
         assert row["caption_ko_prompt_hash"] == short_hash(prompt)
         assert isinstance(row["caption_ko"], str) and row["caption_ko"].strip()
         assert "이 그림을" not in row["caption_ko"]  # only the answer, not the prompt, is the caption
+
+
+@pytest.mark.parametrize(("library", "model"), [("hf", "tiny-clip"), ("open_clip", "tiny-open-clip")])
+def test_clip_reranker_scores_each_row_against_its_own_texts(library: str, model: str) -> None:
+    from kdata.caption.backends.base import RowItem
+    from kdata.caption.config import RerankConfig
+    from kdata.caption.rerank import ClipReranker
+
+    reranker = ClipReranker(RerankConfig(model=model, library=library))
+    reranker.load()
+    items = [RowItem(image_row("a", width=30)), RowItem({"key": "gone"}), RowItem(image_row("b", width=60))]
+    scores = reranker.score(items, [["한복을 입은 여인", "a hanok"], ["x"], ["수묵화 대나무"]])
+    assert scores[1] is None  # no image bytes: not scored, the order of preference decides
+    assert [len(s) for s in (scores[0], scores[2])] == [2, 1]
+    assert all(-1.0 <= v <= 1.0 for v in scores[0] + scores[2])

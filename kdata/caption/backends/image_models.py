@@ -102,7 +102,8 @@ class _ImageCaptioner(Backend):
         if sampling:
             kwargs.update(do_sample=True, top_p=config.top_p, num_return_sequences=config.num_candidates)
         with inference(seed if sampling else None):
-            ids = self.model.generate(**inputs.to(self.model.device), **kwargs)
+            # Only floating tensors (pixel values) take the model's dtype; token ids stay integers.
+            ids = self.model.generate(**inputs.to(self.model.device, dtype=self.model.dtype), **kwargs)
         texts = self.processor.batch_decode(ids[:, prompt_length:], skip_special_tokens=True)
         k = config.num_candidates
         return [texts[i * k : (i + 1) * k] for i in range(len(images))]
