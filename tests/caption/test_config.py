@@ -142,3 +142,13 @@ def test_shipped_configs_load() -> None:
     for path in sorted((REPO_ROOT / "manifests" / "caption").glob("*.toml")):
         config = load_caption_config(path)
         assert config.ko and config.en, path
+
+
+def test_demo_config_captions_ink_paintings_from_the_template_once_ingest_adds_the_columns() -> None:
+    demo = REPO_ROOT / "manifests" / "caption" / "demo.toml"
+    ko, en = _captions(demo, "ko"), _captions(demo, "en")
+    assert ko["ink-1"] == ("화선지에 백묘법으로 그린 수묵화", "ko[0]:template")
+    assert ko["ink-2"] == ("순지에 몰골법으로 그린 수묵화", "ko[0]:template")
+    assert en["ink-2"] == ("a Korean ink painting, molgol (boneless, without outlines) on sunji (pure mulberry hanji)",
+                           "en[0]:template")
+    assert ko["food-1"] == ("비빔밥", "ko[1]:alt_text") and en["food-1"] == ("a bowl of bibimbap", "en[1]:template")
