@@ -60,10 +60,13 @@ def manifest_sources(manifest: Manifest) -> list[ShardSource]:
     return [ManifestShardSource(path) for path in manifest.shard_paths]
 
 
+SourcePlanner = Callable[[Path], Sequence[ShardSource]]
+
+
 def run_stage(
     stage_cls: type[Stage],
     config: Any,
-    sources: Sequence[ShardSource],
+    sources: Sequence[ShardSource] | SourcePlanner,
     out_dir: str | Path,
     *,
     parent: Manifest | None = None,
@@ -74,7 +77,11 @@ def run_stage(
     progress: ProgressCallback | None = None,
     blob_dirs: Sequence[Path] = (),
 ) -> RunResult:
-    """Run ``stage_cls`` over ``sources`` into the manifest at ``out_dir``; resumable."""
+    """Run ``stage_cls`` over ``sources`` into the manifest at ``out_dir``; resumable.
+
+    ``sources`` may be a planner, called with the output directory once it is claimed for this run: a
+    source stage (ingest) stages its input under ``out_dir`` there and returns the shards to run.
+    """
     out = Path(out_dir).resolve()
     config_dict = resolved_config(config)
     lineage = Lineage(
@@ -84,6 +91,8 @@ def run_stage(
         parent_fingerprint=parent.fingerprint if parent else None,
     )
     _prepare_output(out, lineage, overwrite)
+    if callable(sources):
+        sources = sources(out)
     input_blob_dirs = list(blob_dirs) + (parent.blob_dirs if parent else [])
     spec = StageSpec(stage_cls, config, StageContext(out, input_blob_dirs), lineage, batch_size)
 
