@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic
+from kdata.filter.demo_step import step_filter
 
 
 @dataclass
@@ -99,6 +100,7 @@ STEPS: list[tuple[str, StepFn]] = [
     ("samples", step_samples),
     ("verify", step_verify),
     ("inspect", step_inspect),
+    ("filter", step_filter),
     ("presets", step_presets),
 ]
 

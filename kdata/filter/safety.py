@@ -34,7 +34,7 @@ class SafetyScorer(Protocol):
 class ScorerSpec:
     name: str
     needs_clip: bool
-    build: Callable[[str, "int | None"], SafetyScorer]  # (weights, CLIP embedding dim) -> scorer
+    build: Callable[[str, int | None], SafetyScorer]  # (weights, CLIP embedding dim) -> scorer
 
 
 SCORERS: Registry[ScorerSpec] = Registry("safety scorer")

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -162,10 +163,8 @@ class JoinedShardSource:
             table = table.drop_columns([c for c in table.column_names if c.startswith("_")])
             if originals is not None:
                 original = None
-                try:
+                with contextlib.suppress(StopIteration):
                     original = originals.send(table.num_rows)
-                except StopIteration:
-                    pass
                 if original is None or original.column("key").to_pylist() != table.column("key").to_pylist():
                     raise ManifestError(f"{self.scored_path} does not match {self.input_path}; "
                                         "re-run with --overwrite")
