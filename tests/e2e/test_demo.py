@@ -64,3 +64,21 @@ def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) 
     assert Image.open(outputs["stable_diffusion"]["image"]).size == (64, 64)
     assert isinstance(outputs["captioner"]["caption"], str) and outputs["captioner"]["caption"]
     assert isinstance(outputs["translator"]["en"], str)
+
+
+def test_demo_filter_scopes_ink_paintings_and_rejects_duplicate_and_blur(demo_run: tuple[Path, list[dict]]) -> None:
+    workdir, steps = demo_run
+    filtered = open_manifest(workdir / "04-filtered")
+    rows = {r["key"]: r for r in filtered.read_table(["key", "status", "reason", "duplicate_of", "category",
+                                                      "clip_score", "aesthetic_score", "nsfw_score"]).to_pylist()}
+    assert len(rows) == 22 and [s["stage"] for s in filtered.lineage_chain][:2] == ["filter", "verify"]
+    assert (rows["hanbok-00-small"]["status"], rows["hanbok-00-small"]["reason"]) == ("rejected", "duplicate_of=hanbok-00")
+    assert rows["hanbok-00-small"]["duplicate_of"] == "hanbok-00" and rows["hanbok-00"]["status"] == "ok"
+    assert (rows["hanok-12-blurred"]["status"], rows["hanok-12-blurred"]["reason"]) == ("rejected", "blur")
+    inks = [r for r in rows.values() if r["category"] == "ink_painting"]
+    assert len(inks) == 6 and all(r["status"] == "ok" for r in inks)
+    assert all(r["clip_score"] is not None and r["aesthetic_score"] is not None and r["nsfw_score"] is not None
+               for r in rows.values())
+    report = workdir / "04-filtered" / "report"
+    assert (report / "index.html").exists() and (report / "hist_clip_score.png").exists()
+    assert {s["step"]: s for s in steps}["filter"]["report"] == str(report)
