@@ -72,7 +72,8 @@ def test_demo_filter_scopes_ink_paintings_and_rejects_duplicate_and_blur(demo_ru
     rows = {r["key"]: r for r in filtered.read_table(["key", "status", "reason", "duplicate_of", "category",
                                                       "clip_score", "aesthetic_score", "nsfw_score"]).to_pylist()}
     assert len(rows) == 22 and [s["stage"] for s in filtered.lineage_chain][:2] == ["filter", "verify"]
-    assert (rows["hanbok-00-small"]["status"], rows["hanbok-00-small"]["reason"]) == ("rejected", "duplicate_of=hanbok-00")
+    small = rows["hanbok-00-small"]
+    assert (small["status"], small["reason"]) == ("rejected", "duplicate_of=hanbok-00")
     assert rows["hanbok-00-small"]["duplicate_of"] == "hanbok-00" and rows["hanbok-00"]["status"] == "ok"
     assert (rows["hanok-12-blurred"]["status"], rows["hanok-12-blurred"]["reason"]) == ("rejected", "blur")
     inks = [r for r in rows.values() if r["category"] == "ink_painting"]

@@ -22,7 +22,8 @@ def encode(image: Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
     return buffer.getvalue()
 
 
-def scene(size: tuple[int, int] = (192, 160), seed: int = 0, colour: tuple[int, int, int] = (200, 60, 40)) -> Image.Image:
+def scene(size: tuple[int, int] = (192, 160), seed: int = 0,
+          colour: tuple[int, int, int] = (200, 60, 40)) -> Image.Image:
     """A sharp, colourful drawing with plenty of edges and grey levels."""
     rng = np.random.default_rng(seed)
     image = Image.new("RGB", size, (40 + seed * 7 % 100, 90, 160))

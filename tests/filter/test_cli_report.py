@@ -41,7 +41,8 @@ def test_filter_user_errors_are_one_line(sample_manifest, tmp_path: Path) -> Non
         assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith(message)
     tmp = tmp_path / "changed.toml"
     tmp.write_text('[[rules]]\nfilter = "blur"\nmin_variance = 10.0\n', encoding="utf-8")
-    assert kcli("filter", str(sample_manifest.path), "--config", str(tmp), "--out", str(tmp_path / "o2")).returncode == 0
+    first = kcli("filter", str(sample_manifest.path), "--config", str(tmp), "--out", str(tmp_path / "o2"))
+    assert first.returncode == 0, first.stderr
     tmp.write_text('[[rules]]\nfilter = "blur"\nmin_variance = 20.0\n', encoding="utf-8")
     refused = kcli("filter", str(sample_manifest.path), "--config", str(tmp), "--out", str(tmp_path / "o2"))
     assert refused.returncode == 2 and "config.rules changed" in refused.stderr and "--overwrite" in refused.stderr
