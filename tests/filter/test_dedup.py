@@ -86,5 +86,5 @@ def test_rerun_and_resume_give_the_same_manifest(tmp_path: Path) -> None:
     resumed = run_filter(source.path, config, out, report=False)
     assert (resumed.run.shards_run, resumed.run.shards_skipped) == (1, 2)
     assert decisions(out) == expected
-    run_filter(source.path, config, tmp_path / "fresh", report=False)
+    run_filter(source.path, config, tmp_path / "fresh", workers=2, report=False)  # two worker processes
     assert decisions(tmp_path / "fresh") == expected
