@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kdata.config import from_dict, load_toml
 from kdata.errors import ConfigError
@@ -111,7 +111,8 @@ class FilterConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     rules: list[RuleConfig] = field(default_factory=list)
-    source: str = ""  # the file it came from, for the record
+    # The file it came from, for messages. Not a field: the same settings from another path resume.
+    source: ClassVar[str] = ""
 
     def spec(self, rule: RuleConfig) -> FilterSpec:
         return load_builtin_filters().get(rule.filter)
@@ -136,7 +137,8 @@ def parse_filter_config(data: dict[str, Any], base_dir: Path | None = None, sour
     rules = data.get("rules", [])
     if not isinstance(rules, list):
         raise ConfigError("filter config: 'rules' must be an array of tables ([[rules]])")
-    config = FilterConfig(**parts, rules=parse_rules(rules), source=source)
+    config = FilterConfig(**parts, rules=parse_rules(rules))
+    config.source = source  # type: ignore[misc] - an instance attribute shadowing the class default
     _resolve_paths(config, base_dir)
     validate(config)
     return config
