@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic
+from kdata.crawl.demo_step import step_crawl
 from kdata.filter.demo_step import step_filter
+from kdata.ingest.demo_step import step_ingest
+from kdata.publish.demo import step_publish
 
 
 @dataclass
@@ -97,11 +100,13 @@ def step_presets(ctx: DemoContext) -> StepResult:
 
 # In pipeline order. Each stage adds its step function (kept in its own module) and one line here.
 STEPS: list[tuple[str, StepFn]] = [
-    ("samples", step_samples),
+    ("ingest", step_ingest),
+    ("crawl", step_crawl),
     ("verify", step_verify),
     ("inspect", step_inspect),
     ("filter", step_filter),
     ("presets", step_presets),
+    ("publish", step_publish),
 ]
 
 

@@ -142,6 +142,9 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
         _remove_output(out)
     if record_path.exists():
         previous = json.loads(record_path.read_text(encoding="utf-8"))
+        # A resumed run keeps its original start time, so redone shards are byte-identical to what an
+        # uninterrupted run writes (the time is part of each shard's lineage metadata).
+        lineage.created = previous.pop("created", lineage.created)
         if previous != record:
             changed = _changed_keys(previous, record)
             raise ConfigError(
@@ -150,7 +153,7 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
             )
     elif out.exists() and any(out.iterdir()) and not (out / DESCRIPTOR).exists():
         raise ConfigError(f"{out} exists and is not a kcli output; choose an empty or new --out directory")
-    write_json_atomic(record_path, record)
+    write_json_atomic(record_path, {**record, "created": lineage.created})
 
 
 def _remove_output(out: Path) -> None:

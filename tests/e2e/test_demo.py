@@ -28,7 +28,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]
 def test_demo_runs_every_step_and_writes_a_summary(demo_run: tuple[Path, list[dict]]) -> None:
     workdir, steps = demo_run
     names = [s["step"] for s in steps]
-    assert names[:3] == ["samples", "verify", "inspect"]
+    assert names[:4] == ["ingest", "crawl", "verify", "inspect"]
     assert json.loads((workdir / "summary.json").read_text()) == steps
     for step in steps:
         assert Path(step["output"]).exists(), step
@@ -38,7 +38,7 @@ def test_demo_manifests_keep_every_sample_row_and_lineage(demo_run: tuple[Path, 
     workdir, _ = demo_run
     verified = open_manifest(workdir / "02-verified")
     assert verified.num_rows == 22
-    assert [s["stage"] for s in verified.lineage_chain] == ["verify", "samples"]
+    assert [s["stage"] for s in verified.lineage_chain] == ["verify", "ingest-folder"]
 
 
 def test_demo_rerun_resumes_without_redoing_work(demo_run: tuple[Path, list[dict]]) -> None:
@@ -49,6 +49,22 @@ def test_demo_rerun_resumes_without_redoing_work(demo_run: tuple[Path, list[dict
     assert done.returncode == 0, done.stderr[-4000:]
     again = {s["step"]: s for s in json.loads(done.stdout)}
     assert again["verify"]["stats"] == {s["step"]: s for s in steps}["verify"]["stats"]
+
+
+def test_demo_ingests_the_sample_folder_with_the_ink_mapping_and_urls(demo_run: tuple[Path, list[dict]]) -> None:
+    workdir, steps = demo_run
+    rows = {r["key"]: r for r in open_manifest(workdir / "01-ingest").read_table().to_pylist()}
+    assert len(rows) == 22 and all(r["status"] == "ok" for r in rows.values())
+    assert (rows["ink_painting-06"]["paper_type"], rows["ink_painting-06"]["method"]) == ("화선지", "백묘법")
+    assert rows["ink_painting-06"]["method_en"] == "baekmyo (ink outline drawing)"
+    assert rows["food-16"]["paper_type"] is None and rows["food-16"]["category"] == "food"
+    urls = {r["url"].rsplit("/", 1)[1]: r for r in open_manifest(workdir / "01-ingest-urls").read_table().to_pylist()}
+    assert {name: (r["status"], r["reason"]) for name, r in urls.items()} == {
+        "ink_painting-06.jpg": ("ok", None), "ink_painting-09.jpg": ("ok", None), "hanok-13.jpg": ("ok", None),
+        "not-there.jpg": ("failed", "http_error:404"),
+    }
+    assert min(urls["hanok-13.jpg"]["width"], urls["hanok-13.jpg"]["height"]) == 128
+    assert {s["step"]: s for s in steps}["ingest"]["urls"]["stats"] == {"total": 4, "kept": 3, "failed/http_error": 1}
 
 
 def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) -> None:
@@ -64,6 +80,43 @@ def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) 
     assert Image.open(outputs["stable_diffusion"]["image"]).size == (64, 64)
     assert isinstance(outputs["captioner"]["caption"], str) and outputs["captioner"]["caption"]
     assert isinstance(outputs["translator"]["en"], str)
+
+
+def test_demo_ends_by_exporting_the_dataset_and_writing_its_report(
+    demo_run: tuple[Path, list[dict]], tmp_path: Path
+) -> None:
+    import datasets
+
+    workdir, steps = demo_run
+    publish = steps[-1]
+    assert publish["step"] == "publish"
+    ok_rows = open_manifest(publish["manifest"]).read_table(["key"], only_ok=True).column("key").to_pylist()
+    ds = datasets.load_dataset(publish["hub_folder"], split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert ds["key"] == ok_rows and publish["rows"] == len(ok_rows)
+    assert isinstance(ds.features["image"], datasets.Image) and ds[0]["image"].size[0] > 0
+    assert (workdir / "90-publish" / "hub" / "README.md").exists()
+    report = Path(publish["report"])
+    assert report == workdir / "90-publish" / "report" / "index.html" and "report-data" in report.read_text()
+
+
+def test_demo_crawls_the_sample_site_with_page_context(demo_run: tuple[Path, list[dict]]) -> None:
+    from urllib.parse import urlsplit
+
+    workdir, steps = demo_run
+    pages = {urlsplit(r["url"]).path: (r["status"], r["reason"], r["rendered"])
+             for r in open_manifest(workdir / "01-crawl" / "pages").read_table().to_pylist()}
+    assert pages == {"/": ("ok", None, False), "/hanbok.html": ("ok", None, False), "/hanok.html": ("ok", None, False),
+                     "/food.html": ("ok", None, False), "/ink.html": ("ok", None, False),
+                     "/picks.html": ("ok", None, True), "/drafts/": ("rejected", "robots_txt", False)}
+    images = {urlsplit(r["url"]).path.rsplit("/", 1)[1]: r
+              for r in open_manifest(workdir / "01-crawl" / "images").read_table().to_pylist()}
+    samples = {p.name for p in (REPO / "manifests" / "samples" / "images").glob("*.jpg")}
+    assert set(images) == samples - {"hanbok-00-small.jpg", "hanok-12-blurred.jpg"}  # srcset/lazy: the real ones
+    assert all(r["status"] == "ok" and r["width"] for r in images.values())
+    ink = images["ink_painting-06.jpg"]  # from the EUC-KR page
+    assert (ink["alt_text"], ink["caption"], ink["page_title"]) == (
+        "화선지에 백묘법으로 그린 대나무", "대나무 수묵화 7", "대나무 수묵화")
+    assert images["hanok-13.jpg"]["page_count"] == 3 and {s["step"]: s for s in steps}["crawl"]["rows"] == 20
 
 
 def test_demo_filter_scopes_ink_paintings_and_rejects_duplicate_and_blur(demo_run: tuple[Path, list[dict]]) -> None:
