@@ -60,10 +60,13 @@ def manifest_sources(manifest: Manifest) -> list[ShardSource]:
     return [ManifestShardSource(path) for path in manifest.shard_paths]
 
 
+SourcePlanner = Callable[[Path], Sequence[ShardSource]]
+
+
 def run_stage(
     stage_cls: type[Stage],
     config: Any,
-    sources: Sequence[ShardSource],
+    sources: Sequence[ShardSource] | SourcePlanner,
     out_dir: str | Path,
     *,
     parent: Manifest | None = None,
@@ -74,7 +77,11 @@ def run_stage(
     progress: ProgressCallback | None = None,
     blob_dirs: Sequence[Path] = (),
 ) -> RunResult:
-    """Run ``stage_cls`` over ``sources`` into the manifest at ``out_dir``; resumable."""
+    """Run ``stage_cls`` over ``sources`` into the manifest at ``out_dir``; resumable.
+
+    ``sources`` may be a planner, called with the output directory once it is claimed for this run: a
+    source stage (ingest) stages its input under ``out_dir`` there and returns the shards to run.
+    """
     out = Path(out_dir).resolve()
     config_dict = resolved_config(config)
     lineage = Lineage(
@@ -84,6 +91,8 @@ def run_stage(
         parent_fingerprint=parent.fingerprint if parent else None,
     )
     _prepare_output(out, lineage, overwrite)
+    if callable(sources):
+        sources = sources(out)
     input_blob_dirs = list(blob_dirs) + (parent.blob_dirs if parent else [])
     spec = StageSpec(stage_cls, config, StageContext(out, input_blob_dirs), lineage, batch_size)
 
@@ -133,6 +142,9 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
         _remove_output(out)
     if record_path.exists():
         previous = json.loads(record_path.read_text(encoding="utf-8"))
+        # A resumed run keeps its original start time, so redone shards are byte-identical to what an
+        # uninterrupted run writes (the time is part of each shard's lineage metadata).
+        lineage.created = previous.pop("created", lineage.created)
         if previous != record:
             changed = _changed_keys(previous, record)
             raise ConfigError(
@@ -141,7 +153,7 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
             )
     elif out.exists() and any(out.iterdir()) and not (out / DESCRIPTOR).exists():
         raise ConfigError(f"{out} exists and is not a kcli output; choose an empty or new --out directory")
-    write_json_atomic(record_path, record)
+    write_json_atomic(record_path, {**record, "created": lineage.created})
 
 
 def _remove_output(out: Path) -> None:
