@@ -89,3 +89,24 @@ def rows_table(headers: Sequence[str], rows: Iterable[Sequence[str]], title: str
     for row in rows:
         table.add_row(*row)
     return table
+
+
+@contextmanager
+def phase_progress(enabled: bool = True) -> Iterator[Any]:
+    """One bar per phase of a long run (caching, training, generating), driven by events with ``phase``,
+    ``done``, ``total`` and an optional ``loss``; the training bar shows the latest loss."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(event: Any) -> None:
+            if event.phase not in tasks:
+                tasks[event.phase] = bar.add_task(event.phase, total=event.total, loss="")
+            loss = f"loss {event.loss:.4f}" if getattr(event, "loss", None) is not None else ""
+            bar.update(tasks[event.phase], completed=event.done, total=event.total, loss=loss)
+
+        yield update
