@@ -101,8 +101,10 @@ def test_slow_stage_on_ray_equals_local_rows_decisions_scores_and_stats(tmp_path
     assert (rows["row-9"]["status"], rows["row-9"]["reason"]) == ("rejected", "divisible")
     assert rows["row-4"]["reason"] == "download:404" and rows["row-4"]["score"] is None
     assert rows["row-7"]["score"] == 3.5
-    again = run("ray", executor="ray", workers=2)
-    assert (again.shards_run, again.shards_skipped) == (0, 6)
+    # A Ray run can be finished by the local executor (and the other way round): the shards are the same.
+    (tmp_path / "ray" / "data" / "shard-00002.parquet").unlink()
+    again = run("ray")
+    assert (again.shards_run, again.shards_skipped) == (1, 5)
     assert again.manifest.fingerprint == on_ray.manifest.fingerprint
 
 
