@@ -26,9 +26,11 @@ file system, or a mounted object store bucket), and kcli must be installed on ev
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import sys
 from collections import deque
 from collections.abc import Iterator, Sequence
 from types import ModuleType
@@ -112,6 +114,12 @@ class RayExecutor:
         self.num_gpus = num_gpus
 
     def run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:
+        # Ray prints worker output and cluster messages ("(raylet) ...") to the driver's stdout at any
+        # moment; kcli's stdout carries results (``--json``), so while Ray runs they go to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            yield from self._run(spec, sources)
+
+    def _run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:
         ray = self.ray
         started = self._connect()
         actors: list[Any] = []
