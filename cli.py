@@ -27,7 +27,16 @@ models_app = typer.Typer(help="Model presets: list them, or build the offline ti
 app.add_typer(models_app, name="models")
 
 # Options shared by every stage command.
-WorkersOpt = typer.Option(1, "--workers", "-w", min=1, help="Local worker processes (each loads models once).")
+WorkersOpt = typer.Option(
+    1, "--workers", "-w", min=1, help="Worker processes, or Ray actors with --executor ray (each loads models once)."
+)
+ExecutorOpt = typer.Option(
+    "local", "--executor", help="Where shards run: 'local' (this machine) or 'ray' (needs: pip install 'kcli\\[ray]')."
+)
+RayAddressOpt = typer.Option(
+    None, "--ray-address", help="With --executor ray: a running cluster (ray://HOST:10001, HOST:6379 or 'auto'); "
+    "default: $RAY_ADDRESS if set, else a local Ray started for this run.",
+)
 OverwriteOpt = typer.Option(False, "--overwrite", help="Delete an existing output first (the only destructive mode).")
 JsonOpt = typer.Option(False, "--json", help="Print a machine-readable JSON result instead of tables.")
 BatchOpt = typer.Option(256, "--batch-size", min=1, help="Rows per batch handed to the stage.")
@@ -72,6 +81,8 @@ def verify(
     manifest: Path = typer.Argument(..., help="The image manifest to check."),
     out: Path = typer.Option(..., "--out", "-o", help="Output manifest directory."),
     workers: int = WorkersOpt,
+    executor: str = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
     batch_size: int = BatchOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
@@ -90,6 +101,8 @@ def verify(
             out,
             parent=parent,
             workers=workers,
+            executor=executor,
+            ray_address=ray_address,
             batch_size=batch_size,
             overwrite=overwrite,
             progress=progress,
