@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic
+from kdata.caption.demo import step_caption
+from kdata.corpus.demo import step_corpus
+from kdata.crawl.demo_step import step_crawl
+from kdata.filter.demo_step import step_filter
+from kdata.ingest.demo_step import step_ingest
+from kdata.publish.demo import step_publish
 from ktrain.encoder.demo_step import step_encoder
+from ktrain.lora.demo_step import step_lora
 
 
 @dataclass
@@ -98,11 +105,17 @@ def step_presets(ctx: DemoContext) -> StepResult:
 
 # In pipeline order. Each stage adds its step function (kept in its own module) and one line here.
 STEPS: list[tuple[str, StepFn]] = [
-    ("samples", step_samples),
+    ("ingest", step_ingest),
+    ("crawl", step_crawl),
     ("verify", step_verify),
     ("inspect", step_inspect),
+    ("filter", step_filter),
     ("presets", step_presets),
+    ("caption", step_caption),
+    ("corpus", step_corpus),
     ("encoder", step_encoder),
+    ("lora", step_lora),
+    ("publish", step_publish),
 ]
 
 

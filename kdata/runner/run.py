@@ -60,21 +60,32 @@ def manifest_sources(manifest: Manifest) -> list[ShardSource]:
     return [ManifestShardSource(path) for path in manifest.shard_paths]
 
 
+SourcePlanner = Callable[[Path], Sequence[ShardSource]]
+
+
 def run_stage(
     stage_cls: type[Stage],
     config: Any,
-    sources: Sequence[ShardSource],
+    sources: Sequence[ShardSource] | SourcePlanner,
     out_dir: str | Path,
     *,
     parent: Manifest | None = None,
     workers: int = 1,
     executor: str = "local",
+    ray_address: str | None = None,
     batch_size: int = 256,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     blob_dirs: Sequence[Path] = (),
 ) -> RunResult:
-    """Run ``stage_cls`` over ``sources`` into the manifest at ``out_dir``; resumable."""
+    """Run ``stage_cls`` over ``sources`` into the manifest at ``out_dir``; resumable.
+
+    ``sources`` may be a planner, called with the output directory once it is claimed for this run: a
+    source stage (ingest) stages its input under ``out_dir`` there and returns the shards to run.
+    ``executor`` is ``local`` (``workers`` processes on this machine) or ``ray`` (``workers`` Ray actors
+    on the cluster at ``ray_address``, or on a local Ray); both give the same manifest.
+    """
+    runner = make_executor(executor, workers, address=ray_address)  # a bad choice fails before any write
     out = Path(out_dir).resolve()
     config_dict = resolved_config(config)
     lineage = Lineage(
@@ -84,6 +95,8 @@ def run_stage(
         parent_fingerprint=parent.fingerprint if parent else None,
     )
     _prepare_output(out, lineage, overwrite)
+    if callable(sources):
+        sources = sources(out)
     input_blob_dirs = list(blob_dirs) + (parent.blob_dirs if parent else [])
     spec = StageSpec(stage_cls, config, StageContext(out, input_blob_dirs), lineage, batch_size)
 
@@ -98,7 +111,7 @@ def run_stage(
     rows = sum(int(r.entry["rows"]) for r in results.values())
     _notify(progress, Progress(len(results), len(sources), rows, skipped=bool(results)))
     if todo:
-        for result in make_executor(executor, workers).run(spec, todo):
+        for result in runner.run(spec, todo):
             results[result.name] = result
             rows += int(result.entry["rows"])
             _notify(progress, Progress(len(results), len(sources), rows, shard=result.name))
@@ -133,6 +146,9 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
         _remove_output(out)
     if record_path.exists():
         previous = json.loads(record_path.read_text(encoding="utf-8"))
+        # A resumed run keeps its original start time, so redone shards are byte-identical to what an
+        # uninterrupted run writes (the time is part of each shard's lineage metadata).
+        lineage.created = previous.pop("created", lineage.created)
         if previous != record:
             changed = _changed_keys(previous, record)
             raise ConfigError(
@@ -141,7 +157,7 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
             )
     elif out.exists() and any(out.iterdir()) and not (out / DESCRIPTOR).exists():
         raise ConfigError(f"{out} exists and is not a kcli output; choose an empty or new --out directory")
-    write_json_atomic(record_path, record)
+    write_json_atomic(record_path, {**record, "created": lineage.created})
 
 
 def _remove_output(out: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,16 +155,11 @@ def test_tiny_sd_generates_64px_from_korean_prompt_reproducibly() -> None:
         images = pipe(HANGUL_SENTENCE, num_inference_steps=2, height=64, width=64, generator=generator).images
         return np.asarray(images[0])
 
-    generate(0)  # warm-up: the first call pays for lazy initialisation
-    started = time.perf_counter()
     image = generate(0)
-    elapsed = time.perf_counter() - started
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
     assert np.array_equal(image, generate(0))
     assert not np.array_equal(image, generate(1))
     assert pipe.unet.dtype == torch.float32
-    # Measured at about 0.15 s on the 2-core dev machine; the bound only catches order-of-magnitude drift.
-    assert elapsed < 3.0
 
 
 def test_tiny_captioner_captions_through_pipeline_and_generate(pattern_image: Image.Image) -> None:

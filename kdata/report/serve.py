@@ -1,0 +1,74 @@
+"""``kcli view``: serve a report folder on 127.0.0.1 with the standard library's HTTP server.
+
+Bound to the loopback interface only: the report shows every row of a manifest, including rejected
+ones, and is not meant to be reachable from the network.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from kdata.errors import ConfigError
+
+HOST = "127.0.0.1"
+log = logging.getLogger(__name__)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    """Request lines go to the logger, not stderr (library code never prints)."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("%s - " + format, self.address_string(), *args)
+
+
+class ReportServer:
+    """A static file server over ``root``; ``port=0`` picks a free port."""
+
+    def __init__(self, root: Path, port: int = 0) -> None:
+        handler = partial(_QuietHandler, directory=str(root))
+        try:
+            self.httpd = ThreadingHTTPServer((HOST, port), handler)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} is in use; pass another --port (0 picks a free one)") from None
+            raise
+        self.root = root
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted (Ctrl-C), then release the port."""
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self.httpd.server_close()
+
+    def start(self) -> ReportServer:
+        """Serve from a daemon thread (tests, notebooks); call ``stop`` when done."""
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+        self.httpd.server_close()
+
+
+def report_dir(manifest: str | Path) -> Path:
+    """Where ``kcli view`` keeps a manifest's report: the kcli home, keyed by the manifest's fingerprint."""
+    from kdata.manifest import open_manifest
+    from kdata.models.home import kcli_home
+
+    return kcli_home() / "reports" / open_manifest(manifest).fingerprint[:16]
