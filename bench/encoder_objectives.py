@@ -1,11 +1,12 @@
 """Pooled-only distillation (the baseline of earlier Korean CLIP work) vs kcli's full objective, side by side.
 
-Run: ``.venv/bin/python bench/encoder_objectives.py [--steps 200] [--seeds 0 1 2]``. Same teacher (tiny-sd),
-same data (the 50 bundled seed pairs: 40 train, 10 held out), same steps, batch, learning rate and seeds;
+Run: ``.venv/bin/python bench/encoder_objectives.py [--steps 120] [--seeds 0 1 2]``. Same teacher (tiny-sd),
+same data (the bundled K-contents corpus via ``kcli corpus build``: 290 train, 11 held out), same steps,
+batch, learning rate and seeds;
 only the objective weights differ. A third row, pooled + sequence alignment without the UNet term, shows
 what each part contributes. Each final model is scored by ``kcli eval encoder``'s code on the held-out
 pairs, with denoising agreement measured on the UNet's own 32 x 32 latents (training used 8 x 8 for
-speed) over 2 fixed latents and 5 timesteps, and on the 40 training pairs (in-sample, 8 x 8 latents, to
+speed) over 2 fixed latents and 5 timesteps, and on the training pairs (in-sample, 8 x 8 latents, to
 tell fitting from generalising). The untrained reference is the teacher reading the Korean text through
 its byte fallback. Runs go to bench/out/encoder-objectives/.
 """
@@ -21,7 +22,6 @@ from typing import Any
 import torch
 
 from ktrain.encoder.config import EncoderTrainConfig
-from ktrain.encoder.data import write_seed_manifest
 from ktrain.encoder.evaluate import evaluate_encoder
 from ktrain.encoder.loop import train_encoder
 
@@ -31,7 +31,7 @@ OBJECTIVES = {
     "pooled + sequence": {"unet_weight": 0.0},
     "full (kcli default)": {},
 }
-TINY = {"teacher": "tiny-sd", "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 10, "vocab_size": 2000,
+TINY = {"teacher": "tiny-sd", "batch_size": 16, "learning_rate": 2e-3, "warmup_steps": 5, "vocab_size": 2000,
         "min_frequency": 1, "unet_latent_size": 8, "eval_latents": 1, "log_every": 10}
 METRICS = ("r_at_1", "r_at_5", "mean_cosine", "denoise_mse", "denoise_relative")
 
@@ -56,14 +56,15 @@ def mean(rows: list[dict], key: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for tiny models)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    pairs = OUT / "seed-pairs"
-    if not (pairs / "manifest.json").exists():
-        write_seed_manifest(pairs)
+    from kdata.corpus.build import run_corpus_build
+    from kdata.corpus.sample import SAMPLE_CORPUS
+
+    pairs = run_corpus_build([SAMPLE_CORPUS], OUT / "bundled-corpus").manifest.path
     held_out: dict[str, list[dict]] = {}
     in_sample: dict[str, list[dict]] = {}
     for name, changes in OBJECTIVES.items():
@@ -74,8 +75,9 @@ def main() -> None:
             print(f"{name:24s} seed {seed}: {args.steps} steps in {seconds:5.1f}s  held-out " +
                   "  ".join(f"{k} {val[k]:.4g}" for k in METRICS), flush=True)
     reference = held_out[next(iter(OBJECTIVES))][0]["reference"]
-    print(f"\nmeans over seeds {args.seeds}, {args.steps} steps, 10 held-out pairs (chance R@1 0.1), "
-          f"denoising on 32x32 latents x 2 latents x 5 timesteps; in-sample: 40 train pairs, 8x8 latents:")
+    n = held_out[next(iter(OBJECTIVES))][0]["pairs"]
+    print(f"\nmeans over seeds {args.seeds}, {args.steps} steps, {n} held-out pairs (chance R@1 {1 / n:.3f}), "
+          f"denoising on 32x32 latents x 2 latents x 5 timesteps; in-sample: the train pairs, 8x8 latents:")
     print(f"{'objective':24s} {'R@1':>6s} {'R@5':>6s} {'cos':>6s} {'denoise_mse':>12s} {'relative':>9s}"
           f" | in-sample: {'R@1':>5s} {'relative':>9s}")
     for name in OBJECTIVES:

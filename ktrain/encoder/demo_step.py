@@ -17,7 +17,7 @@ OUT = "08-encoder"
 PROMPT = "한복을 입은 여인이 한옥 마당에 서 있다"
 # Tiny settings: a 32-wide teacher, 8 x 8 latents for the UNet terms (the UNet is convolutional).
 DEMO_SETTINGS: dict[str, Any] = {
-    "max_steps": 20, "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 2, "checkpoint_every": 10,
+    "max_steps": 40, "batch_size": 16, "learning_rate": 2e-3, "warmup_steps": 5, "checkpoint_every": 20,
     "checkpoints_total_limit": 1, "vocab_size": 2000, "min_frequency": 1, "unet_latent_size": 8, "eval_latents": 1,
     "log_every": 5,
 }

@@ -199,10 +199,11 @@ def test_demo_trains_evaluates_and_exports_a_korean_text_encoder(demo_run: tuple
     workdir, steps = demo_run
     encoder = {s["step"]: s for s in steps}["encoder"]
     export = Path(encoder["export"])
-    assert export.parent.parent == workdir / "08-encoder" and encoder["steps"] == 20
+    assert export.parent.parent == workdir / "08-encoder" and encoder["steps"] == 40
     assert encoder["last_loss"] < encoder["first_loss"]
-    assert encoder["eval"]["r_at_1"] > encoder["eval"]["chance_r_at_1"]
-    assert encoder["eval"]["denoise_mse"] < encoder["reference"]["denoise_mse"]  # better than no training
+    # Better than no training: the teacher itself reading the Korean text through byte fallback.
+    assert encoder["eval"]["denoise_mse"] < encoder["reference"]["denoise_mse"]
+    assert encoder["eval"]["mean_cosine"] > encoder["reference"]["mean_cosine"]
     model = CLIPTextModel.from_pretrained(export, subfolder="text_encoder")
     tokenizer = CLIPTokenizer.from_pretrained(export, subfolder="tokenizer")
     assert model.config.vocab_size == len(tokenizer) and Image.open(encoder["image"]).size == (64, 64)

@@ -1,5 +1,6 @@
-"""Shared set-up for the encoder trainer's tests: the 50 bundled seed pairs as a parallel manifest, tiny
-settings, and one short training run that several tests read (training is the slow part)."""
+"""Shared set-up for the encoder trainer's tests: the bundled K-contents corpus and the 50 seed pairs as
+parallel manifests, tiny settings, and one short training run that several tests read (training is the
+slow part; the quick tests train a few steps on the seed pairs)."""
 
 from __future__ import annotations
 
@@ -35,12 +36,22 @@ def seed_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, seed_pairs: Path) -> Any:
-    """30 steps of the full objective on 40 seed pairs, validated (and checkpointed) every 10 steps."""
+def bundled_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled K-contents corpus (301 pairs) built by ``kcli corpus build``: 290 train, 11 validation."""
+    from kdata.corpus.build import run_corpus_build
+    from kdata.corpus.sample import SAMPLE_CORPUS
+
+    return run_corpus_build([SAMPLE_CORPUS], tmp_path_factory.mktemp("corpus") / "bundled").manifest.path
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, bundled_pairs: Path) -> Any:
+    """80 steps of the full objective on the bundled corpus, validated (and checkpointed) every 20 steps."""
     from ktrain.encoder.config import EncoderTrainConfig
     from ktrain.encoder.loop import train_encoder
 
     out = tmp_path_factory.mktemp("encoder") / "run"
-    config = EncoderTrainConfig(pairs=str(seed_pairs), out=str(out), max_steps=30, checkpoint_every=10,
-                                checkpoints_total_limit=1, **TINY)
+    settings = {**TINY, "batch_size": 16, "learning_rate": 2e-3, "warmup_steps": 5}
+    config = EncoderTrainConfig(pairs=str(bundled_pairs), out=str(out), max_steps=80, checkpoint_every=20,
+                                checkpoints_total_limit=1, **settings)
     return train_encoder(config)

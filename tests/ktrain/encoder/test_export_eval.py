@@ -65,29 +65,32 @@ def test_retrieval_metrics_rank_among_all_candidates() -> None:
     assert metrics["mean_cosine"] == pytest.approx((1 + 0.5**0.5 + 1 + 1 / 1.81**0.5) / 4, rel=1e-4)
 
 
-def test_eval_matches_training_validation_and_beats_the_untrained_reference(trained: Any, seed_pairs: Path) -> None:
+def test_eval_matches_training_validation_and_beats_the_untrained_reference(trained: Any,
+                                                                          bundled_pairs: Path) -> None:
     best = trained.exports["best"]
-    result = evaluate_encoder(best, seed_pairs, "tiny-sd", num_latents=1, timesteps=(200, 600), latent_size=8,
+    result = evaluate_encoder(best, bundled_pairs, "tiny-sd", num_latents=1, timesteps=(200, 600), latent_size=8,
                               reference=True)
     info = json.loads((Path(best) / "kcli_encoder.json").read_text())["components"]["text_encoder"]
     for key in ("r_at_1", "r_at_5", "mean_cosine", "denoise_mse"):
         assert result[key] == pytest.approx(info["validation"][key], rel=1e-4), key
     reference = result["reference"]  # the teacher reading Korean through byte fallback: no training at all
     assert result["r_at_1"] > reference["r_at_1"] and result["mean_cosine"] > reference["mean_cosine"]
+    assert result["denoise_mse"] < reference["denoise_mse"] / 2
     assert result["denoise_relative"] == pytest.approx(result["denoise_mse"] / result["null_denoise_mse"])
 
 
-def test_cli_tokenizer_train_and_eval_encoder_json(trained: Any, seed_pairs: Path, tmp_path: Path) -> None:
+def test_cli_tokenizer_train_and_eval_encoder_json(trained: Any, seed_pairs: Path, bundled_pairs: Path,
+                                                   tmp_path: Path) -> None:
     runner = CliRunner()
     done = runner.invoke(app, ["tokenizer", "train", "--pairs", str(seed_pairs), "--out", str(tmp_path / "tok"),
                                "--vocab-size", "600", "--min-frequency", "1", "--json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["vocab_size"] == 600
-    done = runner.invoke(app, ["eval", "encoder", "--model", trained.exports["final"], "--pairs", str(seed_pairs),
+    done = runner.invoke(app, ["eval", "encoder", "--model", trained.exports["final"], "--pairs", str(bundled_pairs),
                                "--teacher", "tiny-sd", "--latents", "1", "--latent-size", "8", "--json"])
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
-    assert result["pairs"] == 10 and result["split"] == "validation" and 0 <= result["r_at_1"] <= 1
+    assert result["pairs"] == 11 and result["split"] == "validation" and 0 <= result["r_at_1"] <= 1
 
 
 def test_cli_train_encoder_runs_resumes_and_reports(seed_pairs: Path, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Training end to end on tiny-sd and the 50 seed pairs: the loss falls, held-out retrieval beats chance, the
-best checkpoint is tracked and kept, and a resumed run continues the very same run."""
+"""Training end to end on tiny-sd and the bundled corpus: the loss falls, held-out retrieval beats chance and
+denoising agrees better than an empty prompt, the best checkpoint is tracked and kept, and a resumed run
+(on the seed pairs, for speed) continues the very same run."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def _losses(out: Path) -> list[float]:
 
 def test_training_loss_falls(trained: Any) -> None:
     losses = _losses(trained.out)
-    assert len(losses) == 30 and losses[0] == trained.first_loss and losses[-1] == trained.last_loss
-    assert sum(losses[-5:]) / 5 < 0.4 * sum(losses[:5]) / 5
+    assert len(losses) == 80 and losses[0] == trained.first_loss and losses[-1] == trained.last_loss
+    assert sum(losses[-10:]) / 10 < 0.4 * sum(losses[:10]) / 10
 
 
 def test_every_objective_is_logged_and_falls(trained: Any) -> None:
@@ -35,21 +36,23 @@ def test_every_objective_is_logged_and_falls(trained: Any) -> None:
 
 def test_held_out_retrieval_ends_well_above_chance(trained: Any) -> None:
     validation = trained.validation
-    assert validation["pairs"] == 10 and validation["chance_r_at_1"] == pytest.approx(0.1)
-    assert validation["r_at_1"] >= 3 * validation["chance_r_at_1"]
-    assert validation["denoise_mse"] > 0 and validation["denoise_relative"] > 0
+    assert validation["pairs"] == 11 and validation["chance_r_at_1"] == pytest.approx(1 / 11)
+    assert validation["r_at_1"] >= 2 * validation["chance_r_at_1"]
+    # The UNet's noise prediction under the student's unseen Korean is closer to the teacher's English than
+    # the empty prompt's is: the student tells the UNet most of what the English prompt does.
+    assert 0 < validation["denoise_relative"] < 0.6
 
 
 def test_best_checkpoint_is_the_best_validation_and_is_kept(trained: Any) -> None:
     out = trained.out
     evals = {r["step"]: r["val/denoise_relative"] for r in map(json.loads, (out / "metrics.jsonl").read_text()
                                                                    .splitlines()) if "val/denoise_relative" in r}
-    assert sorted(evals) == [10, 20, 30]
+    assert sorted(evals) == [20, 40, 60, 80]
     best_step = min(evals, key=evals.get)  # lower is better
     assert trained.best_step == best_step and trained.best_metric == pytest.approx(evals[best_step])
     kept = [step for step, _ in list_checkpoints(out)]
-    assert 30 in kept and best_step in kept and len(kept) <= 2  # limit 1, plus the best, never pruned
-    assert read_state(out / f"checkpoint-{30}").best_step == best_step
+    assert 80 in kept and best_step in kept and len(kept) <= 2  # limit 1, plus the best, never pruned
+    assert read_state(out / "checkpoint-80").best_step == best_step
     info = json.loads((out / "best" / "kcli_encoder.json").read_text())["components"]["text_encoder"]
     assert info["step"] == best_step and info["validation"]["denoise_relative"] == pytest.approx(evals[best_step])
 
