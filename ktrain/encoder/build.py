@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kdata.errors import ConfigError
+from kdata.errors import ConfigError, KcliError
 from ktrain.encoder.config import EncoderTrainConfig
 from ktrain.encoder.data import ParallelCorpus, load_parallel
 from ktrain.encoder.encoding import TeacherCache, check_unet_reads, encode_texts, has_unet, load_unet, unet_reads
@@ -79,7 +79,12 @@ def maybe_unet(config: EncoderTrainConfig, teacher: Any, dtype: Any, device: Any
             raise ConfigError(f"unet_weight > 0 needs a Stable Diffusion teacher with a UNet the encoder drives "
                               f"alone (hidden_layer -1); {config.teacher!r} has none; set unet_weight = 0")
         return None
-    unet = load_unet(config.teacher, dtype=dtype).to(device)
+    try:
+        unet = load_unet(config.teacher, dtype=dtype).to(device)
+    except KcliError:  # a Hub id that turned out to be a bare CLIP text model: fine without the UNet term
+        if config.unet_weight > 0:
+            raise
+        return None
     if config.unet_weight > 0:
         check_unet_reads(unet, teacher.config.hidden_size)
     return unet if unet_reads(unet, teacher.config.hidden_size) else None
