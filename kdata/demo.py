@@ -17,6 +17,7 @@ from typing import Any
 from kdata.atomic import write_json_atomic
 from kdata.ingest.demo_step import step_ingest
 from kdata.publish.demo import step_publish
+from ktrain.t2i.demo_step import step_eval_t2i
 
 
 @dataclass
@@ -102,6 +103,7 @@ STEPS: list[tuple[str, StepFn]] = [
     ("verify", step_verify),
     ("inspect", step_inspect),
     ("presets", step_presets),
+    ("eval-t2i", step_eval_t2i),
     ("publish", step_publish),
 ]
 
