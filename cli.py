@@ -353,6 +353,51 @@ def view(
         typer.echo("stopped")
 
 
+# --- kcli crawl: pages with scrapy (+ Chromium for JavaScript), images through the ingest downloader ----
+@app.command("crawl")
+def crawl_cmd(
+    seeds: list[str] = typer.Argument(None, help="Seed page URLs or sitemaps (.xml); or seeds in --config."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: pages/ and images/ manifests."),
+    config_file: Path = typer.Option(None, "--config", help="A TOML file of crawl settings (options win)."),
+    allowed_domains: list[str] = typer.Option(None, "--allowed-domain", help="Domains to stay on (default: seeds')."),
+    max_depth: int = typer.Option(None, "--max-depth", min=0, help="Links followed from a seed (default 3)."),
+    max_pages: int = typer.Option(None, "--max-pages", min=0, help="Page requests in all (0: no limit)."),
+    max_images: int = typer.Option(None, "--max-images", min=0, help="Distinct images collected (0: no limit)."),
+    include: list[str] = typer.Option(None, "--include", help="Regex a page URL must match (repeatable)."),
+    exclude: list[str] = typer.Option(None, "--exclude", help="Regex of page URLs not to fetch (repeatable)."),
+    js: list[str] = typer.Option(None, "--js", help="Regex of pages to render in Chromium and scroll (repeatable)."),
+    allow_private: bool = typer.Option(None, "--allow-private", help="Allow loopback/private addresses."),
+    workers: int = WorkersOpt,
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Crawl pages politely (robots.txt, noai, delays) and collect their images with page context."""
+    options = {k: v for k, v in locals().items() if k not in ("seeds", "out", "config_file", "workers",
+                                                              "overwrite", "as_json")}
+    from kdata.console import step_progress
+    from kdata.crawl.config import crawl_config
+    from kdata.crawl.run import crawl
+
+    config = crawl_config(seeds or [], options, config_file)
+    with step_progress("crawl", not as_json) as on_step:
+        def progress(event) -> None:  # noqa: ANN001 - a kdata.crawl.run.CrawlProgress
+            if on_step is not None:
+                on_step(f"{event.phase}: {event.detail}", event.done, event.total)
+
+        result = crawl(config, out, workers=workers, overwrite=overwrite, progress=progress)
+    if as_json:
+        from kdata.console import print_json
+
+        print_json(result.to_dict())
+        return
+    from kdata.console import console, stats_table
+
+    console.print(stats_table(result.page_stats, title=f"pages: {result.pages.path}"))
+    console.print(stats_table(result.images.stats, title=f"images: {result.images.manifest.path}"))
+    if result.resumed:
+        console.print("resumed an earlier run of this crawl")
+
+
 # --- kcli eval t2i / kcli serve: Korean-encoder pipeline vs translate-then-generate, and the web demo ------
 eval_app = typer.Typer(help="Evaluate models: text-to-image pipelines on Korean prompts.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic
+from kdata.crawl.demo_step import step_crawl
 from kdata.ingest.demo_step import step_ingest
 from kdata.publish.demo import step_publish
 from ktrain.t2i.demo_step import step_eval_t2i
@@ -100,6 +101,7 @@ def step_presets(ctx: DemoContext) -> StepResult:
 # In pipeline order. Each stage adds its step function (kept in its own module) and one line here.
 STEPS: list[tuple[str, StepFn]] = [
     ("ingest", step_ingest),
+    ("crawl", step_crawl),
     ("verify", step_verify),
     ("inspect", step_inspect),
     ("presets", step_presets),

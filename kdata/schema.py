@@ -112,7 +112,30 @@ PARALLEL = ManifestKind(
     optional=pa.schema([pa.field("category", pa.string())]),
 )
 
-KINDS: dict[str, ManifestKind] = {IMAGE.name: IMAGE, PARALLEL.name: PARALLEL}
+# One row per crawled page (``kcli crawl``): what was fetched, how it ended, and the page-level context its
+# images inherit. Rejected rows are policy decisions (robots.txt, noai opt-outs); failed rows are errors.
+PAGE = ManifestKind(
+    name="page",
+    required=pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("url", pa.string()),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("reason", pa.string()),
+        ]
+    ),
+    optional=pa.schema(
+        [
+            pa.field("depth", pa.int32()),
+            pa.field("http_status", pa.int32()),
+            pa.field("image_count", pa.int32()),
+            pa.field("link_count", pa.int32()),
+            pa.field("rendered", pa.bool_()),
+        ]
+    ),
+)
+
+KINDS: dict[str, ManifestKind] = {IMAGE.name: IMAGE, PARALLEL.name: PARALLEL, PAGE.name: PAGE}
 
 
 def get_kind(name: str) -> ManifestKind:

@@ -28,7 +28,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]
 def test_demo_runs_every_step_and_writes_a_summary(demo_run: tuple[Path, list[dict]]) -> None:
     workdir, steps = demo_run
     names = [s["step"] for s in steps]
-    assert names[:3] == ["ingest", "verify", "inspect"]
+    assert names[:4] == ["ingest", "crawl", "verify", "inspect"]
     assert json.loads((workdir / "summary.json").read_text()) == steps
     for step in steps:
         assert Path(step["output"]).exists(), step
@@ -97,3 +97,23 @@ def test_demo_ends_by_exporting_the_dataset_and_writing_its_report(
     assert (workdir / "90-publish" / "hub" / "README.md").exists()
     report = Path(publish["report"])
     assert report == workdir / "90-publish" / "report" / "index.html" and "report-data" in report.read_text()
+
+
+def test_demo_crawls_the_sample_site_with_page_context(demo_run: tuple[Path, list[dict]]) -> None:
+    from urllib.parse import urlsplit
+
+    workdir, steps = demo_run
+    pages = {urlsplit(r["url"]).path: (r["status"], r["reason"], r["rendered"])
+             for r in open_manifest(workdir / "01-crawl" / "pages").read_table().to_pylist()}
+    assert pages == {"/": ("ok", None, False), "/hanbok.html": ("ok", None, False), "/hanok.html": ("ok", None, False),
+                     "/food.html": ("ok", None, False), "/ink.html": ("ok", None, False),
+                     "/picks.html": ("ok", None, True), "/drafts/": ("rejected", "robots_txt", False)}
+    images = {urlsplit(r["url"]).path.rsplit("/", 1)[1]: r
+              for r in open_manifest(workdir / "01-crawl" / "images").read_table().to_pylist()}
+    samples = {p.name for p in (REPO / "manifests" / "samples" / "images").glob("*.jpg")}
+    assert set(images) == samples - {"hanbok-00-small.jpg", "hanok-12-blurred.jpg"}  # srcset/lazy: the real ones
+    assert all(r["status"] == "ok" and r["width"] for r in images.values())
+    ink = images["ink_painting-06.jpg"]  # from the EUC-KR page
+    assert (ink["alt_text"], ink["caption"], ink["page_title"]) == (
+        "화선지에 백묘법으로 그린 대나무", "대나무 수묵화 7", "대나무 수묵화")
+    assert images["hanok-13.jpg"]["page_count"] == 3 and {s["step"]: s for s in steps}["crawl"]["rows"] == 20
