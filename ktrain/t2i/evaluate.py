@@ -68,6 +68,9 @@ class T2IEvalConfig:
                 raise ConfigError(f"--{name} must be at least 1, got {value}")
         if self.warmup < 0:
             raise ConfigError(f"--warmup must be 0 or more, got {self.warmup}")
+        # Cheap checks up front, so a typo is refused before any model loads or progress bar starts.
+        parse_pipelines(",".join(self.pipelines))
+        load_prompts(self.prompts, self.limit)
 
     @property
     def settings(self) -> RenderSettings:

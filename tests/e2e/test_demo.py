@@ -117,3 +117,19 @@ def test_demo_crawls_the_sample_site_with_page_context(demo_run: tuple[Path, lis
     assert (ink["alt_text"], ink["caption"], ink["page_title"]) == (
         "화선지에 백묘법으로 그린 대나무", "대나무 수묵화 7", "대나무 수묵화")
     assert images["hanok-13.jpg"]["page_count"] == 3 and {s["step"]: s for s in steps}["crawl"]["rows"] == 20
+
+
+def test_demo_evaluates_bundled_korean_prompts_through_each_t2i_pipeline(demo_run: tuple[Path, list[dict]]) -> None:
+    import csv
+
+    workdir, steps = demo_run
+    step = {s["step"]: s for s in steps}["eval-t2i"]
+    with open(step["csv"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    pipelines = ("ko-encoder", "translate", "english-reference")
+    assert [(r["prompt_id"], r["pipeline"]) for r in rows] == [
+        (p, q) for p in ("hanbok-01", "hanbok-02", "hanbok-03") for q in pipelines]
+    assert all(float(r["total_s"]) > 0 and 0 <= float(r["clip_ko"]) <= 100 for r in rows)
+    assert Path(step["report"]) == workdir / "85-eval-t2i" / "report.html"
+    assert Path(step["report"]).read_text(encoding="utf-8").count("<img src='images/") == 9
+    assert list(step["medians"]) == list(pipelines) and Path(step["report_md"]).exists()

@@ -124,5 +124,7 @@ def test_bad_settings_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--steps must be at least 1, got 0"):
         T2IEvalConfig(base="tiny-sd", out=str(tmp_path), steps=0)
     with pytest.raises(ConfigError, match="unknown t2i pipeline 'ko'"):
-        evaluate_t2i(T2IEvalConfig(base="tiny-sd", out=str(tmp_path / "o"), pipelines=["ko"]))
+        T2IEvalConfig(base="tiny-sd", out=str(tmp_path / "o"), pipelines=["ko"])
+    with pytest.raises(ConfigError, match="no such file"):
+        T2IEvalConfig(base="tiny-sd", out=str(tmp_path / "o"), prompts=str(tmp_path / "none.jsonl"))
     assert not (tmp_path / "o").exists()
