@@ -45,6 +45,10 @@ def ratios(summary: list[dict[str, Any]]) -> dict[str, float]:
     return result
 
 
+RATIO_LABELS = {"text_stage_s_translate_over_ko_encoder": "translate / ko-encoder, text stage (translation + encoding)",
+                "total_s_translate_over_ko_encoder": "translate / ko-encoder, whole image"}
+
+
 def _fmt(value: Any, metric: str) -> str:
     if value is None:
         return "–"
@@ -67,7 +71,7 @@ def markdown(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[d
         cells = [f"{_fmt(entry[f'{m}_mean'], m)} / {_fmt(entry[f'{m}_median'], m)}" for m in METRICS]
         lines.append(f"| {entry['pipeline']} | {entry['n']} | " + " | ".join(cells) + " |")
     for key, value in ratios(summary).items():
-        lines += ["", f"- {key.replace('_', ' ')}: **{value}x** (medians)"]
+        lines += ["", f"- {RATIO_LABELS[key]}: **{value}x** (medians)"]
     lines += ["", "## Images", "", "| prompt | " + " | ".join(pipelines) + " |", "|---|" + "---|" * len(pipelines)]
     for prompt_id in dict.fromkeys(row["prompt_id"] for row in rows):
         mine = {row["pipeline"]: row for row in rows if row["prompt_id"] == prompt_id}
@@ -94,7 +98,7 @@ def page(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[
         cells = "".join(f"<td class='num'>{_fmt(entry[f'{m}_mean'], m)} / {_fmt(entry[f'{m}_median'], m)}</td>"
                         for m in METRICS)
         body += f"<tr><td>{esc(entry['pipeline'])}</td><td class='num'>{entry['n']}</td>{cells}</tr>"
-    ratio_items = "".join(f"<li>{esc(k.replace('_', ' '))}: <b>{v}x</b> (medians)</li>"
+    ratio_items = "".join(f"<li>{esc(RATIO_LABELS[k])}: <b>{v}x</b> (medians)</li>"
                           for k, v in ratios(summary).items())
     grid_head = "".join(f"<th>{esc(name)}</th>" for name in pipelines)
     grid = ""

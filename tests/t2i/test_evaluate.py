@@ -98,7 +98,8 @@ def test_reports_carry_every_pipelines_means_and_medians_and_the_image_grid(eval
     assert [line.split(" | ")[0] for line in table] == [f"| {p}" for p in PIPELINES]
     assert all(len(re.findall(r"\d+\.\d+( ms)? / \d+\.\d+( ms)?", line)) == 8 for line in table)  # 8 metrics each
     assert f"{summary['translate']['total_s_median'] * 1000:.1f} ms" in markdown
-    assert "text stage s translate over ko encoder" in markdown
+    ratio = summary["translate"]["text_stage_s_median"] / summary["ko-encoder"]["text_stage_s_median"]
+    assert f"translate / ko-encoder, text stage (translation + encoding): **{round(ratio, 3)}x**" in markdown
     page = result.report_html.read_text(encoding="utf-8")
     assert page.count("<img src='images/") == 6 and page.count("data-prompt=") == 2
     assert all(f"<td>{p}</td>" in page for p in PIPELINES)
