@@ -398,6 +398,49 @@ def crawl_cmd(
         console.print("resumed an earlier run of this crawl")
 
 
+@app.command()
+def caption(
+    manifest: Path = typer.Argument(..., help="The image manifest to caption."),
+    config: Path = typer.Option(..., "--config", "-c", help="Caption config TOML (backends per language)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output manifest directory."),
+    workers: int = WorkersOpt,
+    batch_size: int = BatchOpt,
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Add caption_en / caption_ko with provenance: templates, alt text, captioners, translators."""
+    from kdata.caption.stage import prepare_caption
+
+    job = prepare_caption(manifest, config)  # columns and config checked before the bar and any model
+    with _progress("caption", not as_json) as progress:
+        result = job.run(out, workers=workers, batch_size=batch_size, overwrite=overwrite, progress=progress)
+    _report_run(result, as_json)
+
+
+corpus_app = typer.Typer(help="Korean-English parallel corpus: build a cleaned, split manifest.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+
+@corpus_app.command("build")
+def corpus_build(
+    inputs: list[Path] = typer.Argument(..., help="CSV / TSV / JSONL / XLSX files of sentence pairs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output parallel manifest directory."),
+    ko_col: str = typer.Option(None, "--ko-col", help="Korean column (default: 원문/번역문, ko/en, korean/english)."),
+    en_col: str = typer.Option(None, "--en-col", help="English column (default: detected with --ko-col's rules)."),
+    val_fraction: float = typer.Option(0.05, "--val-fraction", min=0.0, max=0.99, help="Share of pairs in validation."),
+    workers: int = WorkersOpt,
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Read sentence pairs, drop empty / identical / wrong-script / length-ratio / duplicate ones, split."""
+    from kdata.corpus.build import prepare_corpus_build
+
+    job = prepare_corpus_build(inputs, ko_col=ko_col, en_col=en_col, val_fraction=val_fraction)
+    with _progress("corpus build", not as_json) as progress:
+        result = job.run(out, workers=workers, overwrite=overwrite, progress=progress)
+    _report_run(result, as_json)
+
+
 # --- kcli eval t2i / kcli serve: Korean-encoder pipeline vs translate-then-generate, and the web demo ------
 eval_app = typer.Typer(help="Evaluate models: text-to-image pipelines on Korean prompts.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")

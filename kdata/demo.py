@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic
+from kdata.caption.demo import step_caption
+from kdata.corpus.demo import step_corpus
 from kdata.crawl.demo_step import step_crawl
 from kdata.ingest.demo_step import step_ingest
 from kdata.publish.demo import step_publish
@@ -105,6 +107,8 @@ STEPS: list[tuple[str, StepFn]] = [
     ("verify", step_verify),
     ("inspect", step_inspect),
     ("presets", step_presets),
+    ("caption", step_caption),
+    ("corpus", step_corpus),
     ("eval-t2i", step_eval_t2i),
     ("publish", step_publish),
 ]

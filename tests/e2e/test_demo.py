@@ -119,6 +119,39 @@ def test_demo_crawls_the_sample_site_with_page_context(demo_run: tuple[Path, lis
     assert images["hanok-13.jpg"]["page_count"] == 3 and {s["step"]: s for s in steps}["crawl"]["rows"] == 20
 
 
+def test_demo_captions_the_samples_with_templates_alt_text_and_tiny_models(demo_run: tuple[Path, list[dict]]) -> None:
+    _, steps = demo_run
+    step = {s["step"]: s for s in steps}["caption"]
+    captioned = open_manifest(step["output"])
+    rows = {r["key"]: r for r in captioned.read_table().to_pylist()}
+    assert len(rows) == 22 and [s["stage"] for s in captioned.lineage_chain][:2] == ["caption", "verify"]
+    food = rows["food-16"]
+    assert (food["caption_ko"], food["caption_ko_source"]) == ("그릇에 담긴 비빔밥", "alt_text")
+    assert (food["caption_en"], food["caption_en_source"]) == ("a bowl of bibimbap", "template")
+    ink = rows["ink_painting-06"]
+    if "paper_type" in captioned.schema().names:  # ingest's ink-painting mapping ran before this step
+        assert (ink["caption_ko"], ink["caption_ko_source"]) == ("화선지에 백묘법으로 그린 수묵화", "template")
+    else:
+        assert (ink["caption_ko"], ink["caption_ko_source"]) == ("화선지에 백묘법으로 그린 대나무", "alt_text")
+        assert step["skipped"] == ["en[0]:template", "ko[0]:template"]
+    # Every backend ran on every row (collect = "all"): the tiny captioner and both translators included.
+    candidates = json.loads(food["caption_en_candidates"]) + json.loads(food["caption_ko_candidates"])
+    models = {c["model"] for c in candidates if c["source"] in ("model", "translation")}
+    assert models == {"tiny-captioner", "tiny-translator-ko-en", "tiny-translator-en-ko"}
+    assert step["candidates"]["en[2]:image-to-text"] == 22 and step["candidates"]["ko[2]:translate"] == 22
+
+
+def test_demo_builds_the_sample_parallel_corpus(demo_run: tuple[Path, list[dict]]) -> None:
+    _, steps = demo_run
+    step = {s["step"]: s for s in steps}["corpus"]
+    corpus = open_manifest(step["output"])
+    assert corpus.kind.name == "parallel" and corpus.num_rows == 301
+    assert step["stats"]["kept"] == 301 and step["stats"]["split/train"] + step["stats"]["split/validation"] == 301
+    first = corpus.read_table().to_pylist()[0]
+    assert (first["ko"], first["en"], first["category"]) == (
+        "한복은 한국의 전통 의복이다.", "Hanbok is the traditional clothing of Korea.", "hanbok")
+
+
 def test_demo_evaluates_bundled_korean_prompts_through_each_t2i_pipeline(demo_run: tuple[Path, list[dict]]) -> None:
     import csv
 

@@ -1,0 +1,1 @@
+"""Caption backends, registered by name in :data:`kdata.caption.backends.base.BACKENDS`."""

@@ -1,0 +1,1 @@
+"""The Korean-English parallel corpus: ``kcli corpus build`` and the bundled K-contents sample."""
