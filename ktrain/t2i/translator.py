@@ -1,53 +1,41 @@
-"""Korean → English translation for the translate-then-generate baseline: a seq2seq model via transformers.
+"""Korean → English for the translate-then-generate baseline, through kcli's registered ``translate`` backend.
 
 This is what a user without kcli does: put the Korean prompt through a translation model and hand the
-English to the unchanged English pipeline. Multilingual families need language codes (M2M100 sets
-``src_lang`` and forces ``__en__`` first; NLLB-200 and mBART-50 force ``eng_Latn`` / ``en_XX``); a Marian
-(opus-mt ko-en) model needs none. The same family detection and codes as kcli's caption ``translate``
-backend, kept to one small class so it can defer to that backend once both live on one branch.
+English to the unchanged English pipeline. The caption stage's ``translate`` backend
+(:mod:`kdata.caption.backends.translate`) already loads any seq2seq translator the kcli way (a preset, a
+Hub id or a folder; M2M100 / NLLB / mBART language codes or a Marian pair) and decodes greedily; here it
+is asked for one prompt at a time, from ``ko`` into ``en``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from kdata.errors import KcliError
 
-from kdata.models._deps import require
-
-# Source and target codes per model family, read from the tokenizer's class name.
-LANGUAGE_CODES: dict[str, tuple[str, str]] = {
-    "m2m100": ("ko", "en"),
-    "nllb": ("kor_Hang", "eng_Latn"),
-    "mbart": ("ko_KR", "en_XX"),
-}
+# CLIP reads 77 tokens of the translation; longer output would be decoded only to be cut off.
+MAX_NEW_TOKENS = 77
 
 
 class KoreanToEnglish:
-    """Loaded once; ``translate(texts)`` returns one English string per Korean input, greedy decoding."""
+    """Loaded once; ``translate(texts)`` returns one English string per Korean input."""
 
-    def __init__(self, spec: str, device: str = "cpu", max_new_tokens: int = 77) -> None:
-        torch = require("torch", "torch")
-        transformers = require("transformers", "transformers")
-        from kdata.models.resolve import _load_errors, resolve_model
+    def __init__(self, spec: str, device: str = "cpu") -> None:
+        from kdata.caption.backends import translate  # noqa: F401 - registers the backend
+        from kdata.caption.backends.base import BACKENDS
+        from kdata.caption.backends.translate import TranslateConfig
 
-        path = resolve_model(spec, family="translation")
-        with _load_errors(spec, "translation model"):
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-            self.model = transformers.AutoModelForSeq2SeqLM.from_pretrained(path, dtype=torch.float32)
-        self.model.to(device).eval()
-        self.spec, self.device = spec, device
-        # 77 tokens is all the CLIP text encoder reads of the translation anyway.
-        self.generate_kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "num_beams": 1}
-        family = next((f for f in LANGUAGE_CODES if f in type(self.tokenizer).__name__.lower()), None)
-        if family is not None:
-            source, target = LANGUAGE_CODES[family]
-            self.tokenizer.src_lang = source
-            forced = (self.tokenizer.get_lang_id(target) if family == "m2m100"
-                      else self.tokenizer.convert_tokens_to_ids(target))
-            self.generate_kwargs["forced_bos_token_id"] = forced
+        config = TranslateConfig(model=spec, source="ko", max_new_tokens=MAX_NEW_TOKENS, device=device)
+        self.spec = spec
+        self.backend = BACKENDS.get("translate")(config, "en", "t2i:translate")
+        self.backend.load()
 
     def translate(self, texts: list[str]) -> list[str]:
-        torch = require("torch", "torch")
-        inputs = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True).to(self.device)
-        with torch.inference_mode():
-            ids = self.model.generate(**inputs, **self.generate_kwargs)
-        return [" ".join(t.split()) for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        from kdata.caption.backends.base import RowItem
+
+        items = [RowItem(row={}, source_texts={"ko": text}) for text in texts]
+        english = []
+        for text, candidates in zip(texts, self.backend.run(items)):
+            if not candidates or not candidates[0].ok:
+                reason = (candidates[0].error if candidates else None) or "an empty translation"
+                raise KcliError(f"translator {self.spec!r} failed on {text!r}: {reason}")
+            english.append(candidates[0].text)
+        return english
