@@ -85,8 +85,9 @@ def markdown(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[d
 
 _STYLE = """body{font-family:'Noto Sans KR','NanumGothic',sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.grid img{width:160px;height:160px;image-rendering:pixelated;display:block}.used{color:#666;font-size:12px}"""
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.grid td{width:180px}.grid img{width:160px;height:160px;image-rendering:pixelated;display:block}
+.used{color:#666;font-size:12px;overflow-wrap:anywhere}"""
 
 
 def page(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[str, Any]],
