@@ -524,9 +524,11 @@ def serve(
             typer.echo(f"serving {base} at {url} (Ctrl-C to stop)")
         sys.stdout.flush()
 
-    try:
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn itself shuts down gracefully on Ctrl-C and returns
         run_server(config, on_ready=ready)
-    except KeyboardInterrupt:
+    if not as_json:
         typer.echo("stopped")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,5 +47,9 @@ def serve_process(tiny_lora: Path, encoder_folder: Path, tmp_path_factory: pytes
         yield {"process": process, "url": ready["url"], "ready": ready, "log": log}
     finally:
         if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+            process.send_signal(signal.SIGINT)  # Ctrl-C: a graceful shutdown, exit status 0
+            try:
+                assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+            finally:
+                if process.poll() is None:
+                    process.kill()
