@@ -115,7 +115,7 @@ def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: Progr
 
 
 def _prepare_out(out: Path, config: T2IEvalConfig, overwrite: bool) -> dict[str, Any]:
-    """Write the resolved config; refuse (or, with ``overwrite``, clear) an OUT made with other settings."""
+    """Write the resolved config; refuse an OUT made with other settings. ``overwrite`` clears OUT's rows."""
     prompts_file = Path(config.prompts) if config.prompts else BUNDLED_PROMPTS
     record = {**asdict(config), "prompts": str(prompts_file),
               "prompts_sha256": hashlib.sha256(prompts_file.read_bytes()).hexdigest(), "kcli_version": __version__}
@@ -126,9 +126,9 @@ def _prepare_out(out: Path, config: T2IEvalConfig, overwrite: bool) -> dict[str,
         if changed and not overwrite:
             raise ConfigError(f"{out} holds an evaluation made with other settings ({', '.join(changed)}); "
                               "use another --out, or --overwrite to start again")
-        if changed:
-            for name in ("images", "rows"):
-                shutil.rmtree(out / name, ignore_errors=True)
+    if overwrite:
+        for name in ("images", "rows"):
+            shutil.rmtree(out / name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(previous_file, record)
     return record

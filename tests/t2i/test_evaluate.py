@@ -112,6 +112,13 @@ def test_a_rerun_resumes_and_changed_settings_are_refused(evaluated: tuple, enco
     again = evaluate_t2i(_config(tmp, encoder_folder))
     assert (again.generated, again.skipped) == (0, 6)
     assert again.csv.read_text(encoding="utf-8") == before
+    # A run stopped before this row finished: its row file is missing, so only it is made again, identically.
+    image = tmp / "eval" / "images" / "translate" / "food-b.png"
+    pixels = image.read_bytes()
+    (tmp / "eval" / "rows" / "translate" / "food-b.json").unlink()
+    resumed = evaluate_t2i(_config(tmp, encoder_folder))
+    assert (resumed.generated, resumed.skipped) == (1, 5) and image.read_bytes() == pixels
+    before = resumed.csv.read_text(encoding="utf-8")
     with pytest.raises(ConfigError) as error:
         evaluate_t2i(_config(tmp, encoder_folder, steps=3))
     assert "holds an evaluation made with other settings (steps)" in str(error.value)
@@ -119,6 +126,8 @@ def test_a_rerun_resumes_and_changed_settings_are_refused(evaluated: tuple, enco
     fewer = evaluate_t2i(_config(tmp, encoder_folder, pipelines=["translate"], limit=1))
     assert [(r["prompt_id"], r["pipeline"]) for r in _rows(fewer.csv)[1]] == [("hanok-a", "translate")]
     assert fewer.generated == 0
+    redone = evaluate_t2i(_config(tmp, encoder_folder, pipelines=["ko-encoder"], limit=1, steps=3), overwrite=True)
+    assert redone.generated == 1 and sorted(p.name for p in (tmp / "eval" / "rows").rglob("*.json")) == ["hanok-a.json"]
 
 
 def test_bad_settings_are_config_errors(tmp_path: Path) -> None:
