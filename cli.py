@@ -441,6 +441,39 @@ def corpus_build(
     _report_run(result, as_json)
 
 
+@app.command("filter")
+def filter_manifest(
+    manifest: Path = typer.Argument(..., help="The image manifest to filter."),
+    config: Path = typer.Option(None, "--config", "-c", help="Filter config TOML (default: the packaged one)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output manifest directory (the report goes in OUT/report)."),
+    workers: int = WorkersOpt,
+    batch_size: int = BatchOpt,
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Score quality, text, CLIP similarity, aesthetics and safety; dedup; keep or reject every row with a reason."""
+    from kdata.filter.config import load_filter_config
+    from kdata.filter.run import run_filter
+
+    filter_config = load_filter_config(config)
+    with _progress("filter", not as_json) as progress:
+        result = run_filter(manifest, filter_config, out, workers=workers, batch_size=batch_size,
+                            overwrite=overwrite, progress=progress)
+    if as_json:
+        from kdata.console import print_json
+
+        print_json(result.to_dict())
+        return
+    from kdata.console import console, stats_table
+
+    console.print(stats_table(result.stats, title=f"{result.manifest.path}"))
+    for name, value in result.thresholds.items():
+        console.print(f"percentile rule {name!r} resolved to threshold {value:.4g}")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"report: {result.report / 'index.html'}")
+
+
 # --- kcli eval t2i / kcli serve: Korean-encoder pipeline vs translate-then-generate, and the web demo ------
 eval_app = typer.Typer(help="Evaluate models: text-to-image pipelines on Korean prompts.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")

@@ -18,6 +18,7 @@ from kdata.atomic import write_json_atomic
 from kdata.caption.demo import step_caption
 from kdata.corpus.demo import step_corpus
 from kdata.crawl.demo_step import step_crawl
+from kdata.filter.demo_step import step_filter
 from kdata.ingest.demo_step import step_ingest
 from kdata.publish.demo import step_publish
 from ktrain.t2i.demo_step import step_eval_t2i
@@ -106,6 +107,7 @@ STEPS: list[tuple[str, StepFn]] = [
     ("crawl", step_crawl),
     ("verify", step_verify),
     ("inspect", step_inspect),
+    ("filter", step_filter),
     ("presets", step_presets),
     ("caption", step_caption),
     ("corpus", step_corpus),

@@ -124,7 +124,9 @@ def test_demo_captions_the_samples_with_templates_alt_text_and_tiny_models(demo_
     step = {s["step"]: s for s in steps}["caption"]
     captioned = open_manifest(step["output"])
     rows = {r["key"]: r for r in captioned.read_table().to_pylist()}
-    assert len(rows) == 22 and [s["stage"] for s in captioned.lineage_chain][:2] == ["caption", "verify"]
+    assert len(rows) == 22 and [s["stage"] for s in captioned.lineage_chain][:2] == ["caption", "filter"]
+    kept = sum(r["status"] == "ok" for r in rows.values())  # rows the filter rejected are carried, not captioned
+    assert kept == 18 and rows["hanbok-00-small"]["caption_ko"] is None
     food = rows["food-16"]
     assert (food["caption_ko"], food["caption_ko_source"]) == ("그릇에 담긴 비빔밥", "alt_text")
     assert (food["caption_en"], food["caption_en_source"]) == ("a bowl of bibimbap", "template")
@@ -138,7 +140,7 @@ def test_demo_captions_the_samples_with_templates_alt_text_and_tiny_models(demo_
     candidates = json.loads(food["caption_en_candidates"]) + json.loads(food["caption_ko_candidates"])
     models = {c["model"] for c in candidates if c["source"] in ("model", "translation")}
     assert models == {"tiny-captioner", "tiny-translator-ko-en", "tiny-translator-en-ko"}
-    assert step["candidates"]["en[2]:image-to-text"] == 22 and step["candidates"]["ko[2]:translate"] == 22
+    assert step["candidates"]["en[2]:image-to-text"] == kept and step["candidates"]["ko[2]:translate"] == kept
 
 
 def test_demo_builds_the_sample_parallel_corpus(demo_run: tuple[Path, list[dict]]) -> None:
@@ -150,6 +152,25 @@ def test_demo_builds_the_sample_parallel_corpus(demo_run: tuple[Path, list[dict]
     first = corpus.read_table().to_pylist()[0]
     assert (first["ko"], first["en"], first["category"]) == (
         "한복은 한국의 전통 의복이다.", "Hanbok is the traditional clothing of Korea.", "hanbok")
+
+
+def test_demo_filter_scopes_ink_paintings_and_rejects_duplicate_and_blur(demo_run: tuple[Path, list[dict]]) -> None:
+    workdir, steps = demo_run
+    filtered = open_manifest(workdir / "04-filtered")
+    rows = {r["key"]: r for r in filtered.read_table(["key", "status", "reason", "duplicate_of", "category",
+                                                      "clip_score", "aesthetic_score", "nsfw_score"]).to_pylist()}
+    assert len(rows) == 22 and [s["stage"] for s in filtered.lineage_chain][:2] == ["filter", "verify"]
+    small = rows["hanbok-00-small"]
+    assert (small["status"], small["reason"]) == ("rejected", "duplicate_of=hanbok-00")
+    assert rows["hanbok-00-small"]["duplicate_of"] == "hanbok-00" and rows["hanbok-00"]["status"] == "ok"
+    assert (rows["hanok-12-blurred"]["status"], rows["hanok-12-blurred"]["reason"]) == ("rejected", "blur")
+    inks = [r for r in rows.values() if r["category"] == "ink_painting"]
+    assert len(inks) == 6 and all(r["status"] == "ok" for r in inks)
+    assert all(r["clip_score"] is not None and r["aesthetic_score"] is not None and r["nsfw_score"] is not None
+               for r in rows.values())
+    report = workdir / "04-filtered" / "report"
+    assert (report / "index.html").exists() and (report / "hist_clip_score.png").exists()
+    assert {s["step"]: s for s in steps}["filter"]["report"] == str(report)
 
 
 def test_demo_evaluates_bundled_korean_prompts_through_each_t2i_pipeline(demo_run: tuple[Path, list[dict]]) -> None:

@@ -1,0 +1,99 @@
+"""Decode, measure and preprocess images on a thread pool while the CLIP model runs on the main thread.
+
+The runner hands the score stage a batch of rows; this module cuts it into model-sized chunks and keeps
+``LOOKAHEAD`` chunks in flight on the pool, so the next chunk is decoded and preprocessed while the
+current one goes through the model. Pillow's decoders and torch's kernels release the GIL, so threads
+are enough (and share the one loaded model). Per-image work never raises: an unreadable image is a
+``Prepared`` with an ``error`` that becomes the row's reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from kdata.blobs import read_image_bytes
+from kdata.errors import ManifestError
+from kdata.filter.quality import measure_image
+from kdata.imageio import MAX_IMAGE_PIXELS, ImageDecodeError
+
+LOOKAHEAD = 2  # chunks decoded ahead of the model: one being consumed, one more ready
+
+
+@dataclass
+class Prepared:
+    values: dict[str, Any] | None = None  # quality metrics and identity columns
+    error: str | None = None
+    sha256: str | None = None
+    pixels: Any = None  # the CLIP input tensor, only when the embedding is not cached
+    data: bytes | None = None  # the encoded bytes, for scorers that read images themselves
+
+
+def decode_rgb(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Fully decode ``data`` to an upright RGB image, or raise :class:`ImageDecodeError`."""
+    if not data:
+        raise ImageDecodeError("empty")
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > max_pixels:
+                    raise ImageDecodeError("decompression_bomb")
+                img.load()
+                upright = ImageOps.exif_transpose(img)
+                return upright.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageDecodeError("decompression_bomb") from None
+    except ImageDecodeError:
+        raise
+    except (OSError, SyntaxError, ValueError) as exc:  # Pillow signals bad data with these
+        raise ImageDecodeError(f"undecodable:{type(exc).__name__}") from None
+
+
+def prepare_row(
+    row: dict[str, Any],
+    blob_dirs: Sequence[Path],
+    preprocess: Callable[[Image.Image], Any] | None,
+    is_cached: Callable[[str], bool],
+    keep_bytes: bool,
+) -> Prepared:
+    """Read, decode and measure one row's image; preprocess it for CLIP unless its embedding is cached."""
+    try:
+        data = read_image_bytes(row, blob_dirs)
+    except (ManifestError, OSError):
+        return Prepared(error="missing_bytes")
+    try:
+        image = decode_rgb(data)
+    except ImageDecodeError as exc:
+        return Prepared(error=str(exc))
+    sha = row.get("sha256") or hashlib.sha256(data).hexdigest()
+    pixels = preprocess(image) if preprocess is not None and not is_cached(sha) else None
+    return Prepared(measure_image(image), None, sha, pixels, data if keep_bytes else None)
+
+
+def prefetched(
+    pool: ThreadPoolExecutor, rows: Sequence[dict[str, Any]], prepare: Callable[[dict[str, Any]], Prepared],
+    chunk: int,
+) -> Iterator[list[Prepared]]:
+    """Yield prepared chunks in order, keeping ``LOOKAHEAD`` chunks submitted ahead of the consumer."""
+    starts = list(range(0, len(rows), chunk))
+    pending: deque[list[Future[Prepared]]] = deque()
+    for start in starts[:LOOKAHEAD]:
+        pending.append([pool.submit(prepare, r) for r in rows[start : start + chunk]])
+    following = iter(starts[LOOKAHEAD:])
+    while pending:
+        futures = pending.popleft()
+        start = next(following, None)
+        if start is not None:
+            pending.append([pool.submit(prepare, r) for r in rows[start : start + chunk]])
+        yield [f.result() for f in futures]

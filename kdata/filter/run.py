@@ -1,0 +1,121 @@
+"""``kcli filter``: score every row, decide what needs the whole manifest, apply it, write the report.
+
+Layout of the output directory::
+
+    OUT/manifest.json, data/, stats.json     the filtered manifest (every input row, with a decision)
+    OUT/report/                              counts, histograms, contact sheet (kdata.filter.report)
+    OUT/_work/filter/scored/                 pass 1: scores and decisions per row (no inline bytes)
+    OUT/_work/filter/decisions.parquet       the global pass: percentile and duplicate decisions
+
+The final stage claims OUT first (so a re-run with other settings is refused before any work), then
+its source planner runs pass 1 and the global pass inside it. Each part resumes: pass 1 and the final
+pass skip finished shards; the decisions are reused while the scored manifest they came from is
+unchanged, and recomputing them gives the same result anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdata.filter.config import FilterConfig
+from kdata.filter.decide import decide, read_decisions_summary, write_decisions
+from kdata.filter.stage import DECISIONS_FILE, ApplyStage, JoinedShardSource, ScoreStage
+from kdata.manifest import Manifest, open_manifest
+from kdata.runner import Progress, RunResult, ShardSource, manifest_sources, run_stage
+from kdata.runner.stats import merge
+
+SCORED_DIR = Path("_work") / "filter" / "scored"
+
+
+@dataclass
+class FilterResult:
+    run: RunResult  # the final stage's run (manifest, its own stats, shards run/skipped)
+    stats: dict[str, int]  # the whole filter's counters: kept, dropped/<reason>, clip/encoded, ...
+    thresholds: dict[str, float] = field(default_factory=dict)
+    report: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.run.manifest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest": str(self.manifest.path),
+            "rows": self.manifest.num_rows,
+            "fingerprint": self.manifest.fingerprint,
+            "shards_run": self.run.shards_run,
+            "shards_skipped": self.run.shards_skipped,
+            "stats": self.stats,
+            "thresholds": self.thresholds,
+            "report": str(self.report) if self.report else None,
+            "warnings": self.warnings,
+        }
+
+
+def run_filter(
+    manifest: str | Path,
+    config: FilterConfig,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    batch_size: int = 256,
+    overwrite: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+    report: bool = True,
+) -> FilterResult:
+    parent = open_manifest(manifest)
+    warnings = scope_warnings(parent, config)
+    passes: dict[str, Any] = {}
+
+    def plan(out_dir: Path) -> list[ShardSource]:
+        scored = run_stage(ScoreStage, config, manifest_sources(parent), out_dir / SCORED_DIR, parent=parent,
+                           workers=workers, batch_size=batch_size, progress=_halves(progress, 0))
+        passes["score"] = scored
+        decisions_path = out_dir / DECISIONS_FILE
+        fingerprint, _ = read_decisions_summary(decisions_path)
+        if fingerprint != scored.manifest.fingerprint:
+            write_decisions(decisions_path, decide(scored.manifest, config), scored.manifest.fingerprint)
+        return [JoinedShardSource(i, s) for i, s in zip(parent.shard_paths, scored.manifest.shard_paths)]
+
+    final = run_stage(ApplyStage, config, plan, out, parent=parent, workers=workers, batch_size=batch_size,
+                      overwrite=overwrite, progress=_halves(progress, 1))
+    _, summary = read_decisions_summary(Path(final.manifest.path) / DECISIONS_FILE)
+    result = FilterResult(final, combined_stats(passes["score"].stats, final.stats),
+                          summary.get("thresholds", {}), warnings=warnings)
+    if report:
+        from kdata.filter.report import write_report
+
+        result.report = write_report(final.manifest, config, result.stats, result.thresholds)
+    return result
+
+
+def combined_stats(score: dict[str, int], final: dict[str, int]) -> dict[str, int]:
+    """Pass 1's counters, with the final pass's own drops (duplicates, percentiles) and its kept count."""
+    merged = {k: v for k, v in score.items() if k != "kept"}
+    extra = {k: v for k, v in final.items() if k.startswith(("dropped/", "failed/"))}
+    result = merge([merged, extra])
+    result["kept"] = final.get("kept", 0)
+    return dict(sorted(result.items()))
+
+
+def scope_warnings(manifest: Manifest, config: FilterConfig) -> list[str]:
+    """Scope columns the manifest lacks: such a rule's when/unless never matches, which may be a typo."""
+    names = set(manifest.schema().names)
+    return [f"rule {rule.name!r} is scoped on column {column!r}, which {manifest.path} does not have"
+            for rule in config.rules for column in rule.scope_columns if column not in names]
+
+
+def _halves(progress: Callable[[Progress], None] | None, half: int) -> Callable[[Progress], None] | None:
+    """Report the two passes as one bar: pass 1 fills the first half of the shards, the final pass the rest."""
+    if progress is None:
+        return None
+
+    def report(event: Progress) -> None:
+        total = event.shards_total
+        progress(Progress(event.shards_done + half * total, 2 * total, event.rows_done, event.shard, event.skipped))
+
+    return report
