@@ -6,10 +6,10 @@ text-to-image papers quote. Two models score each image: an English CLIP against
 text and a Korean CLIP against the Korean prompt, so a pipeline that drifts from the Korean meaning loses
 on both, whatever language it generated from.
 
-Both load through kdata's model registry (``load_hf_clip`` / ``load_open_clip``): a tiny preset by its
-family, a spec with a colon (``ViT-B-32:openai``, ``hf-hub:org/repo``, ``local-dir:/path``) through
-open_clip, anything else (a Hub id such as ``Bingsu/clip-vit-large-patch14-ko``, a folder) through
-transformers' ``CLIPModel``.
+Both load through the filter stage's CLIP backends (:func:`kdata.filter.clip.load_clip`, the ``hf`` and
+``open_clip`` registry entries): a tiny preset by its family, a spec with a colon (``ViT-B-32:openai``,
+``hf-hub:org/repo``, ``local-dir:/path``) through open_clip, anything else (a Hub id such as
+``Bingsu/clip-vit-large-patch14-ko``, a folder) through transformers' ``CLIPModel``.
 """
 
 from __future__ import annotations
@@ -39,33 +39,18 @@ class ClipScorer:
     """Loaded once; ``score(images, texts)`` gives one CLIP score per (image, text) pair."""
 
     def __init__(self, spec: str, device: str = "cpu") -> None:
-        self.torch = require("torch", "torch")
-        self.spec, self.device, self.backend = spec, device, clip_backend(spec)
-        if self.backend == "open_clip":
-            from kdata.models import load_open_clip
+        from kdata.filter.clip import load_clip
 
-            self.model, self.preprocess, self.tokenizer = load_open_clip(spec, device=device)
-        else:
-            from kdata.models import load_hf_clip
-
-            self.model, self.processor = load_hf_clip(spec, device=device)
-
-    def _embed(self, images: list[Any], texts: list[str]) -> tuple[Any, Any]:
-        if self.backend == "open_clip":
-            pixels = self.torch.stack([self.preprocess(image) for image in images]).to(self.device)
-            return self.model.encode_image(pixels), self.model.encode_text(self.tokenizer(texts).to(self.device))
-        max_length = int(self.model.config.text_config.max_position_embeddings)
-        inputs = self.processor(text=texts, images=images, return_tensors="pt", padding=True, truncation=True,
-                                max_length=max_length).to(self.device)
-        out = self.model(**inputs)
-        return out.image_embeds, out.text_embeds
+        self.spec, self.backend = spec, clip_backend(spec)
+        self.encoder = load_clip(self.backend, spec, device=device)
 
     def score(self, images: list[Any], texts: list[str], batch_size: int = 32) -> list[float]:
+        torch = require("torch", "torch")
         scores: list[float] = []
         for start in range(0, len(images), batch_size):
-            with self.torch.inference_mode():
-                image, text = self._embed(images[start : start + batch_size], texts[start : start + batch_size])
-            normalize = self.torch.nn.functional.normalize
-            cosine = (normalize(image.float(), dim=-1) * normalize(text.float(), dim=-1)).sum(-1)
-            scores.extend((SCALE * cosine.clamp(min=0)).tolist())
+            pixels = torch.stack([self.encoder.preprocess(image) for image in images[start : start + batch_size]])
+            image = self.encoder.encode_images(pixels)  # unit vectors, float32
+            text = self.encoder.encode_texts(texts[start : start + batch_size])
+            cosine = (image * text).sum(axis=-1)
+            scores.extend(float(SCALE * max(value, 0.0)) for value in cosine)
         return scores
