@@ -27,7 +27,16 @@ models_app = typer.Typer(help="Model presets: list them, or build the offline ti
 app.add_typer(models_app, name="models")
 
 # Options shared by every stage command.
-WorkersOpt = typer.Option(1, "--workers", "-w", min=1, help="Local worker processes (each loads models once).")
+WorkersOpt = typer.Option(
+    1, "--workers", "-w", min=1, help="Worker processes, or Ray actors with --executor ray (each loads models once)."
+)
+ExecutorOpt = typer.Option(
+    "local", "--executor", help="Where shards run: 'local' (this machine) or 'ray' (needs: pip install 'kcli\\[ray]')."
+)
+RayAddressOpt = typer.Option(
+    None, "--ray-address", help="With --executor ray: a running cluster (ray://HOST:10001, HOST:6379 or 'auto'); "
+    "default: $RAY_ADDRESS if set, else a local Ray started for this run.",
+)
 OverwriteOpt = typer.Option(False, "--overwrite", help="Delete an existing output first (the only destructive mode).")
 JsonOpt = typer.Option(False, "--json", help="Print a machine-readable JSON result instead of tables.")
 BatchOpt = typer.Option(256, "--batch-size", min=1, help="Rows per batch handed to the stage.")
@@ -72,6 +81,8 @@ def verify(
     manifest: Path = typer.Argument(..., help="The image manifest to check."),
     out: Path = typer.Option(..., "--out", "-o", help="Output manifest directory."),
     workers: int = WorkersOpt,
+    executor: str = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
     batch_size: int = BatchOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
@@ -90,6 +101,8 @@ def verify(
             out,
             parent=parent,
             workers=workers,
+            executor=executor,
+            ray_address=ray_address,
             batch_size=batch_size,
             overwrite=overwrite,
             progress=progress,
@@ -149,6 +162,99 @@ def models_build(names: list[str] = typer.Argument(None, help="Preset names (def
         typer.echo(f"{name}: {ensure_preset(name)}")
 
 
+train_app = typer.Typer(help="Train models from manifests: Stable Diffusion LoRA.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("lora")
+def train_lora_cmd(
+    manifest: Path = typer.Option(None, "--manifest", "-m", help="Image manifest with captions."),
+    base: str = typer.Option(None, "--base", help="SD 1.x base: diffusers folder, Hub id or tiny-sd."),
+    out: Path = typer.Option(None, "--out", "-o", help="Where checkpoints, metrics and the LoRA files go."),
+    caption_col: str = typer.Option(None, "--caption-col", help="Caption column (default caption_ko)."),
+    text_encoder: str = typer.Option(None, "--text-encoder", help="CLIPTextModel folder, e.g. a Korean encoder."),
+    config: Path = typer.Option(None, "--config", help="TOML file of settings (flat keys)."),
+    resume: str = typer.Option(None, "--resume", help="'latest' or a checkpoint folder."),
+    max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Images per micro-batch."),
+    learning_rate: float = typer.Option(None, "--learning-rate", "--lr"),
+    rank: int = typer.Option(None, "--rank", help="LoRA rank."),
+    resolution: int = typer.Option(None, "--resolution", help="Training resolution (bucket area = this²)."),
+    train_text_encoder: bool = typer.Option(None, "--train-text-encoder/--no-train-text-encoder"),
+    set_: list[str] = typer.Option(None, "--set", help="KEY=VALUE for any other setting (TOML value)."),
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a LoRA on Stable Diffusion from an image manifest's captions; writes diffusers + kohya files."""
+    from ktrain.lora.config import load_lora_config, parse_set_options
+    from ktrain.lora.loop import train_lora
+
+    settings = {"manifest": manifest and str(manifest), "base": base, "out": out and str(out),
+                "caption_col": caption_col, "text_encoder": text_encoder, "max_steps": max_steps,
+                "batch_size": batch_size, "learning_rate": learning_rate, "rank": rank, "resolution": resolution,
+                "train_text_encoder": train_text_encoder, **parse_set_options(set_)}
+    cfg = load_lora_config(config, **settings)
+    with _train_progress(not as_json) as progress:
+        result = train_lora(cfg, resume=resume, overwrite=overwrite, progress=progress)
+    payload = result.to_dict()
+    if as_json:
+        from kdata.console import print_json
+
+        print_json(payload)
+        return
+    from kdata.console import console, key_value_table
+
+    shown = {k: payload[k] for k in ("out", "steps", "resumed_from", "metrics", "cache")} | payload["files"]
+    console.print(key_value_table(shown, title="train lora"))
+
+
+@app.command("generate")
+def generate_cmd(
+    prompts: list[str] = typer.Argument(..., help="One or more prompts (Korean works with a Korean encoder)."),
+    base: str = typer.Option(..., "--base", help="SD 1.x base: diffusers folder, Hub id or tiny-sd."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the images and their JSON sidecars."),
+    text_encoder: str = typer.Option(None, "--text-encoder", help="CLIPTextModel folder replacing the base's."),
+    lora: list[str] = typer.Option(None, "--lora", help="PATH[:WEIGHT], repeatable (file or folder)."),
+    negative_prompt: str = typer.Option(None, "--negative-prompt"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first image; the next ones count up."),
+    images_per_prompt: int = typer.Option(1, "--images-per-prompt", min=1),
+    steps: int = typer.Option(30, "--steps", min=1, help="Denoising steps."),
+    guidance: float = typer.Option(7.5, "--guidance", help="Classifier-free guidance scale (1 = off)."),
+    height: int = typer.Option(None, "--height"),
+    width: int = typer.Option(None, "--width"),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Images per pipeline call."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Generate images from prompts with a base model, an optional text encoder and weighted LoRAs."""
+    from ktrain.lora.generate import GenerateConfig, generate
+    from ktrain.lora.loading import LoraSpec
+
+    cfg = GenerateConfig(prompts=list(prompts), base=base, out=str(out), text_encoder=text_encoder,
+                         loras=[LoraSpec.parse(s) for s in lora or []], negative_prompt=negative_prompt, seed=seed,
+                         images_per_prompt=images_per_prompt, steps=steps, guidance=guidance, height=height,
+                         width=width, batch_size=batch_size)
+    with _train_progress(not as_json) as progress:
+        results = generate(cfg, progress=progress and (lambda done, total: progress(_Event("generate", done, total))))
+    rows = [{"image": r.path, "sidecar": r.sidecar, "prompt": r.prompt, "seed": r.seed} for r in results]
+    if as_json:
+        from kdata.console import print_json
+
+        print_json(rows)
+        return
+    from kdata.console import console, rows_table
+
+    console.print(rows_table(("image", "seed", "prompt"), [(r["image"], str(r["seed"]), r["prompt"]) for r in rows]))
+
+
+class _Event:
+    def __init__(self, phase: str, done: int, total: int) -> None:
+        self.phase, self.done, self.total, self.loss = phase, done, total, None
+
+
+def _train_progress(enabled: bool):  # noqa: ANN202 - a context manager from kdata.console
+    from kdata.console import phase_progress
+
+    return phase_progress(enabled)
 # --- kcli ingest: URL lists, local folders, random crops ------------------------------------------------
 ingest_app = typer.Typer(help="Ingest images: URL lists (img2dataset-compatible), local folders, crops.",
                          no_args_is_help=True)

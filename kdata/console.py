@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -22,7 +23,8 @@ def print_json(data: Any) -> None:
 
 
 def print_error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: a message may hold brackets that are not markup (pip install 'kcli[ray]', a path).
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -38,13 +40,21 @@ def shard_progress(description: str, enabled: bool = True) -> Iterator[Any]:
         TextColumn("shards · {task.fields[rows]} rows"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err_console, transient=False) as bar:
-        task = bar.add_task(description, total=None, rows=0)
+    # Drawn from the first event on, so an error raised before any work starts (a bad option, a missing
+    # optional dependency) stays a one-line message instead of following an empty bar.
+    bar = Progress(*columns, console=err_console, transient=False)
+    task = bar.add_task(description, total=None, rows=0)
 
-        def update(event: Any) -> None:
-            bar.update(task, total=event.shards_total, completed=event.shards_done, rows=event.rows_done)
+    def update(event: Any) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, total=event.shards_total, completed=event.shards_done, rows=event.rows_done)
 
+    try:
         yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 def stats_table(stats: Mapping[str, int], title: str = "stats") -> Table:
@@ -89,3 +99,24 @@ def rows_table(headers: Sequence[str], rows: Iterable[Sequence[str]], title: str
     for row in rows:
         table.add_row(*row)
     return table
+
+
+@contextmanager
+def phase_progress(enabled: bool = True) -> Iterator[Any]:
+    """One bar per phase of a long run (caching, training, generating), driven by events with ``phase``,
+    ``done``, ``total`` and an optional ``loss``; the training bar shows the latest loss."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(event: Any) -> None:
+            if event.phase not in tasks:
+                tasks[event.phase] = bar.add_task(event.phase, total=event.total, loss="")
+            loss = f"loss {event.loss:.4f}" if getattr(event, "loss", None) is not None else ""
+            bar.update(tasks[event.phase], completed=event.done, total=event.total, loss=loss)
+
+        yield update

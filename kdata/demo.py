@@ -21,6 +21,7 @@ from kdata.crawl.demo_step import step_crawl
 from kdata.filter.demo_step import step_filter
 from kdata.ingest.demo_step import step_ingest
 from kdata.publish.demo import step_publish
+from ktrain.lora.demo_step import step_lora
 from ktrain.t2i.demo_step import step_eval_t2i
 
 
@@ -111,6 +112,7 @@ STEPS: list[tuple[str, StepFn]] = [
     ("presets", step_presets),
     ("caption", step_caption),
     ("corpus", step_corpus),
+    ("lora", step_lora),
     ("eval-t2i", step_eval_t2i),
     ("publish", step_publish),
 ]

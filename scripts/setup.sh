@@ -42,7 +42,7 @@ install_python_packages() {
   "$py" -m pip install -q --upgrade pip
   "$py" -m pip install -q torch==2.14.1 torchvision==0.29.1
   log "installing kcli and its dependencies"
-  "$py" -m pip install -q -e '.[dev]'
+  "$py" -m pip install -q -e '.[dev,ray]'  # ray: the Ray executor's tests run in CI too
   echo "$want" > "$stamp"
 }
 

@@ -1,8 +1,8 @@
-"""How shards are run: in this process, or on local worker processes.
+"""How shards are run: in this process, on local worker processes, or on Ray actors.
 
 The executor only schedules shards; what a shard does lives in :mod:`kdata.runner.shard`. Each worker
-builds the stage and calls ``setup`` once, so a model is loaded once per worker, not per batch. A
-distributed engine (Ray Data) fits behind the same ``run`` signature.
+builds the stage and calls ``setup`` once, so a model is loaded once per worker, not per batch. The Ray
+executor (:mod:`kdata.runner.ray_executor`, an optional extra) fits behind the same ``run`` signature.
 """
 
 from __future__ import annotations
@@ -87,12 +87,22 @@ class ProcessExecutor:
                     yield future.result()
 
 
-def make_executor(name: str, workers: int) -> Executor:
-    if name == "local":
-        return ProcessExecutor(workers) if workers > 1 else InProcessExecutor()
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(name: str, workers: int, address: str | None = None) -> Executor:
+    """The executor called ``name``; ``address`` (a Ray cluster) is only meaningful for ``ray``."""
     from kdata.errors import ConfigError
 
-    raise ConfigError(f"unknown executor {name!r}; valid executors: local")
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r}; valid executors: {', '.join(EXECUTORS)}")
+    if name == "ray":
+        from kdata.runner.ray_executor import RayExecutor
+
+        return RayExecutor(address=address, concurrency=workers)
+    if address:
+        raise ConfigError("--ray-address is only used with --executor ray")
+    return ProcessExecutor(workers) if workers > 1 else InProcessExecutor()
 
 
 def output_dir_of(spec: StageSpec) -> Path:

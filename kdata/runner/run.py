@@ -72,6 +72,7 @@ def run_stage(
     parent: Manifest | None = None,
     workers: int = 1,
     executor: str = "local",
+    ray_address: str | None = None,
     batch_size: int = 256,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
@@ -81,7 +82,10 @@ def run_stage(
 
     ``sources`` may be a planner, called with the output directory once it is claimed for this run: a
     source stage (ingest) stages its input under ``out_dir`` there and returns the shards to run.
+    ``executor`` is ``local`` (``workers`` processes on this machine) or ``ray`` (``workers`` Ray actors
+    on the cluster at ``ray_address``, or on a local Ray); both give the same manifest.
     """
+    runner = make_executor(executor, workers, address=ray_address)  # a bad choice fails before any write
     out = Path(out_dir).resolve()
     config_dict = resolved_config(config)
     lineage = Lineage(
@@ -107,7 +111,7 @@ def run_stage(
     rows = sum(int(r.entry["rows"]) for r in results.values())
     _notify(progress, Progress(len(results), len(sources), rows, skipped=bool(results)))
     if todo:
-        for result in make_executor(executor, workers).run(spec, todo):
+        for result in runner.run(spec, todo):
             results[result.name] = result
             rows += int(result.entry["rows"])
             _notify(progress, Progress(len(results), len(sources), rows, shard=result.name))

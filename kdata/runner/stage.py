@@ -42,6 +42,9 @@ class Stage(ABC):
 
     name: ClassVar[str]
     kind: ClassVar[ManifestKind] = IMAGE
+    # A stage that runs a model on a GPU when one exists says so; the Ray executor then gives each of its
+    # actors a GPU (where the cluster has one), unless the stage's config sets ``device = "cpu"``.
+    uses_gpu: ClassVar[bool] = False
 
     def __init__(self, config: Any, context: StageContext) -> None:
         self.config = config

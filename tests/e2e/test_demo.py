@@ -173,6 +173,25 @@ def test_demo_filter_scopes_ink_paintings_and_rejects_duplicate_and_blur(demo_ru
     assert {s["step"]: s for s in steps}["filter"]["report"] == str(report)
 
 
+def test_demo_trains_a_lora_on_korean_captions_and_draws_from_a_korean_prompt(
+    demo_run: tuple[Path, list[dict]],
+) -> None:
+    from PIL import Image
+    from safetensors import safe_open
+
+    workdir, steps = demo_run
+    lora = {s["step"]: s for s in steps}["lora"]
+    out = Path(lora["output"])
+    assert lora["caption_col"] == "caption_ko" and lora["steps"] == 4  # the caption step's Korean captions
+    assert lora["files"] == ["README.md", "lora.safetensors", "pytorch_lora_weights.safetensors"]
+    with safe_open(str(out / "lora" / "lora.safetensors"), "pt") as f:
+        assert f.metadata()["ss_caption_column"] == lora["caption_col"]
+    sidecar = json.loads(Path(lora["sidecar"]).read_text(encoding="utf-8"))
+    assert sidecar["prompt"] == lora["prompt"] and any("\uac00" <= ch <= "\ud7a3" for ch in sidecar["prompt"])
+    assert sidecar["loras"][0]["path"] == str(out / "lora") and sidecar["base"]["id"] == "tiny-sd"
+    assert Image.open(lora["image"]).size == (64, 64)
+
+
 def test_demo_evaluates_bundled_korean_prompts_through_each_t2i_pipeline(demo_run: tuple[Path, list[dict]]) -> None:
     import csv
 

@@ -1,10 +1,13 @@
 """A stage that behaves like a slow model (sleeps per batch) so a test can kill a run part way.
 
-Run as a script it processes ``INPUT`` into ``OUT`` with the real runner, like a CLI command would.
+Run as a script it processes ``INPUT`` into ``OUT`` with the real runner, like a CLI command would:
+``python -m tests.runner.slow_stage INPUT OUT SECONDS [EXECUTOR [RAY_ADDRESS]]``; it prints how many
+shards it ran and skipped as JSON.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -38,11 +41,13 @@ class SlowStage(Stage):
         return batch.append_column("score", score)
 
 
-def main(source: str, out: str, seconds: float) -> None:
+def main(source: str, out: str, seconds: float, executor: str = "local", ray_address: str | None = None) -> None:
     parent = open_manifest(source)
-    run_stage(SlowStage, SlowConfig(seconds_per_batch=seconds), manifest_sources(parent), out,
-              parent=parent, batch_size=4)
+    workers = 2 if executor == "ray" else 1
+    result = run_stage(SlowStage, SlowConfig(seconds_per_batch=seconds), manifest_sources(parent), out,
+                       parent=parent, batch_size=4, executor=executor, ray_address=ray_address, workers=workers)
+    print(json.dumps({"shards_run": result.shards_run, "shards_skipped": result.shards_skipped}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), *sys.argv[4:6])

@@ -1,0 +1,180 @@
+"""Latents and text embeddings, cached on disk so the encoders leave the training loop.
+
+A latent entry is keyed by the VAE's fingerprint, the image's sha256, the bucket, the preprocessing
+version and the dtype; a text entry by the text encoder's (and tokenizer's) fingerprint, the caption and
+the token length. Change any of them and the key changes, so a stale entry is never read; keep them and a
+second epoch or a second run reads the cache instead of re-encoding.
+
+The latent cache stores the VAE posterior's mean and standard deviation, not one sample: each step draws
+``mean + std * noise`` from the step's own generator, exactly as ``latent_dist.sample()`` would. A cached
+run and an uncached run therefore see the same distribution (and, on CPU, the same numbers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from kdata.atomic import atomic_path
+from ktrain.lora.data import PREPROCESS_VERSION, Example, TrainingData, iter_image_bytes, preprocess
+from ktrain.lora.models import SDComponents, encode_text
+from ktrain.lora.timing import NO_TIMER, StepTimer
+
+ENCODE_BATCH = 8
+Progress = Callable[[str, int, int], None]
+
+
+class EncodingCache:
+    """Tensors in ``<root>/<kind>/<key[:2]>/<key>.safetensors``, each written temp-then-rename."""
+
+    def __init__(self, root: Path, kind: str) -> None:
+        self.root = Path(root) / kind
+        self.hits = 0
+        self.misses = 0
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.safetensors"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def load(self, key: str) -> dict[str, Any]:
+        from safetensors.torch import load_file
+
+        return load_file(self.path(key))
+
+    def save(self, key: str, tensors: dict[str, Any]) -> None:
+        from safetensors.torch import save_file
+
+        with atomic_path(self.path(key)) as tmp:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+
+
+def cache_key(**parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def latent_key(vae_fingerprint: str, example: Example, dtype: Any) -> str:
+    return cache_key(vae=vae_fingerprint, image=example.sha256, bucket=list(example.bucket),
+                     preprocess=PREPROCESS_VERSION, dtype=str(dtype))
+
+
+def text_key(encoder_fingerprint: str, caption: str, max_length: int, dtype: Any) -> str:
+    return cache_key(encoder=encoder_fingerprint, caption=caption, max_length=max_length, dtype=str(dtype))
+
+
+class LatentSource:
+    """The VAE posterior (mean, std) of each example: from the cache, or encoded from the image bytes now."""
+
+    def __init__(self, data: TrainingData, components: SDComponents, device: Any, dtype: Any,
+                 cache: EncodingCache | None, timer: StepTimer = NO_TIMER) -> None:
+        self.data, self.vae, self.device, self.dtype = data, components.vae, device, dtype
+        self.scaling_factor = components.vae.config.scaling_factor
+        self.cache, self.timer = cache, timer
+        self.keys = [latent_key(components.vae_ref.fingerprint, e, dtype) for e in data.examples]
+
+    def fill(self, indices: Sequence[int], progress: Progress | None = None) -> int:
+        """Encode the examples among ``indices`` whose latents are not cached yet; returns how many."""
+        assert self.cache is not None
+        missing = {self.data.examples[i].key: i for i in indices if not self.cache.has(self.keys[i])}
+        self.cache.hits += len(indices) - len(missing)
+        self.cache.misses += len(missing)
+        pending: list[tuple[int, bytes]] = []
+        done = 0
+        for key, image in iter_image_bytes(self.data.manifest, set(missing)):
+            pending.append((missing[key], image))
+            if len(pending) == ENCODE_BATCH:
+                done += self._encode_and_store(pending)
+                pending = []
+                if progress:
+                    progress("cache latents", done, len(missing))
+        done += self._encode_and_store(pending)
+        if progress and missing:
+            progress("cache latents", done, len(missing))
+        return len(missing)
+
+    def _encode_and_store(self, items: list[tuple[int, bytes]]) -> int:
+        by_bucket: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
+        for index, image in items:
+            by_bucket.setdefault(self.data.examples[index].bucket, []).append((index, image))
+        for group in by_bucket.values():
+            mean, std = self._encode([image for _, image in group], self.data.examples[group[0][0]].bucket)
+            for row, (index, _) in enumerate(group):
+                self.cache.save(self.keys[index], {"mean": mean[row], "std": std[row]})  # type: ignore[union-attr]
+        return len(items)
+
+    def _encode(self, images: list[bytes], bucket: tuple[int, int]) -> tuple[Any, Any]:
+        import torch
+
+        pixels = torch.stack([preprocess(image, bucket) for image in images])
+        with self.timer.section("vae_encode"), torch.no_grad():
+            dist = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
+        return dist.mean, dist.std
+
+    def distribution(self, indices: Sequence[int]) -> tuple[Any, Any]:
+        import torch
+
+        if self.cache is not None:
+            with self.timer.section("load_cached"):
+                entries = [self.cache.load(self.keys[i]) for i in indices]
+                mean = torch.stack([e["mean"] for e in entries]).to(self.device)
+                std = torch.stack([e["std"] for e in entries]).to(self.device)
+            return mean, std
+        examples = [self.data.examples[i] for i in indices]
+        with self.timer.section("image_decode"):
+            pixels = torch.stack([preprocess(e.image, e.bucket) for e in examples])  # type: ignore[arg-type]
+        with self.timer.section("vae_encode"), torch.no_grad():
+            dist = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
+        return dist.mean, dist.std
+
+    def sample(self, indices: Sequence[int], generator: Any) -> Any:
+        """Scaled latents ``(mean + std * noise) * scaling_factor`` with noise from ``generator``."""
+        import torch
+
+        mean, std = self.distribution(indices)
+        noise = torch.randn(mean.shape, generator=generator, dtype=torch.float32).to(mean.device, mean.dtype)
+        return (mean + std * noise) * self.scaling_factor
+
+
+class TextSource:
+    """Per-token text states for captions: cached ones from disk, or the (trainable) encoder run now."""
+
+    def __init__(self, components: SDComponents, device: Any, dtype: Any, cache: EncodingCache | None,
+                 timer: StepTimer = NO_TIMER) -> None:
+        self.components, self.device, self.dtype = components, device, dtype
+        self.cache, self.timer = cache, timer
+        self.fingerprint = components.text_encoder_ref.fingerprint
+        self.trainable = False  # set when the text encoder carries a LoRA being trained
+
+    def key(self, caption: str) -> str:
+        return text_key(self.fingerprint, caption, self.components.max_length, self.dtype)
+
+    def fill(self, captions: Sequence[str], progress: Progress | None = None) -> int:
+        import torch
+
+        assert self.cache is not None
+        unique = sorted(set(captions))
+        missing = [c for c in unique if not self.cache.has(self.key(c))]
+        self.cache.hits += len(unique) - len(missing)
+        self.cache.misses += len(missing)
+        for start in range(0, len(missing), ENCODE_BATCH):
+            chunk = missing[start : start + ENCODE_BATCH]
+            with torch.no_grad():
+                states = encode_text(self.components, chunk, self.device)
+            for caption, state in zip(chunk, states):
+                self.cache.save(self.key(caption), {"states": state})
+            if progress:
+                progress("cache text", start + len(chunk), len(missing))
+        return len(missing)
+
+    def encode(self, captions: Sequence[str]) -> Any:
+        import torch
+
+        if self.cache is not None:
+            with self.timer.section("load_cached"):
+                return torch.stack([self.cache.load(self.key(c))["states"] for c in captions]).to(self.device)
+        with self.timer.section("text_encode"), torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()):
+            return encode_text(self.components, list(captions), self.device)

@@ -1,0 +1,171 @@
+"""``LoraTrainConfig``: every setting of ``kcli train lora``, filled defaults < TOML file < command line.
+
+Unknown keys are errors (``kdata.config``), each value is checked here with a message that says how to
+fix it, and the resolved config is saved in every checkpoint and next to the exported LoRA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from kdata.config import build_config, load_toml
+from kdata.errors import ConfigError
+
+# The attention projections of SD's transformer blocks (self- and cross-attention), as in the diffusers
+# LoRA training examples and kohya-ss' default network.
+UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+DEFAULT_VALIDATION_PROMPTS = ["한복을 입은 여인이 한옥 마당에 서 있다", "수묵화로 그린 대나무 숲"]
+
+# Settings that may change between a run and its resume: they do not change what is trained (the
+# manifest itself is compared by fingerprint, not by path).
+RESUMABLE_CHANGES = frozenset({"manifest", "out", "cache_dir", "checkpoints_total_limit", "validation_steps",
+                               "validation_prompts", "progress_every"})
+
+
+@dataclass
+class LoraTrainConfig:
+    manifest: str = ""
+    out: str = ""
+    base: str = ""  # a diffusers SD 1.x folder, a Hub id, or the ``tiny-sd`` preset
+    text_encoder: str | None = None  # a CLIPTextModel + tokenizer folder (say, the kcli Korean encoder)
+    caption_col: str = "caption_ko"
+
+    # Data: aspect-ratio buckets of about resolution² pixels, sides a multiple of bucket_step.
+    resolution: int = 512
+    bucket: bool = True
+    bucket_step: int = 64
+    bucket_max_ratio: float = 2.0  # longest side over shortest side of the widest bucket
+    caption_dropout: float = 0.0  # share of captions replaced by "" (keeps classifier-free guidance working)
+
+    # Optimisation
+    max_steps: int = 1000  # optimizer steps
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-2
+    lr_scheduler: str = "constant"
+    lr_warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    mixed_precision: str = "auto"  # fp32 on CPU; bf16/fp16 on GPU with the LoRA weights kept in fp32
+    gradient_checkpointing: bool = False
+
+    # LoRA
+    rank: int = 4
+    alpha: float | None = None  # None: alpha = rank (scale 1)
+    lora_dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: list(UNET_TARGETS))
+    train_text_encoder: bool = False
+    text_encoder_target_modules: list[str] = field(default_factory=lambda: list(TEXT_ENCODER_TARGETS))
+
+    # Loss
+    min_snr_gamma: float | None = 5.0  # Hang et al. 2023 recommend gamma = 5; None or 0 turns it off
+    noise_offset: float = 0.0  # Guttenberg 2023 ("Diffusion with Offset Noise"); 0.05-0.1 is common
+    prediction_type: str | None = None  # None: the base scheduler's own (epsilon for SD 1.5)
+    use_ema: bool = False
+    ema_decay: float = 0.9999
+
+    # Caches (fingerprinted: model + image sha256 + preprocessing / caption)
+    cache_latents: bool = True  # off: every step decodes and VAE-encodes its images (bytes held in memory)
+    cache_text: bool = True  # ignored when the text encoder is trained (its outputs change every step)
+    cache_dir: str | None = None  # default: <kcli home>/cache/lora
+
+    # Checkpoints, validation, logging
+    checkpointing_steps: int = 500
+    checkpoints_total_limit: int | None = 3
+    validation_steps: int = 500  # 0: only at the end
+    validation_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_VALIDATION_PROMPTS))
+    validation_seed: int = 0
+    validation_inference_steps: int = 25
+    validation_guidance: float = 7.5
+    validation_images: int = 4  # training images scored with fixed noise and timesteps (validation loss)
+    progress_every: int = 1
+    output_name: str = "lora"  # the kohya-style file is <output_name>.safetensors
+
+    def __post_init__(self) -> None:
+        self._check_required()
+        self._check_ranges()
+        if self.alpha is None:
+            self.alpha = float(self.rank)
+
+    def _check_required(self) -> None:
+        for name, flag in (("manifest", "--manifest"), ("out", "--out"), ("base", "--base")):
+            if not getattr(self, name):
+                raise ConfigError(f"{name} is required (give {flag} or set {name} in the config file)")
+        if not self.caption_col:
+            raise ConfigError("caption_col must name a text column of the manifest, e.g. caption_ko")
+        if self.output_name in ("", "pytorch_lora_weights") or "/" in self.output_name or "\\" in self.output_name:
+            raise ConfigError(f"output_name must be a plain file name other than pytorch_lora_weights, "
+                              f"got {self.output_name!r}")
+        if not self.target_modules:
+            raise ConfigError("target_modules is empty; the usual UNet targets are " + ", ".join(UNET_TARGETS))
+
+    def _check_ranges(self) -> None:
+        positive = ("resolution", "bucket_step", "max_steps", "batch_size", "gradient_accumulation_steps", "rank",
+                    "checkpointing_steps", "validation_inference_steps", "progress_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("caption_dropout", "lora_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.resolution % self.bucket_step:
+            raise ConfigError(f"resolution {self.resolution} must be a multiple of bucket_step {self.bucket_step}")
+        if self.bucket_max_ratio < 1.0:
+            raise ConfigError(f"bucket_max_ratio must be at least 1 (1 = square only), got {self.bucket_max_ratio}")
+        if self.min_snr_gamma is not None and self.min_snr_gamma < 0:
+            raise ConfigError(f"min_snr_gamma must be positive (5 is the paper's value) or 0 to turn it off, "
+                              f"got {self.min_snr_gamma}")
+        if self.prediction_type not in (None, "epsilon", "v_prediction"):
+            raise ConfigError(f"prediction_type must be epsilon or v_prediction, got {self.prediction_type!r}")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+        if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
+            raise ConfigError("checkpoints_total_limit must be at least 1 (or unset to keep every checkpoint)")
+        if self.validation_steps < 0 or self.validation_images < 0:
+            raise ConfigError("validation_steps and validation_images must be 0 or more")
+
+    @property
+    def lora_scale(self) -> float:
+        return float(self.alpha) / self.rank  # type: ignore[arg-type]
+
+    @property
+    def uses_text_cache(self) -> bool:
+        return self.cache_text and not self.train_text_encoder
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_lora_config(config_file: str | Path | None = None, **overrides: Any) -> LoraTrainConfig:
+    """Defaults < ``config_file`` (TOML, flat keys) < ``overrides`` (command line; ``None`` means unset)."""
+    from_file = load_toml(config_file) if config_file else {}
+    where = str(config_file) if config_file else "lora config"
+    return build_config(LoraTrainConfig, from_file, overrides, where=where)
+
+
+def parse_set_options(items: list[str] | None) -> dict[str, Any]:
+    """``--set key=value`` pairs; values are read as TOML (numbers, booleans, lists), else as plain text."""
+    values: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set noise_offset=0.05")
+        try:
+            values[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
+def changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Settings that differ between a checkpoint's config and this run's, except the harmless ones."""
+    keys = sorted((set(saved) | set(current)) - RESUMABLE_CHANGES)
+    return [k for k in keys if saved.get(k) != current.get(k)]

@@ -1,0 +1,119 @@
+"""Build a Stable Diffusion pipeline for generation: base, optional replacement text encoder, LoRAs.
+
+LoRA files go through diffusers' own ``pipe.load_lora_weights`` (diffusers or kohya/A1111 layout, a file
+or a folder) with one adapter name each, and ``pipe.set_adapters`` mixes them with their weights. One
+exception: a LoRA that also carries text-encoder weights. diffusers hands those to transformers'
+``load_adapter``, which in transformers 5.24 refuses peft older than 0.22 — and 0.21.2 is the newest
+peft release — so that part is converted with diffusers' own key converters and injected with peft
+directly (:func:`ktrain.lora.models.attach_text_encoder_lora`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kdata.errors import ConfigError
+from ktrain.lora.export import DIFFUSERS_FILE
+from ktrain.lora.fingerprint import model_fingerprint
+from ktrain.lora.models import ModelRef, attach_text_encoder_lora, load_text_encoder, resolve_base
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    path: str
+    weight: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> LoraSpec:
+        """``PATH`` or ``PATH:WEIGHT`` (the weight is whatever follows the last colon, when it is a number)."""
+        path, sep, weight = text.rpartition(":")
+        if sep and path:
+            try:
+                return cls(path, float(weight))
+            except ValueError:
+                pass
+        return cls(text, 1.0)
+
+
+def load_pipeline(base: str, text_encoder: str | None, device: Any, dtype: Any) -> tuple[Any, dict[str, ModelRef]]:
+    """A ``StableDiffusionPipeline`` on ``device``; the refs say what was loaded (ids, paths, fingerprints)."""
+    from diffusers import StableDiffusionPipeline
+
+    from kdata.models.resolve import _load_errors
+
+    base_dir = resolve_base(base)
+    tokenizer, encoder, encoder_ref = load_text_encoder(text_encoder, base_dir, dtype)
+    with _load_errors(base, "Stable Diffusion model"):
+        pipe = StableDiffusionPipeline.from_pretrained(
+            base_dir, text_encoder=encoder, tokenizer=tokenizer, safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False, dtype=dtype,
+        )
+    pipe.set_progress_bar_config(disable=True)
+    refs = {"base": ModelRef(base, str(base_dir), model_fingerprint(base_dir)), "text_encoder": encoder_ref}
+    return pipe.to(device), refs
+
+
+def load_loras(pipe: Any, specs: list[LoraSpec]) -> list[dict[str, Any]]:
+    """Load every LoRA as its own adapter and activate them all with their weights; returns their records."""
+    records = []
+    for index, spec in enumerate(specs):
+        path = Path(spec.path)
+        if not path.exists():
+            raise ConfigError(f"--lora {spec.path}: no such file or folder")
+        name = f"lora{index}"
+        load_lora(pipe, path, name)
+        weights = path / DIFFUSERS_FILE if path.is_dir() else path  # what diffusers reads from a folder
+        records.append({"path": str(path), "weight": spec.weight, "adapter": name,
+                        "fingerprint": model_fingerprint(weights)})
+    if specs:
+        pipe.set_adapters([r["adapter"] for r in records], adapter_weights=[s.weight for s in specs])
+    return records
+
+
+def load_lora(pipe: Any, path: Path, adapter_name: str) -> None:
+    from kdata.models.resolve import _load_errors
+
+    with _load_errors(str(path), "LoRA"):
+        state_dict, alphas, metadata = pipe.lora_state_dict(str(path), return_lora_metadata=True)
+        if not any(k.startswith("text_encoder.") for k in state_dict):
+            pipe.load_lora_weights(str(path), adapter_name=adapter_name)
+            return
+        unet_part = {k: v for k, v in state_dict.items() if k.startswith("unet.")}
+        pipe.load_lora_into_unet(unet_part, network_alphas=alphas, unet=pipe.unet, adapter_name=adapter_name,
+                                 metadata=metadata, _pipeline=pipe)
+        te_part = {k.removeprefix("text_encoder."): v for k, v in state_dict.items() if k.startswith("text_encoder.")}
+        te_alphas = {k.removeprefix("text_encoder."): v for k, v in (alphas or {}).items()
+                     if k.startswith("text_encoder.")}
+        load_text_encoder_lora(pipe.text_encoder, te_part, te_alphas, metadata, adapter_name)
+
+
+def load_text_encoder_lora(text_encoder: Any, state_dict: dict[str, Any], alphas: dict[str, float],
+                           metadata: dict[str, Any] | None, adapter_name: str) -> None:
+    """Text-encoder LoRA weights (diffusers or converted kohya keys) into ``text_encoder`` as ``adapter_name``."""
+    from diffusers.utils import convert_state_dict_to_diffusers, convert_state_dict_to_peft
+    from peft import LoraConfig
+    from peft.utils import set_peft_model_state_dict
+
+    peft_sd = convert_state_dict_to_peft(convert_state_dict_to_diffusers(state_dict))
+    names = {n for n, _ in text_encoder.named_modules()}
+    peft_sd = {_module_key(k, names): v for k, v in peft_sd.items()}
+    modules = sorted({k.split(".lora_")[0] for k in peft_sd})
+    unknown = [m for m in modules if m not in names]
+    if unknown:
+        raise ConfigError(f"LoRA text-encoder module {unknown[0]!r} is not in this text encoder")
+    rank = next(v.shape[0] for k, v in peft_sd.items() if ".lora_A." in k)
+    # diffusers' header metadata is flat ("text_encoder.lora_alpha"); kohya files carry per-module alphas.
+    alpha = (metadata or {}).get("text_encoder.lora_alpha") or (next(iter(alphas.values())) if alphas else rank)
+    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=modules, init_lora_weights=False)
+    attach_text_encoder_lora(text_encoder, config, adapter_name)
+    set_peft_model_state_dict(text_encoder, peft_sd, adapter_name=adapter_name)
+
+
+def _module_key(key: str, names: set[str]) -> str:
+    """Match a key to the encoder's module names with or without transformers 4's ``text_model.`` level."""
+    for candidate in (key, key.removeprefix("text_model."), f"text_model.{key}"):
+        if candidate.split(".lora_")[0] in names:
+            return candidate
+    return key

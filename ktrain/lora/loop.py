@@ -1,0 +1,239 @@
+"""``kcli train lora``: the training loop, top-down.
+
+1. Read the manifest and check it (fails here, before any model is loaded, when it cannot be used).
+2. Load the frozen base (and the replacement text encoder), fill the latent and text caches.
+3. Add LoRA, build AdamW and the schedule, resume from ``checkpoint-N`` when asked.
+4. Each step: ``gradient_accumulation_steps`` micro-batches of one bucket each; noise, timesteps and
+   caption dropout drawn from the step's own seed; min-SNR weighted MSE; clip, step, EMA.
+5. Every ``validation_steps``: validation loss and a sample grid of the Korean validation prompts; every
+   ``checkpointing_steps``: ``checkpoint-{step}/`` (LoRA weights, optimizer, schedule, RNG, resolved
+   config, manifest fingerprint), keeping at most ``checkpoints_total_limit``.
+6. Export both LoRA formats and the model card into ``--out``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdata.atomic import write_json_atomic
+from kdata.errors import ConfigError
+from ktrain.checkpoints import CheckpointManager, TrainerState, find_resume_checkpoint, list_checkpoints
+from ktrain.lora.batches import drop_captions, step_generator
+from ktrain.lora.config import LoraTrainConfig
+from ktrain.lora.export import ExportInfo, export_lora
+from ktrain.lora.losses import diffusion_loss, sample_noise, sample_timesteps, training_target
+from ktrain.lora.setup import ProgressFn, Trainer, TrainEvent, load_data, setup
+from ktrain.lora.state import check_resumable, register_lora_state_hooks
+from ktrain.lora.validation import render_samples, validation_indices, validation_loss
+from ktrain.metrics import MetricsLog
+
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "kcli_config.json"
+
+
+@dataclass
+class LoraTrainResult:
+    out: Path
+    steps: int
+    resumed_from: int | None
+    losses: list[float]  # the training loss of each step this call ran
+    files: dict[str, str]
+    data: dict[str, Any]
+    cache: dict[str, int]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "steps": self.steps, "resumed_from": self.resumed_from, "losses": self.losses,
+                "files": self.files, "data": self.data, "cache": self.cache, "metrics": self.metrics}
+
+
+def micro_batch_loss(tr: Trainer, indices: list[int], generator: Any) -> Any:
+    """One micro-batch: latents and text states, noise at random timesteps, the weighted loss, backward."""
+    cfg, scheduler = tr.config, tr.components.noise_scheduler
+    captions = drop_captions([tr.data.examples[i].caption for i in indices], cfg.caption_dropout, generator)
+    latents = tr.latents.sample(indices, generator)
+    states = tr.texts.encode(captions)
+    with tr.timer.section("unet_fwd_bwd"):
+        noise = sample_noise(latents, generator, cfg.noise_offset)
+        timesteps = sample_timesteps(len(indices), scheduler.config.num_train_timesteps, generator, latents.device)
+        noisy = scheduler.add_noise(latents, noise, timesteps)
+        pred = tr.unet(noisy, timesteps, states).sample
+        target = training_target(scheduler, latents, noise, timesteps, tr.prediction_type)
+        loss = diffusion_loss(pred, target, timesteps, scheduler, cfg.min_snr_gamma, tr.prediction_type)
+        tr.accelerator.backward(loss)
+    return loss.detach()
+
+
+def train_step(tr: Trainer, step: int) -> float:
+    """Optimizer step ``step`` (0-based): accumulate the micro-batches, clip, update, move the EMA."""
+    accum = tr.config.gradient_accumulation_steps
+    losses = []
+    for micro in range(accum):
+        indices = tr.plan.micro_batch(step * accum + micro)
+        generator = step_generator(tr.config.seed, step, micro, tr.accelerator.process_index)
+        with tr.accelerator.accumulate(*tr.modules):
+            losses.append(micro_batch_loss(tr, indices, generator))
+            with tr.timer.section("optimizer"):
+                if tr.accelerator.sync_gradients and tr.config.max_grad_norm > 0:
+                    tr.accelerator.clip_grad_norm_(tr.params, tr.config.max_grad_norm)
+                tr.optimizer.step()
+                tr.scheduler.step()
+                tr.optimizer.zero_grad(set_to_none=True)
+    if tr.ema is not None:
+        tr.ema.step(tr.params)
+    loss = sum(losses) / len(losses)
+    return float(tr.accelerator.gather(loss.reshape(1)).mean().item())
+
+
+def train_lora(config: LoraTrainConfig, resume: str | None = None, overwrite: bool = False,
+               progress: ProgressFn | None = None) -> LoraTrainResult:
+    """Train, or with ``resume`` continue, a LoRA as ``config`` says (see the module docstring)."""
+    out = Path(config.out)
+    data = load_data(config)
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    checkpoint = find_resume_checkpoint(out, resume)
+    if checkpoint is None and list_checkpoints(out):
+        raise ConfigError(f"{out} already holds checkpoints; pass --resume latest to continue that run, or "
+                          "--overwrite to start over")
+    if checkpoint is not None:
+        check_resumable(checkpoint, config, data.manifest.fingerprint)
+    tr = setup(config, data, progress)
+    return run(tr, out, checkpoint, progress)
+
+
+def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressFn | None) -> LoraTrainResult:
+    cfg, acc = tr.config, tr.accelerator
+    manager = CheckpointManager(out, acc, limit=cfg.checkpoints_total_limit)
+    register_lora_state_hooks(acc, tr.named())
+    metrics = MetricsLog(out / METRICS_FILE, enabled=acc.is_main_process)
+    state = TrainerState(extra={"manifest_fingerprint": tr.data.manifest.fingerprint, "started": now()})
+    if checkpoint is not None:
+        state = manager.load(checkpoint)
+    metrics.truncate_after(state.step if checkpoint is not None else -1)  # a fresh start keeps no old lines
+    if state.step == 0:
+        validate(tr, out, 0, metrics, samples=False)  # the baseline the validation loss falls from
+    losses: list[float] = []
+    for module in tr.modules:
+        module.train()
+    while state.step < cfg.max_steps:
+        loss = train_step(tr, state.step)
+        state.step += 1
+        state.epoch = tr.plan.epoch_of(state.step * cfg.gradient_accumulation_steps - 1)
+        losses.append(loss)
+        lr = tr.scheduler.get_last_lr()[0]
+        metrics.log(state.step, loss=loss, lr=lr, epoch=state.epoch)
+        last = state.step == cfg.max_steps
+        if last or (cfg.validation_steps and state.step % cfg.validation_steps == 0):
+            validate(tr, out, state.step, metrics, samples=True)
+        if last or state.step % cfg.checkpointing_steps == 0:
+            manager.save(state, checkpoint_record(tr))
+        if progress and (last or state.step % cfg.progress_every == 0):
+            progress(TrainEvent("train", state.step, cfg.max_steps, loss, lr))
+    files = export(tr, out, state, metrics) if acc.is_main_process else {}
+    acc.wait_for_everyone()
+    resumed_from = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
+    return LoraTrainResult(out, state.step, resumed_from, losses, files,
+                           {**tr.data.stats, "buckets": tr.data.bucket_counts()}, cache_stats(tr),
+                           final_metrics(metrics))
+
+
+def validate(tr: Trainer, out: Path, step: int, metrics: MetricsLog, samples: bool) -> None:
+    """Validation loss (fixed noise) and, with ``samples``, the grid of validation prompts; main process only."""
+    cfg = tr.config
+    if tr.accelerator.is_main_process and (cfg.validation_images or (samples and cfg.validation_prompts)):
+        modules = tr.unwrapped()
+        # autocast: the unwrapped modules miss accelerate's mixed-precision wrapper (a no-op on CPU)
+        with ema_weights(tr), eval_mode(list(modules.values())), tr.accelerator.autocast():
+            values: dict[str, Any] = {}
+            if cfg.validation_images:
+                indices = validation_indices(tr.data.examples, cfg.validation_images)
+                values["val_loss"] = validation_loss(modules["unet"], tr.latents, tr.texts, tr.data.examples,
+                                                     indices, tr.components.noise_scheduler, tr.prediction_type,
+                                                     cfg.seed)
+            if samples and cfg.validation_prompts:
+                grid = render_samples(tr.components, modules["unet"], modules.get("text_encoder",
+                                      tr.components.text_encoder), cfg.validation_prompts, cfg.validation_seed,
+                                      cfg.validation_inference_steps, cfg.validation_guidance, cfg.resolution,
+                                      out / "samples" / f"step-{step:06d}.png")
+                values["samples"] = str(grid.relative_to(out))
+        metrics.log(step, **values)
+    tr.accelerator.wait_for_everyone()
+
+
+@contextlib.contextmanager
+def ema_weights(tr: Trainer) -> Iterator[None]:
+    """Swap the EMA weights in for validation and export, then put the training weights back."""
+    if tr.ema is None:
+        yield
+        return
+    tr.ema.store(tr.params)
+    tr.ema.copy_to(tr.params)
+    try:
+        yield
+    finally:
+        tr.ema.restore(tr.params)
+
+
+@contextlib.contextmanager
+def eval_mode(modules: list[Any]) -> Iterator[None]:
+    was_training = [m.training for m in modules]
+    for module in modules:
+        module.eval()
+    try:
+        yield
+    finally:
+        for module, training in zip(modules, was_training):
+            module.train(training)
+
+
+def checkpoint_record(tr: Trainer) -> dict[str, Any]:
+    """The resolved config and provenance saved as ``kcli_config.json`` in every checkpoint and in ``--out``."""
+    return {
+        "config": tr.config.to_dict(),
+        "manifest": {"path": str(tr.data.manifest.path), "fingerprint": tr.data.manifest.fingerprint},
+        "base": tr.components.base.to_dict(),
+        "text_encoder": tr.components.text_encoder_ref.to_dict(),
+    }
+
+
+def export(tr: Trainer, out: Path, state: TrainerState, metrics: MetricsLog) -> dict[str, str]:
+    modules = tr.unwrapped()
+    grids = [r["samples"] for r in metrics.read() if "samples" in r]
+    info = ExportInfo(
+        config=tr.config, base=tr.components.base, text_encoder=tr.components.text_encoder_ref,
+        manifest_fingerprint=tr.data.manifest.fingerprint, num_images=len(tr.data.examples), steps=state.step,
+        epochs=state.epoch + 1, buckets=tr.data.bucket_counts(), started=str(state.extra.get("started", "")),
+        finished=now(), metrics=final_metrics(metrics), sample_grid=grids[-1] if grids else None,
+    )
+    with ema_weights(tr):
+        files = export_lora(out, modules["unet"], modules.get("text_encoder"), info)
+    write_json_atomic(out / CONFIG_FILE, checkpoint_record(tr))
+    return files
+
+
+def final_metrics(metrics: MetricsLog) -> dict[str, float]:
+    """The first and last validation loss and the mean training loss over the last 10 steps."""
+    records = metrics.read()
+    val = [r["val_loss"] for r in records if "val_loss" in r]
+    train = [r["loss"] for r in records if "loss" in r][-10:]
+    result = {"val_loss_first": val[0], "val_loss": val[-1]} if val else {}
+    return {**result, **({"train_loss_last10": sum(train) / len(train)} if train else {})}
+
+
+def cache_stats(tr: Trainer) -> dict[str, int]:
+    stats = {}
+    for name, cache in (("latents", tr.latents.cache), ("text", tr.texts.cache)):
+        if cache is not None:
+            stats.update({f"{name}/hit": cache.hits, f"{name}/miss": cache.misses})
+    return stats
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

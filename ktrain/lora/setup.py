@@ -1,0 +1,152 @@
+"""Everything a LoRA training run needs before its first step, gathered into one :class:`Trainer`.
+
+Order matters for the user: the manifest is read and checked first (:func:`load_data`, no model loaded
+yet), then the frozen base is loaded, the caches are filled (the encoders run here, once), and only then
+is the LoRA added and the optimizer built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kdata.errors import ConfigError
+from ktrain.lora.batches import BatchPlan
+from ktrain.lora.cache import EncodingCache, LatentSource, TextSource
+from ktrain.lora.config import LoraTrainConfig
+from ktrain.lora.data import TrainingData, load_training_data, make_buckets, open_training_manifest
+from ktrain.lora.models import SDComponents, add_lora, load_components
+from ktrain.lora.timing import NO_TIMER, StepTimer
+
+
+@dataclass
+class TrainEvent:
+    """Progress reported to the caller: a phase (``cache latents``, ``cache text``, ``train``) and counts."""
+
+    phase: str
+    done: int
+    total: int
+    loss: float | None = None
+    lr: float | None = None
+
+
+ProgressFn = Callable[[TrainEvent], None]
+
+
+@dataclass
+class Trainer:
+    """Everything one training run holds; the loop's helpers take it instead of a dozen arguments."""
+
+    config: LoraTrainConfig
+    accelerator: Any
+    components: SDComponents
+    data: TrainingData
+    latents: LatentSource
+    texts: TextSource
+    plan: BatchPlan
+    unet: Any
+    text_encoder: Any | None  # set only when it is trained
+    params: list[Any]
+    optimizer: Any
+    scheduler: Any
+    prediction_type: str
+    ema: Any | None = None
+    timer: StepTimer = NO_TIMER
+
+    @property
+    def modules(self) -> list[Any]:
+        return [self.unet] + ([self.text_encoder] if self.text_encoder is not None else [])
+
+    def named(self) -> dict[str, Any]:
+        """The trained modules by pipeline name (``unet``, and ``text_encoder`` when it is trained)."""
+        return {k: m for k, m in (("unet", self.unet), ("text_encoder", self.text_encoder)) if m is not None}
+
+    def unwrapped(self) -> dict[str, Any]:
+        """:meth:`named`, outside any accelerate/DDP wrapper."""
+        return {k: self.accelerator.unwrap_model(m) for k, m in self.named().items()}
+
+
+def load_data(config: LoraTrainConfig) -> TrainingData:
+    """Open and scan the manifest; every manifest problem surfaces here, before any model loads."""
+    manifest = open_training_manifest(config.manifest, config.caption_col)
+    buckets = make_buckets(config.resolution, config.bucket_step, config.bucket, config.bucket_max_ratio)
+    return load_training_data(manifest, config.caption_col, buckets, keep_bytes=not config.cache_latents)
+
+
+def cache_root(config: LoraTrainConfig) -> Path:
+    if config.cache_dir:
+        return Path(config.cache_dir)
+    from kdata.models import kcli_home
+
+    return kcli_home() / "cache" / "lora"
+
+
+def build_sources(config: LoraTrainConfig, components: SDComponents, data: TrainingData, accelerator: Any,
+                  progress: ProgressFn | None = None, timer: StepTimer = NO_TIMER) -> tuple[LatentSource, TextSource]:
+    """Latent and text sources; with caches on, each process fills its share of what is missing."""
+    from ktrain.runtime import weight_dtype
+
+    dtype, device = weight_dtype(accelerator), accelerator.device
+    root = cache_root(config)
+    latent_cache = EncodingCache(root, "latents") if config.cache_latents else None
+    text_cache = EncodingCache(root, "text") if config.uses_text_cache else None
+    latents = LatentSource(data, components, device, dtype, latent_cache, timer)
+    texts = TextSource(components, device, dtype, text_cache, timer)
+    report = (lambda phase, done, total: progress(TrainEvent(phase, done, total))) if progress else None
+    mine = list(range(accelerator.process_index, len(data.examples), accelerator.num_processes))
+    if latent_cache is not None:
+        latents.fill(mine, report)
+    if text_cache is not None:
+        texts.fill([data.examples[i].caption for i in mine] + [""], report)
+    accelerator.wait_for_everyone()
+    return latents, texts
+
+
+def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressFn | None = None,
+          timer: StepTimer = NO_TIMER) -> Trainer:
+    """Load models, fill caches, add LoRA, build the optimizer and schedule, prepare with accelerate."""
+    import torch
+
+    from ktrain.optim import build_optimizer, build_scheduler
+    from ktrain.runtime import make_accelerator, weight_dtype
+
+    accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
+    components = load_components(config.base, config.text_encoder, weight_dtype(accelerator))
+    check_bucket_sizes(data, components.size_multiple)
+    for module in (components.vae, components.unet, components.text_encoder):
+        module.to(accelerator.device)
+    latents, texts = build_sources(config, components, data, accelerator, progress, timer)
+    add_lora(components, config)
+    trained = [components.unet] + ([components.text_encoder] if config.train_text_encoder else [])
+    if config.gradient_checkpointing:
+        components.unet.enable_gradient_checkpointing()
+        if config.train_text_encoder:
+            encoder = components.text_encoder
+            getattr(encoder, "activation_checkpointing_enable", encoder.gradient_checkpointing_enable)()
+    holder = torch.nn.ModuleList(trained)
+    params = [p for p in holder.parameters() if p.requires_grad]
+    optimizer = build_optimizer(holder, lr=config.learning_rate, weight_decay=config.weight_decay)
+    n = accelerator.num_processes  # accelerate steps a prepared schedule once per process
+    scheduler = build_scheduler(optimizer, config.lr_scheduler, config.lr_warmup_steps * n, config.max_steps * n)
+    *models, optimizer, scheduler = accelerator.prepare(*trained, optimizer, scheduler)
+    texts.trainable = config.train_text_encoder
+    prediction = config.prediction_type or components.noise_scheduler.config.prediction_type
+    plan = BatchPlan(data.examples, config.batch_size, config.seed, n, accelerator.process_index)
+    trainer = Trainer(config, accelerator, components, data, latents, texts, plan, models[0],
+                      models[1] if config.train_text_encoder else None, params, optimizer, scheduler, prediction,
+                      timer=timer)
+    if config.use_ema:
+        from diffusers.training_utils import EMAModel
+
+        trainer.ema = EMAModel(params, decay=config.ema_decay)
+        accelerator.register_for_checkpointing(trainer.ema)
+    return trainer
+
+
+def check_bucket_sizes(data: TrainingData, multiple: int) -> None:
+    bad = sorted({b for b in data.buckets if b[0] % multiple or b[1] % multiple})
+    if bad:
+        raise ConfigError(f"bucket sizes must be multiples of {multiple} for this model (VAE x UNet downsampling), "
+                          f"got {bad[0][0]}x{bad[0][1]}; set bucket_step to a multiple of {multiple}")

@@ -1,0 +1,73 @@
+"""Validation during training: a loss on fixed noise, and Korean prompts rendered to a sample grid.
+
+The training loss jumps with every step's random timesteps, so progress is judged on a validation loss
+that draws nothing at random: the same few images, the same timesteps spread over the schedule, the same
+noise, every time. The sample grid renders each validation prompt with one fixed seed, so grids from
+different steps differ only by what the LoRA learned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ktrain.lora.batches import step_generator
+from ktrain.lora.cache import LatentSource, TextSource
+from ktrain.lora.losses import training_target
+
+TIMESTEPS_PER_IMAGE = 4
+
+
+def validation_indices(examples: list[Any], count: int) -> list[int]:
+    """The first ``count`` examples by key within the most common bucket (one batch, one image size)."""
+    by_bucket: dict[tuple[int, int], list[int]] = {}
+    for index, example in enumerate(examples):
+        by_bucket.setdefault(example.bucket, []).append(index)
+    largest = max(by_bucket.values(), key=len)
+    return sorted(largest, key=lambda i: examples[i].key)[:count]
+
+
+def validation_loss(unet: Any, latents: LatentSource, texts: TextSource, examples: list[Any], indices: list[int],
+                    noise_scheduler: Any, prediction_type: str, seed: int) -> float:
+    """Mean squared error of the model's prediction on fixed (image, timestep, noise) triples."""
+    import torch
+
+    if not indices:
+        return float("nan")
+    total_steps = noise_scheduler.config.num_train_timesteps
+    generator = step_generator(seed, -1, 0, 0)  # one fixed stream, apart from every training step's
+    with torch.no_grad():
+        clean = latents.sample(indices, generator)
+        states = texts.encode([examples[i].caption for i in indices])
+        losses = []
+        for k in range(TIMESTEPS_PER_IMAGE):
+            t = int((k + 0.5) * total_steps / TIMESTEPS_PER_IMAGE)
+            timesteps = torch.full((len(indices),), t, dtype=torch.long, device=clean.device)
+            noise = torch.randn(clean.shape, generator=generator).to(clean.device, clean.dtype)
+            noisy = noise_scheduler.add_noise(clean, noise, timesteps)
+            pred = unet(noisy, timesteps, states).sample
+            target = training_target(noise_scheduler, clean, noise, timesteps, prediction_type)
+            losses.append(torch.nn.functional.mse_loss(pred.float(), target.float()).item())
+    return float(sum(losses) / len(losses))
+
+
+def render_samples(components: Any, unet: Any, text_encoder: Any, prompts: list[str], seed: int, steps: int,
+                   guidance: float, size: int, path: Path) -> Path:
+    """Render each prompt once with ``seed`` and save the images side by side as one PNG."""
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    from diffusers.utils import make_image_grid
+
+    pipe = StableDiffusionPipeline(
+        vae=components.vae, text_encoder=text_encoder, tokenizer=components.tokenizer, unet=unet,
+        scheduler=DDIMScheduler.from_config(components.noise_scheduler.config), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    generators = [torch.Generator("cpu").manual_seed(seed) for _ in prompts]
+    with torch.random.fork_rng(devices=[]):
+        images = pipe(list(prompts), num_inference_steps=steps, guidance_scale=guidance, generator=generators,
+                      height=size, width=size).images
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_image_grid(images, rows=1, cols=len(images)).save(path)
+    return path
