@@ -20,7 +20,7 @@ from typing import Any
 from kdata.registry import Registry
 from ktrain.t2i.models import Device, load_base, pick_device, with_text_encoder
 from ktrain.t2i.prompts import Prompt
-from ktrain.t2i.render import RenderSettings, StageClock, render
+from ktrain.t2i.render import RenderSettings, render, timed
 
 STAGE_COLUMNS = ("translate", "text_encode", "denoise", "decode")
 
@@ -98,11 +98,9 @@ def run_ko_encoder(models: ModelSet, prompt: Prompt, seed: int, settings: Render
 
 
 def run_translate(models: ModelSet, prompt: Prompt, seed: int, settings: RenderSettings) -> Generation:
-    clock = StageClock(models.device)
-    english = models.translator.translate([prompt.ko])[0]
-    clock.lap("translate")
-    image, seconds = render(models.english, english, seed, settings, models.device, clock=clock)
-    return _finish(image, english, seconds)
+    english, translate_seconds = timed(lambda: models.translator.translate([prompt.ko])[0], models.device)
+    image, seconds = render(models.english, english, seed, settings, models.device)
+    return _finish(image, english, {"translate": translate_seconds, **seconds})
 
 
 def run_english_reference(models: ModelSet, prompt: Prompt, seed: int, settings: RenderSettings) -> Generation:

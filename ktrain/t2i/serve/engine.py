@@ -63,10 +63,9 @@ class GenerationEngine:
         self.size_multiple = SIZE_MULTIPLE
 
     def _load_lora(self, name: str, path: str) -> None:
-        from kdata.models.resolve import _load_errors
+        from ktrain.lora.loading import load_lora  # kcli generate's: diffusers or kohya files, text-encoder parts too
 
-        with _load_errors(path, "LoRA"):
-            self.pipe.load_lora_weights(path, adapter_name=name)
+        load_lora(self.pipe, Path(path), name)
 
     def describe(self) -> dict[str, Any]:
         return {"base": self.base, "text_encoder": self.text_encoder or "(the base's own)",
