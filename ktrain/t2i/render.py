@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from ktrain.t2i.models import Device
 
-STAGES = ("text_encode", "denoise", "decode")
 T = TypeVar("T")
 
 
