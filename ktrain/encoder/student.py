@@ -98,8 +98,7 @@ def init_embeddings(teacher: Any, teacher_tokenizer: Any, student_tokenizer: Any
     vocab, bpe = teacher_tokenizer.get_vocab(), teacher_tokenizer.backend_tokenizer.model
     rows = []
     for token, index in sorted(student_tokenizer.get_vocab().items(), key=lambda kv: kv[1]):
-        pieces = teacher_pieces(token, teacher_tokenizer, vocab, bpe, alphabet)
-        ids = [specials[index]] if index in specials else pieces
+        ids = [specials[index]] if index in specials else teacher_pieces(token, teacher_tokenizer, vocab, bpe, alphabet)
         rows.append(table[ids].mean(0) if ids else table.mean(0))
     return torch.stack(rows)
 

@@ -39,6 +39,23 @@ def test_export_loads_as_clip_text_model_and_generates_from_a_korean_prompt(trai
     assert info["teacher"] == "tiny-sd" and info["tokenizer"] == "tokenizer" and info["fingerprint"]
 
 
+def test_an_export_folder_holds_both_of_sdxls_encoders(trained: Any, tmp_path: Path) -> None:
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    from ktrain.encoder.export import export_encoder, load_export_component, pipeline_kwargs
+
+    first, tokenizer, info = load_export_component(trained.exports["final"])
+    config = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                            num_attention_heads=4, projection_dim=16, eos_token_id=tokenizer.eos_token_id)
+    second = CLIPTextModelWithProjection(config)
+    export_encoder(tmp_path, first, tokenizer, {**info, "hidden_layer": -2}, component="text_encoder")
+    export_encoder(tmp_path, second, tokenizer, {"hidden_layer": -2}, component="text_encoder_2")
+    kwargs = pipeline_kwargs(tmp_path)
+    assert sorted(kwargs) == ["text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2"]
+    assert type(kwargs["text_encoder_2"]).__name__ == "CLIPTextModelWithProjection"  # keeps SDXL's projection
+    assert torch.equal(kwargs["text_encoder_2"].text_projection.weight, second.text_projection.weight)
+
+
 def test_retrieval_metrics_rank_among_all_candidates() -> None:
     teacher = torch.eye(4)
     student = torch.tensor([[1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 1, 0], [0, 0, 0.9, 1]])
