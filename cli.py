@@ -584,7 +584,8 @@ def filter_manifest(
 # Korean text encoder: `kcli tokenizer train`, `kcli train encoder`, `kcli eval encoder`. The `train` and `eval`
 # groups are shared: other trainers add their commands (`train lora`, `eval t2i`) to the same two Typers.
 tokenizer_app = typer.Typer(help="Korean tokenizers in CLIP's format.", no_args_is_help=True)
-eval_app = typer.Typer(help="Evaluate trained models on held-out data.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate models: the Korean encoder on held-out pairs, text-to-image pipelines.",
+                       no_args_is_help=True)
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(eval_app, name="eval")
 PairsOpt = typer.Option(None, "--pairs", help="A parallel-corpus manifest (ko/en pairs).")
@@ -671,6 +672,101 @@ def eval_encoder(
     result = evaluate_encoder(model, pairs, teacher, split=split, num_latents=latents, latent_size=latent_size,
                               reference=reference)
     _print_result(result, as_json, f"eval encoder ({split})")
+
+
+# --- kcli eval t2i / kcli serve: Korean-encoder pipeline vs translate-then-generate, and the web demo ------
+
+
+@eval_app.command("t2i")
+def eval_t2i_cmd(
+    base: str = typer.Option(..., "--base", help="SD 1.x base: diffusers folder, Hub id or tiny-sd."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for images, eval.csv, report.md and report.html."),
+    prompts: Path = typer.Option(None, "--prompts", help="JSONL of id/category/ko/en (default: the bundled set)."),
+    pipelines: str = typer.Option("ko-encoder,translate", "--pipelines",
+                                  help="Comma-separated: ko-encoder, translate, english-reference."),
+    text_encoder: str = typer.Option(None, "--text-encoder", help="Korean CLIPTextModel folder (kcli train encoder)."),
+    translator: str = typer.Option(None, "--translator", help="Ko→en seq2seq model (default facebook/m2m100_418M)."),
+    english_clip: str = typer.Option(None, "--english-clip", help="CLIP scoring against the English prompt."),
+    korean_clip: str = typer.Option(None, "--korean-clip", help="CLIP scoring against the Korean prompt."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N prompts."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first prompt; prompt i uses seed + i in every pipeline."),
+    steps: int = typer.Option(30, "--steps", min=1, help="Denoising steps."),
+    guidance: float = typer.Option(7.5, "--guidance", help="Classifier-free guidance scale."),
+    negative_prompt: str = typer.Option("", "--negative-prompt"),
+    size: int = typer.Option(None, "--size", min=8, help="Image side in pixels (default: the base's native size)."),
+    warmup: int = typer.Option(1, "--warmup", min=0, help="Unrecorded renders per pipeline before timing."),
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Each prompt through each pipeline (same seeds): per-stage latency, CLIP scores, image grid, eval.csv."""
+    from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i
+
+    models = {k: v for k, v in (("translator", translator), ("english_clip", english_clip),
+                                ("korean_clip", korean_clip)) if v}
+    config = T2IEvalConfig(base=base, out=str(out), pipelines=pipelines.split(","),
+                           prompts=prompts and str(prompts), text_encoder=text_encoder, limit=limit, seed=seed,
+                           steps=steps, guidance=guidance, negative_prompt=negative_prompt, height=size, width=size,
+                           warmup=warmup, **models)
+    with _step_progress("eval t2i", not as_json) as update:
+        result = evaluate_t2i(config, overwrite=overwrite,
+                              progress=update and (lambda done, total, label: update(label, done, total)))
+    if as_json:
+        from kdata.console import print_json
+
+        print_json(result.to_dict())
+        return
+    from kdata.console import console, rows_table
+
+    metrics = ("text_stage_s", "denoise_s", "decode_s", "total_s", "clip_en", "clip_ko")
+    rows = [(s["pipeline"], *(f"{s[m + '_median']:.4f}" for m in metrics)) for s in result.summary]
+    console.print(rows_table(("pipeline", *(f"{m} median" for m in metrics)), rows, title="eval t2i"))
+    console.print(f"{len(result.rows)} rows ({result.skipped} already done): {result.csv}, {result.report_html}")
+
+
+@app.command()
+def serve(
+    base: str = typer.Option(..., "--base", help="SD 1.x base: diffusers folder, Hub id or tiny-sd."),
+    text_encoder: str = typer.Option(None, "--text-encoder", help="Korean CLIPTextModel folder (kcli train encoder)."),
+    lora: list[str] = typer.Option(None, "--lora", help="NAME=PATH of a LoRA users may pick; repeatable."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback by default)."),
+    port: int = typer.Option(7860, "--port", min=0, max=65535, help="Port (0 picks a free one)."),
+    max_queue: int = typer.Option(8, "--max-queue", min=0, help="Requests that may wait; more are told to retry."),
+    max_steps: int = typer.Option(50, "--max-steps", min=1, help="Most denoising steps a request may ask for."),
+    max_prompt_chars: int = typer.Option(200, "--max-prompt-chars", min=1, help="Longest prompt accepted."),
+    max_image_size: int = typer.Option(768, "--max-image-size", min=8, help="Largest width or height accepted."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Web demo: Korean prompt, LoRAs with weights, seed/steps/guidance; the image with per-stage timings."""
+    from ktrain.t2i.serve.engine import parse_lora_options
+    from ktrain.t2i.serve.limits import ServeLimits
+    from ktrain.t2i.serve.server import ServeConfig
+    from ktrain.t2i.serve.server import serve as run_server
+
+    limits = ServeLimits(max_prompt_chars=max_prompt_chars, max_steps=max_steps, max_image_size=max_image_size,
+                         max_queue=max_queue)
+    config = ServeConfig(base, text_encoder, parse_lora_options(lora or []), host, port, limits)
+
+    def ready(url: str) -> None:
+        if as_json:
+            from kdata.console import print_json
+
+            print_json({"url": url, "base": base, "text_encoder": text_encoder, "loras": config.loras})
+        else:
+            typer.echo(f"serving {base} at {url} (Ctrl-C to stop)")
+        sys.stdout.flush()
+
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn itself shuts down gracefully on Ctrl-C and returns
+        run_server(config, on_ready=ready)
+    if not as_json:
+        typer.echo("stopped")
+
+
+def _step_progress(description: str, enabled: bool):  # noqa: ANN202 - a context manager from kdata.console
+    from kdata.console import step_progress
+
+    return step_progress(description, enabled)
 
 
 def _progress(description: str, enabled: bool):  # noqa: ANN202 - a context manager from kdata.console

@@ -23,6 +23,7 @@ from kdata.ingest.demo_step import step_ingest
 from kdata.publish.demo import step_publish
 from ktrain.encoder.demo_step import step_encoder
 from ktrain.lora.demo_step import step_lora
+from ktrain.t2i.demo_step import step_eval_t2i
 
 
 @dataclass
@@ -115,6 +116,7 @@ STEPS: list[tuple[str, StepFn]] = [
     ("corpus", step_corpus),
     ("encoder", step_encoder),
     ("lora", step_lora),
+    ("eval-t2i", step_eval_t2i),
     ("publish", step_publish),
 ]
 

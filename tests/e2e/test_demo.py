@@ -207,3 +207,19 @@ def test_demo_trains_evaluates_and_exports_a_korean_text_encoder(demo_run: tuple
     model = CLIPTextModel.from_pretrained(export, subfolder="text_encoder")
     tokenizer = CLIPTokenizer.from_pretrained(export, subfolder="tokenizer")
     assert model.config.vocab_size == len(tokenizer) and Image.open(encoder["image"]).size == (64, 64)
+
+
+def test_demo_evaluates_bundled_korean_prompts_through_each_t2i_pipeline(demo_run: tuple[Path, list[dict]]) -> None:
+    import csv
+
+    workdir, steps = demo_run
+    step = {s["step"]: s for s in steps}["eval-t2i"]
+    with open(step["csv"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    pipelines = ("ko-encoder", "translate", "english-reference")
+    assert [(r["prompt_id"], r["pipeline"]) for r in rows] == [
+        (p, q) for p in ("hanbok-01", "hanbok-02", "hanbok-03") for q in pipelines]
+    assert all(float(r["total_s"]) > 0 and 0 <= float(r["clip_ko"]) <= 100 for r in rows)
+    assert Path(step["report"]) == workdir / "85-eval-t2i" / "report.html"
+    assert Path(step["report"]).read_text(encoding="utf-8").count("<img src='images/") == 9
+    assert list(step["medians"]) == list(pipelines) and Path(step["report_md"]).exists()

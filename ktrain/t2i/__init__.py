@@ -1,0 +1,8 @@
+"""Korean prompts to images, measured: the Korean-encoder pipeline against translate-then-generate.
+
+``prompts`` (the bundled K-contents prompt set), ``translator`` (Korean → English through a seq2seq
+model), ``models`` (Stable Diffusion with a replacement text encoder), ``render`` (one image, each stage
+timed), ``pipelines`` (the registry: ``ko-encoder``, ``translate``, ``english-reference``), ``clipscore``
+(CLIP score against a text), ``evaluate`` (``kcli eval t2i``), ``report`` (Markdown + HTML), ``serve``
+(``kcli serve``, the web demo).
+"""

@@ -1,0 +1,201 @@
+"""``kcli eval t2i``: each prompt through each pipeline with the same seed, timed per stage and CLIP-scored.
+
+Order is prompt-major (prompt 1 through every pipeline, then prompt 2 ...), so on a machine whose load
+drifts (a shared CPU, a GPU that warms up) every pipeline sees the same conditions; each pipeline first
+renders ``warmup`` unrecorded images, so one-time costs (lazy initialisation, kernel selection) land in no
+row. Images render one at a time (batch 1): the latency a user of the demo waits for.
+
+Every (prompt, pipeline) writes its image and a JSON row under ``OUT`` as soon as it is done; a re-run with
+the same generation settings skips finished rows (interrupt it and run the same command again), and the
+CLIP scores, ``eval.csv``, ``summary.json``, ``report.md`` and ``report.html`` are rebuilt from what is on
+disk. Changing a generation setting into the same ``OUT`` is refused unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdata import __version__
+from kdata.atomic import atomic_path, write_json_atomic
+from kdata.errors import ConfigError
+from ktrain.t2i.pipelines import STAGE_COLUMNS, ModelSet, ModelSpecs, PipelineSpec, parse_pipelines
+from ktrain.t2i.prompts import BUNDLED_PROMPTS, Prompt, load_prompts
+from ktrain.t2i.render import RenderSettings
+
+# Real models a user would compare with; tests and the demo pass tiny presets.
+DEFAULT_TRANSLATOR = "facebook/m2m100_418M"
+DEFAULT_ENGLISH_CLIP = "openai/clip-vit-large-patch14"
+DEFAULT_KOREAN_CLIP = "Bingsu/clip-vit-large-patch14-ko"
+CONFIG_FILE = "eval_config.json"
+# Settings that decide what an image looks like or how it was timed; the rest may change between runs.
+GENERATION_KEYS = ("prompts_sha256", "base", "text_encoder", "translator", "seed", "steps", "guidance",
+                   "negative_prompt", "height", "width")
+TIMING_COLUMNS = tuple(f"{stage}_s" for stage in STAGE_COLUMNS) + ("text_stage_s", "total_s")
+CSV_COLUMNS = ("prompt_id", "category", "pipeline", "seed", "prompt_ko", "prompt_en", "prompt_used", "image",
+               *TIMING_COLUMNS, "clip_en", "clip_ko")
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class T2IEvalConfig:
+    base: str
+    out: str
+    pipelines: list[str] = field(default_factory=lambda: ["ko-encoder", "translate"])
+    prompts: str | None = None  # None: the bundled K-contents set
+    text_encoder: str | None = None
+    translator: str | None = DEFAULT_TRANSLATOR
+    english_clip: str = DEFAULT_ENGLISH_CLIP
+    korean_clip: str = DEFAULT_KOREAN_CLIP
+    limit: int | None = None
+    seed: int = 0
+    steps: int = 30
+    guidance: float = 7.5
+    negative_prompt: str = ""
+    height: int | None = None
+    width: int | None = None
+    warmup: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "limit", "height", "width"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name} must be at least 1, got {value}")
+        if self.warmup < 0:
+            raise ConfigError(f"--warmup must be 0 or more, got {self.warmup}")
+        # Cheap checks up front, so a typo is refused before any model loads or progress bar starts.
+        parse_pipelines(",".join(self.pipelines))
+        load_prompts(self.prompts, self.limit)
+
+    @property
+    def settings(self) -> RenderSettings:
+        return RenderSettings(self.steps, self.guidance, self.negative_prompt, self.height, self.width)
+
+
+@dataclass
+class T2IEvalResult:
+    out: Path
+    csv: Path
+    report_md: Path
+    report_html: Path
+    rows: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    generated: int
+    skipped: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "csv": str(self.csv), "report_md": str(self.report_md),
+                "report_html": str(self.report_html), "rows": len(self.rows), "generated": self.generated,
+                "skipped": self.skipped, "summary": self.summary}
+
+
+def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: Progress | None = None,
+                 models: ModelSet | None = None) -> T2IEvalResult:
+    """Generate what is missing, score everything, write the CSV and both reports."""
+    prompts = load_prompts(config.prompts, config.limit)
+    pipelines = parse_pipelines(",".join(config.pipelines))
+    out = Path(config.out)
+    record = _prepare_out(out, config, overwrite)
+    models = models or ModelSet(ModelSpecs(config.base, config.text_encoder, config.translator))
+    generated, skipped = _generate_all(out, config, prompts, pipelines, models, progress)
+    rows = [_read_row(out, pipeline.name, prompt) for prompt in prompts for pipeline in pipelines]
+    _score(out, rows, config, models.device.name, progress)
+    from ktrain.t2i.report import summarize, write_reports
+
+    summary = summarize(rows, [p.name for p in pipelines])
+    csv_path = _write_csv(out / "eval.csv", rows)
+    write_json_atomic(out / "summary.json", {"pipelines": summary, "config": record})
+    report_md, report_html = write_reports(out, record, summary, rows, [p.name for p in pipelines])
+    return T2IEvalResult(out, csv_path, report_md, report_html, rows, summary, generated, skipped)
+
+
+def _prepare_out(out: Path, config: T2IEvalConfig, overwrite: bool) -> dict[str, Any]:
+    """Write the resolved config; refuse an OUT made with other settings. ``overwrite`` clears OUT's rows."""
+    prompts_file = Path(config.prompts) if config.prompts else BUNDLED_PROMPTS
+    record = {**asdict(config), "prompts": str(prompts_file),
+              "prompts_sha256": hashlib.sha256(prompts_file.read_bytes()).hexdigest(), "kcli_version": __version__}
+    previous_file = out / CONFIG_FILE
+    if previous_file.exists():
+        previous = json.loads(previous_file.read_text(encoding="utf-8"))
+        changed = [k for k in GENERATION_KEYS if previous.get(k) != record[k]]
+        if changed and not overwrite:
+            raise ConfigError(f"{out} holds an evaluation made with other settings ({', '.join(changed)}); "
+                              "use another --out, or --overwrite to start again")
+    if overwrite:
+        for name in ("images", "rows"):
+            shutil.rmtree(out / name, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(previous_file, record)
+    return record
+
+
+def _row_path(out: Path, pipeline: str, prompt_id: str) -> Path:
+    return out / "rows" / pipeline / f"{prompt_id}.json"
+
+
+def _generate_all(out: Path, config: T2IEvalConfig, prompts: list[Prompt], pipelines: list[PipelineSpec],
+                  models: ModelSet, progress: Progress | None) -> tuple[int, int]:
+    jobs = [(index, prompt, pipeline) for index, prompt in enumerate(prompts) for pipeline in pipelines]
+    todo = [job for job in jobs if not _row_path(out, job[2].name, job[1].id).exists()]
+    warmed: set[str] = set()
+    for done, (index, prompt, pipeline) in enumerate(todo):
+        if pipeline.name not in warmed:
+            pipeline.load(models)
+            for _ in range(config.warmup):
+                pipeline.run(models, prompts[0], config.seed, config.settings)
+            warmed.add(pipeline.name)
+        seed = config.seed + index  # the same seed for one prompt in every pipeline
+        result = pipeline.run(models, prompt, seed, config.settings)
+        _save_row(out, prompt, pipeline.name, seed, result)
+        if progress:
+            progress(done + 1, len(todo), f"generate {pipeline.name}")
+    return len(todo), len(jobs) - len(todo)
+
+
+def _save_row(out: Path, prompt: Prompt, pipeline: str, seed: int, result: Any) -> None:
+    image = Path("images") / pipeline / f"{prompt.id}.png"
+    with atomic_path(out / image) as tmp:
+        result.image.save(tmp, format="PNG")
+    seconds = {f"{stage}_s": round(result.seconds[stage], 6) for stage in STAGE_COLUMNS}
+    seconds["text_stage_s"] = round(result.seconds["translate"] + result.seconds["text_encode"], 6)
+    seconds["total_s"] = round(sum(result.seconds.values()), 6)
+    row = {"prompt_id": prompt.id, "category": prompt.category, "pipeline": pipeline, "seed": seed,
+           "prompt_ko": prompt.ko, "prompt_en": prompt.en, "prompt_used": result.prompt_used,
+           "image": image.as_posix(), **seconds}
+    write_json_atomic(_row_path(out, pipeline, prompt.id), row)  # last: its presence marks the row done
+
+
+def _read_row(out: Path, pipeline: str, prompt: Prompt) -> dict[str, Any]:
+    return json.loads(_row_path(out, pipeline, prompt.id).read_text(encoding="utf-8"))
+
+
+def _score(out: Path, rows: list[dict[str, Any]], config: T2IEvalConfig, device: str,
+           progress: Progress | None) -> None:
+    """``clip_en`` (English CLIP vs the English prompt) and ``clip_ko`` (Korean CLIP vs the Korean prompt)."""
+    from PIL import Image
+
+    from ktrain.t2i.clipscore import ClipScorer
+
+    images = [Image.open(out / row["image"]).convert("RGB") for row in rows]
+    for column, spec, text_key in (("clip_en", config.english_clip, "prompt_en"),
+                                   ("clip_ko", config.korean_clip, "prompt_ko")):
+        scores = ClipScorer(spec, device).score(images, [row[text_key] for row in rows])
+        for row, value in zip(rows, scores):
+            row[column] = round(value, 4)
+        if progress:
+            progress(len(rows), len(rows), f"score {column}")
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    import csv
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows({column: row[column] for column in CSV_COLUMNS} for row in rows)
+    return path

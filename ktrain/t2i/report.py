@@ -1,0 +1,130 @@
+"""The evaluation's reports: per-pipeline means and medians, the ratios that matter, an image grid per prompt.
+
+``report.md`` (readable on GitHub: the images are relative links) and ``report.html`` (one page, no
+scripts) say the same: a table of every latency stage and both CLIP scores per pipeline, the
+Korean-encoder pipeline's latency against the translation baseline's, and each prompt's images side by
+side with their timings and scores.
+"""
+
+from __future__ import annotations
+
+import html
+import statistics
+from pathlib import Path
+from typing import Any
+
+from kdata.atomic import write_text_atomic
+
+METRICS = ("translate_s", "text_encode_s", "text_stage_s", "denoise_s", "decode_s", "total_s", "clip_en", "clip_ko")
+
+
+def summarize(rows: list[dict[str, Any]], pipelines: list[str]) -> list[dict[str, Any]]:
+    """One dict per pipeline: ``n`` and ``<metric>_mean`` / ``<metric>_median`` for every metric."""
+    summary = []
+    for name in pipelines:
+        mine = [row for row in rows if row["pipeline"] == name]
+        entry: dict[str, Any] = {"pipeline": name, "n": len(mine)}
+        for metric in METRICS:
+            values = [float(row[metric]) for row in mine]
+            entry[f"{metric}_mean"] = round(statistics.fmean(values), 6) if values else None
+            entry[f"{metric}_median"] = round(statistics.median(values), 6) if values else None
+        summary.append(entry)
+    return summary
+
+
+def ratios(summary: list[dict[str, Any]]) -> dict[str, float]:
+    """translate / ko-encoder medians for the text stage and the whole image (above 1: the encoder is faster)."""
+    by_name = {entry["pipeline"]: entry for entry in summary}
+    if "ko-encoder" not in by_name or "translate" not in by_name:
+        return {}
+    ko, tr = by_name["ko-encoder"], by_name["translate"]
+    result = {}
+    for metric in ("text_stage_s", "total_s"):
+        if ko[f"{metric}_median"]:
+            result[f"{metric}_translate_over_ko_encoder"] = round(tr[f"{metric}_median"] / ko[f"{metric}_median"], 3)
+    return result
+
+
+RATIO_LABELS = {"text_stage_s_translate_over_ko_encoder": "translate / ko-encoder, text stage (translation + encoding)",
+                "total_s_translate_over_ko_encoder": "translate / ko-encoder, whole image"}
+
+
+def _fmt(value: Any, metric: str) -> str:
+    if value is None:
+        return "–"
+    return f"{value * 1000:.1f} ms" if metric.endswith("_s") else f"{value:.2f}"
+
+
+def _settings_line(config: dict[str, Any]) -> str:
+    return (f"base `{config['base']}`, text encoder `{config['text_encoder'] or '(the base’s own)'}`, translator "
+            f"`{config['translator']}`, English CLIP `{config['english_clip']}`, "
+            f"Korean CLIP `{config['korean_clip']}`; {config['steps']} steps, guidance {config['guidance']}, "
+            f"seed {config['seed']} + prompt index")
+
+
+def markdown(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[str, Any]],
+             pipelines: list[str]) -> str:
+    lines = ["# Korean prompts: text-to-image pipelines compared", "", _settings_line(config), "",
+             "| pipeline | n | " + " | ".join(f"{m} mean / median" for m in METRICS) + " |",
+             "|---|---|" + "---|" * len(METRICS)]
+    for entry in summary:
+        cells = [f"{_fmt(entry[f'{m}_mean'], m)} / {_fmt(entry[f'{m}_median'], m)}" for m in METRICS]
+        lines.append(f"| {entry['pipeline']} | {entry['n']} | " + " | ".join(cells) + " |")
+    for key, value in ratios(summary).items():
+        lines += ["", f"- {RATIO_LABELS[key]}: **{value}x** (medians)"]
+    lines += ["", "## Images", "", "| prompt | " + " | ".join(pipelines) + " |", "|---|" + "---|" * len(pipelines)]
+    for prompt_id in dict.fromkeys(row["prompt_id"] for row in rows):
+        mine = {row["pipeline"]: row for row in rows if row["prompt_id"] == prompt_id}
+        first = next(iter(mine.values()))
+        cells = [f"![{name}]({mine[name]['image']})<br>{_fmt(mine[name]['total_s'], 'total_s')}, "
+                 f"CLIP en {mine[name]['clip_en']:.2f} / ko {mine[name]['clip_ko']:.2f}" for name in pipelines]
+        label = f"**{prompt_id}**<br>{first['prompt_ko']}<br>{first['prompt_en']}"
+        lines.append(f"| {label.replace('|', '/')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_STYLE = """body{font-family:'Noto Sans KR','NanumGothic',sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.grid td{width:180px}.grid img{width:160px;height:160px;image-rendering:pixelated;display:block}
+.used{color:#666;font-size:12px;overflow-wrap:anywhere}"""
+
+
+def page(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[str, Any]],
+         pipelines: list[str]) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(m)}<br>mean / median</th>" for m in METRICS)
+    body = ""
+    for entry in summary:
+        cells = "".join(f"<td class='num'>{_fmt(entry[f'{m}_mean'], m)} / {_fmt(entry[f'{m}_median'], m)}</td>"
+                        for m in METRICS)
+        body += f"<tr><td>{esc(entry['pipeline'])}</td><td class='num'>{entry['n']}</td>{cells}</tr>"
+    ratio_items = "".join(f"<li>{esc(RATIO_LABELS[k])}: <b>{v}x</b> (medians)</li>"
+                          for k, v in ratios(summary).items())
+    grid_head = "".join(f"<th>{esc(name)}</th>" for name in pipelines)
+    grid = ""
+    for prompt_id in dict.fromkeys(row["prompt_id"] for row in rows):
+        mine = {row["pipeline"]: row for row in rows if row["prompt_id"] == prompt_id}
+        first = next(iter(mine.values()))
+        grid += (f"<tr data-prompt='{esc(prompt_id)}'><td><b>{esc(prompt_id)}</b><br>{esc(first['prompt_ko'])}"
+                 f"<br>{esc(first['prompt_en'])}</td>")
+        for name in pipelines:
+            row = mine[name]
+            grid += (f"<td><img src='{esc(row['image'])}' alt='{esc(name)}'><div class='used'>"
+                     f"{esc(row['prompt_used'])}</div>{_fmt(row['total_s'], 'total_s')} · CLIP en "
+                     f"{row['clip_en']:.2f} / ko {row['clip_ko']:.2f}</td>")
+        grid += "</tr>"
+    settings = esc(_settings_line(config).replace("`", ""))
+    return (f"<!doctype html><html lang='ko'><head><meta charset='utf-8'><title>kcli eval t2i</title>"
+            f"<style>{_STYLE}</style></head><body><h1>Korean prompts: text-to-image pipelines compared</h1>"
+            f"<p>{settings}</p><table id='summary'><tr><th>pipeline</th><th>n</th>{head}</tr>{body}</table>"
+            f"<ul id='ratios'>{ratio_items}</ul><h2>Images</h2><table class='grid'><tr><th>prompt</th>{grid_head}"
+            f"</tr>{grid}</table></body></html>\n")
+
+
+def write_reports(out: Path, config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[str, Any]],
+                  pipelines: list[str]) -> tuple[Path, Path]:
+    md, page_path = out / "report.md", out / "report.html"
+    write_text_atomic(md, markdown(config, summary, rows, pipelines))
+    write_text_atomic(page_path, page(config, summary, rows, pipelines))
+    return md, page_path

@@ -1,0 +1,144 @@
+"""The FastAPI application: the page, its configuration, and ``POST /api/generate`` behind the queue.
+
+Rendering runs on a single-thread executor, so the event loop keeps answering (the page, health checks,
+refusals) while an image renders, and the model never renders two images at once. A request that finds
+the queue full is answered at once with 503, a ``Retry-After`` header and a message; a request outside
+the limits with 400 and a message; a failure inside the model with 500 and a message, and the server
+carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from ktrain.t2i.serve.limits import GenerateRequest, Job, RequestRejected, ServeLimits, check_request
+from ktrain.t2i.serve.queue import AdmissionQueue
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
+
+
+class Engine(Protocol):
+    lora_names: list[str]
+    native_size: int
+    size_multiple: int
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def generate(self, job: Job) -> Any: ...  # -> engine.Rendered
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON."
+    return f"{where}: {first.get('msg', 'invalid value')}."
+
+
+class RenderService:
+    """The single render worker and its admission queue; ``submit`` answers a checked job."""
+
+    def __init__(self, engine: Engine, limits: ServeLimits) -> None:
+        self.engine = engine
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kcli-render")
+        self.admission = AdmissionQueue(limits.max_queue)
+
+    async def submit(self, job: Job) -> JSONResponse:
+        if not self.admission.try_enter():
+            wait = self.admission.retry_after()
+            return _error(503, f"The server is busy ({self.admission.capacity} requests are ahead of yours). "
+                          f"Please try again in {wait} s.", {"Retry-After": str(wait)})
+        queued = time.perf_counter()
+        started: dict[str, float] = {}
+
+        def run() -> Any:
+            started["at"] = time.perf_counter()
+            return self.engine.generate(job)
+
+        render_seconds = None
+        try:
+            rendered = await asyncio.get_running_loop().run_in_executor(self.executor, run)
+            render_seconds = time.perf_counter() - started["at"]
+        except Exception as exc:  # a bug or an out-of-memory in the model: answer it, keep serving
+            log.exception("generation failed")
+            reason = (str(exc).splitlines() or [""])[0][:200]
+            return _error(500, f"Generation failed: {type(exc).__name__}: {reason}")
+        finally:
+            self.admission.leave(render_seconds)
+        return JSONResponse(_result(job, rendered, started["at"] - queued, time.perf_counter() - queued))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _result(job: Job, rendered: Any, waited: float, total: float) -> dict[str, Any]:
+    seconds = {f"{k}_s": round(v, 4) for k, v in rendered.seconds.items()}
+    seconds.update(queue_wait_s=round(waited, 4), total_s=round(total, 4))
+    return {"image": "data:image/png;base64," + base64.b64encode(rendered.png).decode("ascii"),
+            "seed": job.seed, "steps": job.steps, "guidance": job.guidance, "width": job.width,
+            "height": job.height, "loras": [{"name": n, "weight": w} for n, w in job.loras], "timings": seconds}
+
+
+def _config(engine: Engine, limits: ServeLimits) -> dict[str, Any]:
+    return {"model": engine.describe(), "loras": engine.lora_names,
+            "limits": {"max_prompt_chars": limits.max_prompt_chars, "max_steps": limits.max_steps,
+                       "max_image_size": limits.max_image_size, "max_queue": limits.max_queue,
+                       "size_multiple": engine.size_multiple},
+            "defaults": {"steps": min(limits.default_steps, limits.max_steps), "guidance": limits.default_guidance,
+                         "size": engine.native_size}}
+
+
+def create_app(engine: Engine, limits: ServeLimits) -> FastAPI:
+    service = RenderService(engine, limits)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        yield
+        service.close()
+
+    app = FastAPI(title="kcli serve", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.service = service
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_body(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(400, _validation_message(exc))
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/api/config")
+    async def config() -> dict[str, Any]:
+        return _config(engine, limits)
+
+    @app.get("/healthz")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", **service.admission.stats()}
+
+    @app.post("/api/generate")
+    async def generate(body: GenerateRequest) -> JSONResponse:
+        try:
+            job = check_request(body, limits, engine.lora_names, engine.native_size, engine.size_multiple)
+        except RequestRejected as exc:
+            return _error(400, str(exc))
+        return await service.submit(job)
+
+    return app

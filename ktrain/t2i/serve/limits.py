@@ -1,0 +1,121 @@
+"""What a generation request may ask for, and the one-line messages for what it may not.
+
+The request body is parsed by pydantic (types only); the limits are checked here because they come from
+``kcli serve`` options, and every refusal names the field, the value and the allowed range in words a
+user of the page can act on.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+MAX_SEED = 2**32 - 1  # torch.Generator.manual_seed takes any 64-bit value; 32 bits are easier to retype
+MAX_GUIDANCE = 30.0
+MAX_LORA_WEIGHT = 2.0  # beyond about twice its trained strength a LoRA only distorts the image
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    max_prompt_chars: int = 200
+    max_steps: int = 50
+    max_image_size: int = 768
+    max_queue: int = 8  # requests that may wait while one renders; one more is told to retry
+    default_steps: int = 30
+    default_guidance: float = 7.5
+
+    def __post_init__(self) -> None:
+        from kdata.errors import ConfigError
+
+        for name in ("max_prompt_chars", "max_steps", "max_image_size", "default_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.max_queue < 0:
+            raise ConfigError(f"--max-queue must be 0 or more, got {self.max_queue}")
+
+
+class LoraChoice(BaseModel):
+    name: str
+    weight: float = 1.0
+
+
+class GenerateRequest(BaseModel):
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int | None = None  # None: a random seed, reported back so the image can be remade
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+    loras: list[LoraChoice] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A checked request: every value present and within the limits."""
+
+    prompt: str
+    negative_prompt: str
+    seed: int
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    loras: tuple[tuple[str, float], ...]
+
+
+class RequestRejected(ValueError):
+    """A request outside the limits; ``str(exc)`` is the message shown to the user."""
+
+
+def _check_text(label: str, text: str, limit: int) -> str:
+    text = text.strip()
+    if len(text) > limit:
+        raise RequestRejected(f"The {label} is {len(text)} characters long; the limit is {limit} characters. "
+                              "Please shorten it.")
+    return text
+
+
+def _check_size(width: int, height: int, limits: ServeLimits, multiple: int) -> None:
+    for label, value in (("Width", width), ("Height", height)):
+        if not multiple <= value <= limits.max_image_size or value % multiple:
+            raise RequestRejected(f"{label} must be a multiple of {multiple} between {multiple} and "
+                                  f"{limits.max_image_size} pixels; got {value}.")
+
+
+def _check_loras(choices: list[LoraChoice], available: list[str]) -> tuple[tuple[str, float], ...]:
+    picked: dict[str, float] = {}
+    for choice in choices:
+        if choice.name not in available:
+            names = ", ".join(available) or "none are loaded"
+            raise RequestRejected(f"Unknown LoRA {choice.name!r}; available: {names}.")
+        if not -MAX_LORA_WEIGHT <= choice.weight <= MAX_LORA_WEIGHT:
+            raise RequestRejected(f"The weight of LoRA {choice.name!r} must be between {-MAX_LORA_WEIGHT:g} and "
+                                  f"{MAX_LORA_WEIGHT:g}; got {choice.weight:g}.")
+        if choice.name in picked:
+            raise RequestRejected(f"LoRA {choice.name!r} is chosen twice.")
+        picked[choice.name] = choice.weight
+    return tuple(picked.items())
+
+
+def check_request(request: GenerateRequest, limits: ServeLimits, loras: list[str], native_size: int,
+                  size_multiple: int) -> Job:
+    """The request as a :class:`Job`, or :class:`RequestRejected` with the first problem found."""
+    prompt = _check_text("prompt", request.prompt, limits.max_prompt_chars)
+    if not prompt:
+        raise RequestRejected(f"Please enter a prompt (Korean text, up to {limits.max_prompt_chars} characters).")
+    negative = _check_text("negative prompt", request.negative_prompt, limits.max_prompt_chars)
+    steps = min(limits.default_steps, limits.max_steps) if request.steps is None else request.steps
+    if not 1 <= steps <= limits.max_steps:
+        raise RequestRejected(f"Steps must be between 1 and {limits.max_steps}; got {steps}.")
+    guidance = limits.default_guidance if request.guidance is None else request.guidance
+    if not 0 <= guidance <= MAX_GUIDANCE:
+        raise RequestRejected(f"Guidance must be between 0 and {MAX_GUIDANCE:g}; got {guidance:g}.")
+    width, height = request.width or native_size, request.height or native_size
+    _check_size(width, height, limits, size_multiple)
+    seed = random.randint(0, MAX_SEED) if request.seed is None else request.seed
+    if not 0 <= seed <= MAX_SEED:
+        raise RequestRejected(f"The seed must be between 0 and {MAX_SEED}; got {seed}.")
+    return Job(prompt, negative, seed, steps, guidance, width, height, _check_loras(request.loras, loras))

@@ -1,0 +1,55 @@
+"""Fixtures for the t2i tests: one torch thread, a tiny LoRA and a tiny encoder folder per session."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine the threads' spin-waits
+    make a 64 px render tens of times slower; one thread keeps these tests at seconds."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.t2i.tiny import make_tiny_lora
+
+    return make_tiny_lora(tmp_path_factory.mktemp("lora"))
+
+
+@pytest.fixture(scope="session")
+def encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.t2i.tiny import make_encoder_folder
+
+    return make_encoder_folder(tmp_path_factory.mktemp("encoder"))
+
+
+@pytest.fixture(scope="session")
+def serve_process(tiny_lora: Path, encoder_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """``kcli serve`` in a subprocess on a free loopback port, with the tiny LoRA and the encoder folder."""
+    from tests.t2i.http import start_serve
+
+    log = tmp_path_factory.mktemp("serve") / "stderr.log"
+    process, ready = start_serve(["--base", "tiny-sd", "--text-encoder", str(encoder_folder), "--lora",
+                                  f"ink={tiny_lora}", "--max-queue", "4", "--max-steps", "8"], log)
+    try:
+        yield {"process": process, "url": ready["url"], "ready": ready, "log": log}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # Ctrl-C: a graceful shutdown, exit status 0
+            try:
+                assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+            finally:
+                if process.poll() is None:
+                    process.kill()
