@@ -25,7 +25,7 @@ LIMIT = 3
 def demo_text_encoder(ctx: DemoContext) -> tuple[str | None, str]:
     """(encoder folder or None, what was used and why)."""
     from kdata.models import resolve_model
-    from ktrain.t2i.models import text_encoder_dirs
+    from ktrain.lora.models import text_encoder_dirs
 
     encoder = (getattr(ctx, "artifacts", None) or {}).get("text_encoder")
     if not encoder:
