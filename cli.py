@@ -162,7 +162,8 @@ def models_build(names: list[str] = typer.Argument(None, help="Preset names (def
         typer.echo(f"{name}: {ensure_preset(name)}")
 
 
-train_app = typer.Typer(help="Train models from manifests: Stable Diffusion LoRA.", no_args_is_help=True)
+train_app = typer.Typer(help="Trainers fed by kcli manifests (checkpoint-{step}/, --resume latest).",
+                        no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 
@@ -580,9 +581,100 @@ def filter_manifest(
     console.print(f"report: {result.report / 'index.html'}")
 
 
-# --- kcli eval t2i / kcli serve: Korean-encoder pipeline vs translate-then-generate, and the web demo ------
-eval_app = typer.Typer(help="Evaluate models: text-to-image pipelines on Korean prompts.", no_args_is_help=True)
+# Korean text encoder: `kcli tokenizer train`, `kcli train encoder`, `kcli eval encoder`. The `train` and `eval`
+# groups are shared: other trainers add their commands (`train lora`, `eval t2i`) to the same two Typers.
+tokenizer_app = typer.Typer(help="Korean tokenizers in CLIP's format.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate models: the Korean encoder on held-out pairs, text-to-image pipelines.",
+                       no_args_is_help=True)
+app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(eval_app, name="eval")
+PairsOpt = typer.Option(None, "--pairs", help="A parallel-corpus manifest (ko/en pairs).")
+
+
+def _print_result(payload: dict, as_json: bool, title: str) -> None:
+    from kdata.console import print_json
+
+    if as_json:
+        print_json(payload)
+        return
+    from kdata.console import console, key_value_table
+
+    flat = {k: v for k, v in payload.items() if not isinstance(v, dict)}
+    console.print(key_value_table(flat, title=title))
+    for key, value in payload.items():
+        if isinstance(value, dict):
+            console.print(key_value_table(value, title=key))
+
+
+@tokenizer_app.command("train")
+def tokenizer_train(
+    pairs: Path = typer.Option(..., "--pairs", help="A parallel-corpus manifest; its train split's Korean is used."),
+    out: Path = typer.Option(..., "--out", "-o", help="Tokenizer folder (loads with CLIPTokenizer.from_pretrained)."),
+    vocab_size: int = typer.Option(32000, "--vocab-size", min=514, help="At most this many tokens."),
+    min_frequency: int = typer.Option(2, "--min-frequency", min=1, help="A merge must occur this often."),
+    include_english: bool = typer.Option(False, "--include-english", help="Also learn merges from the English side."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a byte-level BPE tokenizer in CLIP's format (77 positions, no unknown characters)."""
+    from ktrain.encoder.tokenizer import TokenizerTrainConfig, train_tokenizer
+
+    config = TokenizerTrainConfig(vocab_size=vocab_size, min_frequency=min_frequency, include_english=include_english)
+    _print_result(train_tokenizer(pairs, out, config), as_json, "tokenizer")
+
+
+@train_app.command("encoder")
+def train_encoder(
+    pairs: Path = PairsOpt,
+    teacher: str = typer.Option(None, "--teacher", help="SD checkpoint (tiny-sd, a diffusers folder or Hub id)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder: checkpoints, metrics.jsonl, best/, final/."),
+    config: Path = typer.Option(None, "--config", "-c", help="A TOML file of EncoderTrainConfig settings."),
+    tokenizer: str = typer.Option(None, "--tokenizer", help="A tokenizer folder or id (default: train one)."),
+    resume: str = typer.Option(None, "--resume", help="'latest' or a checkpoint folder to continue from."),
+    max_steps: int = typer.Option(None, "--max-steps", min=1, help="Optimizer steps."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Pairs per micro-batch."),
+    learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate."),
+    seed: int = typer.Option(None, "--seed", help="Seed for init, data order and noise."),
+    settings: list[str] = typer.Option(None, "--set", help="Any config setting as KEY=VALUE (repeatable)."),
+    overwrite: bool = OverwriteOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Distil the teacher's English text encoder into a Korean student that drops into diffusers."""
+    from kdata.console import step_progress
+    from ktrain.encoder.config import load_train_config, parse_overrides
+    from ktrain.encoder.loop import train_encoder as run_training
+
+    options = {"pairs": pairs and str(pairs), "teacher": teacher, "out": out and str(out), "tokenizer": tokenizer,
+               "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
+    resolved = load_train_config(config, parse_overrides(settings), **options)
+    with step_progress("train encoder", not as_json) as bar:
+        def on_step(event) -> None:  # noqa: ANN001 - a ktrain.encoder.loop.TrainProgress
+            if bar is not None:
+                bar(f"loss {event.loss:.4f}", event.step, event.total)
+
+        result = run_training(resolved, resume=resume, overwrite=overwrite, progress=on_step)
+    _print_result(result.to_dict(), as_json, "train encoder")
+
+
+@eval_app.command("encoder")
+def eval_encoder(
+    model: Path = typer.Option(..., "--model", "-m", help="An encoder export (a run's best/ or final/)."),
+    pairs: Path = typer.Option(..., "--pairs", help="The parallel-corpus manifest with the held-out pairs."),
+    teacher: str = typer.Option(..., "--teacher", help="The SD checkpoint the encoder was distilled from."),
+    split: str = typer.Option("validation", "--split", help="validation or test (or train)."),
+    latents: int = typer.Option(2, "--latents", min=1, help="Fixed noisy latents for denoising agreement."),
+    latent_size: int = typer.Option(None, "--latent-size", min=2, help="Latent side (default: the UNet's)."),
+    reference: bool = typer.Option(False, "--reference", help="Also score the teacher reading the Korean text."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Held-out R@1/R@5 of student(ko) vs teacher(en), mean cosine, and denoising agreement through the UNet."""
+    from ktrain.encoder.evaluate import evaluate_encoder
+
+    result = evaluate_encoder(model, pairs, teacher, split=split, num_latents=latents, latent_size=latent_size,
+                              reference=reference)
+    _print_result(result, as_json, f"eval encoder ({split})")
+
+
+# --- kcli eval t2i / kcli serve: Korean-encoder pipeline vs translate-then-generate, and the web demo ------
 
 
 @eval_app.command("t2i")

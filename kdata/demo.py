@@ -21,6 +21,7 @@ from kdata.crawl.demo_step import step_crawl
 from kdata.filter.demo_step import step_filter
 from kdata.ingest.demo_step import step_ingest
 from kdata.publish.demo import step_publish
+from ktrain.encoder.demo_step import step_encoder
 from ktrain.lora.demo_step import step_lora
 from ktrain.t2i.demo_step import step_eval_t2i
 
@@ -48,6 +49,7 @@ class DemoContext:
     results: dict[str, StepResult] = field(default_factory=dict)
     image_manifest: Path | None = None
     parallel_manifest: Path | None = None
+    artifacts: dict[str, Path] = field(default_factory=dict)  # named outputs later steps use (a trained model)
 
     def path(self, name: str) -> Path:
         return self.workdir / name
@@ -112,6 +114,7 @@ STEPS: list[tuple[str, StepFn]] = [
     ("presets", step_presets),
     ("caption", step_caption),
     ("corpus", step_corpus),
+    ("encoder", step_encoder),
     ("lora", step_lora),
     ("eval-t2i", step_eval_t2i),
     ("publish", step_publish),

@@ -98,11 +98,12 @@ class CheckpointManager:
         return read_state(checkpoint)
 
     def _prune(self, keep: int | None) -> None:
-        """Delete the oldest checkpoints beyond ``limit``; the best one is never deleted."""
+        """Delete the oldest checkpoints beyond ``limit``; neither the best one nor the newest (the one
+        ``--resume latest`` continues from) is ever deleted, so with an older best there may be limit + 1."""
         if not self.limit:
             return
         found = list_checkpoints(self.output_dir)
-        removable = [(s, p) for s, p in found if s != keep]
+        removable = [(s, p) for s, p in found[:-1] if s != keep]
         excess = len(found) - self.limit
         for _, path in removable[: max(excess, 0)]:
             shutil.rmtree(path)

@@ -192,6 +192,22 @@ def test_demo_trains_a_lora_on_korean_captions_and_draws_from_a_korean_prompt(
     assert Image.open(lora["image"]).size == (64, 64)
 
 
+def test_demo_trains_evaluates_and_exports_a_korean_text_encoder(demo_run: tuple[Path, list[dict]]) -> None:
+    from PIL import Image
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    workdir, steps = demo_run
+    encoder = {s["step"]: s for s in steps}["encoder"]
+    export = Path(encoder["export"])
+    assert export.parent.parent == workdir / "08-encoder" and encoder["steps"] == 20
+    assert encoder["last_loss"] < encoder["first_loss"]
+    assert encoder["eval"]["r_at_1"] > encoder["eval"]["chance_r_at_1"]
+    assert encoder["eval"]["denoise_mse"] < encoder["reference"]["denoise_mse"]  # better than no training
+    model = CLIPTextModel.from_pretrained(export, subfolder="text_encoder")
+    tokenizer = CLIPTokenizer.from_pretrained(export, subfolder="tokenizer")
+    assert model.config.vocab_size == len(tokenizer) and Image.open(encoder["image"]).size == (64, 64)
+
+
 def test_demo_evaluates_bundled_korean_prompts_through_each_t2i_pipeline(demo_run: tuple[Path, list[dict]]) -> None:
     import csv
 

@@ -86,3 +86,17 @@ def test_metrics_log_drops_lines_after_the_resumed_step(tmp_path: Path) -> None:
     log.truncate_after(3)
     assert [r["step"] for r in log.read()] == [1, 2, 3]
     assert log.read()[1]["loss"] == pytest.approx(0.5)
+
+
+def test_pruning_keeps_the_newest_checkpoint_even_when_the_best_is_older(tmp_path: Path) -> None:
+    accelerator = make_accelerator("no", seed=0)
+    model = accelerator.prepare(torch.nn.Linear(2, 1))
+    manager = CheckpointManager(tmp_path, accelerator, limit=1)
+    state = TrainerState()
+    for step, metric in [(1, 0.5), (2, 0.1), (3, 0.9), (4, 0.8)]:  # lower is better: step 2 stays best
+        state.step = step
+        state.improve(metric, step, greater_is_better=False)
+        manager.save(state, {})
+    assert [step for step, _ in list_checkpoints(tmp_path)] == [2, 4]
+    assert model is not None
+

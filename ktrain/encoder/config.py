@@ -1,0 +1,131 @@
+"""``EncoderTrainConfig``: every setting of ``kcli train encoder``, filled defaults < TOML file < command line.
+
+Unknown keys are errors (kdata.config). The resolved config is saved in every checkpoint and export.
+Objectives are switched on by a positive weight; the baseline of earlier Korean CLIP work is
+``sequence_weight = 0, unet_weight = 0`` (pooled MSE only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from kdata.config import build_config, load_toml
+from kdata.errors import ConfigError
+from ktrain.encoder.evaluate import DEFAULT_TIMESTEPS, GREATER_IS_BETTER
+from ktrain.runtime import PRECISIONS
+
+SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
+# Settings that may differ when a run is resumed: they change no result, only bookkeeping.
+RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every"})
+
+
+@dataclass
+class EncoderTrainConfig:
+    # What to train on and from.
+    pairs: str = ""  # a parallel manifest (kdata kind "parallel")
+    teacher: str = ""  # SD checkpoint: preset (tiny-sd), diffusers folder or Hub id; or a CLIP text model
+    out: str = ""
+    tokenizer: str | None = None  # None: train one on the pairs' Korean side into OUT/tokenizer
+    student_init: str = "teacher"  # "teacher", or a Korean CLIP text model (folder / Hub id) to start from
+    text_encoder_subfolder: str = "text_encoder"  # SDXL's second encoder: "text_encoder_2"
+    hidden_layer: int = -1  # the states the UNet reads: -1 last (SD 1.x/2.x), -2 penultimate (SDXL)
+    vocab_size: int = 32000  # for the tokenizer trained when `tokenizer` is None
+    min_frequency: int = 2
+    validation_fraction: float = 0.1  # held out of train when the manifest has no validation rows
+    # Objectives: a weight of 0 switches one off.
+    pooled_weight: float = 1.0  # student(ko) pooled vs teacher(en) pooled (the baseline)
+    english_weight: float = 1.0  # student(en) pooled vs teacher(en) pooled (keeps English working)
+    sequence_weight: float = 1.0  # soft-attention alignment of the token states the UNet reads
+    sequence_temperature: float = 0.05
+    unet_weight: float = 1.0  # frozen UNet: noise prediction under student(ko) vs teacher(en)
+    unet_latent_size: int | None = None  # None: the UNet's sample size (smaller is cheaper; the UNet is convolutional)
+    # Optimisation.
+    max_steps: int = 2000
+    batch_size: int = 32
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    lr_scheduler: str = "cosine"
+    warmup_steps: int = 100
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    mixed_precision: str = "auto"  # fp32 on CPU; bf16/fp16 on GPU
+    cache_teacher: bool = True
+    cache_limit_mb: float = 2048.0
+    # Checkpoints, evaluation, logging. Validation runs at every checkpoint, so the best one is always on disk.
+    checkpoint_every: int = 200
+    checkpoints_total_limit: int | None = 3
+    # What the UNet draws is the point, so the best checkpoint is by held-out denoising agreement relative to
+    # the empty prompt; a teacher without a UNet falls back to mean_cosine.
+    best_metric: str = "denoise_relative"
+    eval_latents: int = 2
+    eval_timesteps: list[int] = field(default_factory=lambda: list(DEFAULT_TIMESTEPS))
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        self._check_positive()
+        if self.mixed_precision not in PRECISIONS:
+            raise ConfigError(f"mixed_precision must be one of {', '.join(PRECISIONS)}, got {self.mixed_precision!r}")
+        if self.lr_scheduler not in SCHEDULES:
+            raise ConfigError(f"lr_scheduler must be one of {', '.join(SCHEDULES)}, got {self.lr_scheduler!r}")
+        if self.best_metric not in GREATER_IS_BETTER:
+            raise ConfigError(f"best_metric must be one of {', '.join(GREATER_IS_BETTER)}, got {self.best_metric!r}")
+        if min(self.weights.values()) < 0 or max(self.weights.values()) <= 0:
+            raise ConfigError("objective weights must be >= 0 and at least one > 0 "
+                              f"(pooled_weight, english_weight, sequence_weight, unet_weight); got {self.weights}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.hidden_layer >= 0:
+            raise ConfigError(f"hidden_layer counts from the end (-1 last, -2 penultimate), got {self.hidden_layer}")
+
+    def _check_positive(self) -> None:
+        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every", "log_every",
+                     "eval_latents"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0 or self.sequence_temperature <= 0:
+            raise ConfigError("learning_rate and sequence_temperature must be positive")
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {"pooled": self.pooled_weight, "english": self.english_weight, "sequence": self.sequence_weight,
+                "unet": self.unet_weight}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``--set key=value`` pairs; the value is read as TOML (``0``, ``1e-4``, ``true``, ``[1, 2]``) or else a string."""
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        result[key.strip()] = value
+    return result
+
+
+def load_train_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                      **options: Any) -> EncoderTrainConfig:
+    """Defaults < ``file`` (TOML) < ``overrides`` (``--set``) < named options (``--pairs``, ``--max-steps``...)."""
+    from_file = load_toml(file) if file else {}
+    config = build_config(EncoderTrainConfig, from_file, overrides, options, where=str(file or "config"))
+    for name in ("pairs", "teacher", "out"):
+        if not getattr(config, name):
+            raise ConfigError(f"{name} is required (--{name} or `{name} = ...` in the config file)")
+    return config
+
+
+def changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Settings that differ between a checkpoint's config and this run's (resuming needs the same run)."""
+    keys = sorted(set(saved) | set(current))
+    return [k for k in keys if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)]

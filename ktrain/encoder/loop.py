@@ -1,0 +1,239 @@
+"""``kcli train encoder``: the distillation loop, top-down over small helpers.
+
+One optimizer step = ``gradient_accumulation_steps`` micro-batches. Which rows a micro-batch holds and
+which noise the UNet sees are functions of (seed, micro-step) alone, so a resumed run draws exactly what
+the uninterrupted run would have drawn; model, optimizer, scheduler and RNG states come back from
+``checkpoint-{step}/`` (accelerate ``save_state``). Validation runs at every checkpoint, so the best
+checkpoint by ``best_metric`` is always one that exists (and is never pruned); its model is also exported
+to ``OUT/best/`` (before the checkpoint is written: a run killed in between redoes that step on resume and,
+being deterministic, exports the same model again), and the last one to ``OUT/final/``.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdata.errors import ConfigError
+from ktrain.checkpoints import CONFIG_FILE, CheckpointManager, TrainerState, find_resume_checkpoint, list_checkpoints
+from ktrain.encoder.build import EncoderRun, build_run
+from ktrain.encoder.config import EncoderTrainConfig, changed_settings
+from ktrain.encoder.encoding import encode, tokenize, unet_inputs
+from ktrain.encoder.evaluate import GREATER_IS_BETTER, score
+from ktrain.encoder.export import export_encoder
+from ktrain.encoder.losses import pooled_mse, soft_alignment_mse, unet_noise_mse, weighted_total
+from ktrain.metrics import MetricsLog
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class StaleRunError(ConfigError):
+    """The checkpoint to resume was made with other settings or another version of the data."""
+
+
+@dataclass
+class TrainProgress:
+    """A progress event for a callback (the CLI draws a bar from it)."""
+
+    step: int
+    total: int
+    loss: float | None = None
+    validation: dict[str, Any] | None = None
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    steps: int
+    resumed_from: int | None
+    first_loss: float | None
+    last_loss: float | None
+    best_step: int | None
+    best_metric: float | None
+    validation: dict[str, Any] | None
+    exports: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+
+
+def batch_indices(num_rows: int, batch_size: int, micro_step: int, seed: int) -> list[int]:
+    """The rows of micro-batch ``micro_step``: epochs are seeded permutations, walked in slices."""
+    import torch
+
+    per_epoch = math.ceil(num_rows / batch_size)
+    epoch, index = divmod(micro_step, per_epoch)
+    order = torch.randperm(num_rows, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return order[index * batch_size : (index + 1) * batch_size].tolist()
+
+
+def compute_losses(run: EncoderRun, indices: list[int], micro_step: int, device: Any,
+                   process_index: int = 0) -> dict[str, Any]:
+    """Every switched-on objective for one micro-batch (unweighted)."""
+    import torch
+
+    config, weights = run.config, run.config.weights
+    teacher_states, teacher_pooled = run.train_cache.get(indices)
+    ko = tokenize(run.tokenizer, [run.corpus.train.ko[i] for i in indices]).to(device)
+    states, pooled = encode(run.student, ko, config.hidden_layer)
+    losses: dict[str, Any] = {}
+    if weights["pooled"] > 0:
+        losses["pooled"] = pooled_mse(pooled, teacher_pooled)
+    if weights["english"] > 0:
+        en = tokenize(run.tokenizer, [run.corpus.train.en[i] for i in indices]).to(device)
+        losses["english"] = pooled_mse(encode(run.student, en, config.hidden_layer)[1], teacher_pooled)
+    if weights["sequence"] > 0:
+        losses["sequence"] = soft_alignment_mse(states, teacher_states, config.sequence_temperature)
+    if weights["unet"] > 0:
+        # Noise is a function of (seed, micro-step, process): a resumed run redraws exactly the same.
+        generator = torch.Generator().manual_seed((config.seed * 1_000_003 + micro_step) * 1024 + process_index)
+        latents, timesteps = unet_inputs(run.unet, len(indices), generator, config.unet_latent_size)
+        dtype = next(run.unet.parameters()).dtype
+        latents, timesteps = latents.to(device, dtype), timesteps.to(device)
+        with torch.no_grad():
+            target = run.unet(latents, timesteps, encoder_hidden_states=teacher_states.to(dtype)).sample
+        losses["unet"] = unet_noise_mse(run.unet, latents, timesteps, states, target, run.unet_scale)
+    return losses
+
+
+def train_step(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, step: int) -> dict[str, float]:
+    """One optimizer step over ``gradient_accumulation_steps`` micro-batches; returns the mean losses."""
+    config = run.config
+    accumulation = config.gradient_accumulation_steps
+    logged: dict[str, float] = {}
+    for micro in range(accumulation):
+        micro_step = step * accumulation + micro
+        rows = batch_indices(len(run.corpus.train), config.batch_size, micro_step, config.seed)
+        rows = rows[accelerator.process_index :: accelerator.num_processes] or rows[:1]
+        with accelerator.accumulate(run.student):
+            with accelerator.autocast():
+                losses = compute_losses(run, rows, micro_step, accelerator.device, accelerator.process_index)
+                total = weighted_total(losses, config.weights)
+            accelerator.backward(total)
+            if accelerator.sync_gradients and config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(run.student.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        for name, value in {"loss": total, **losses}.items():
+            logged[name] = logged.get(name, 0.0) + value.item() / accumulation
+    return logged
+
+
+def validate(run: EncoderRun, accelerator: Any) -> dict[str, Any] | None:
+    if run.validation_states is None:
+        return None
+    student = accelerator.unwrap_model(run.student)
+    return score(student, run.tokenizer, run.corpus.validation.ko, run.validation_states, run.validation_pooled,
+                 run.probe, run.validation_null_mse, run.config.hidden_layer, accelerator.device)
+
+
+def best_metric(run: EncoderRun) -> str:
+    """The configured metric; without a UNet to measure denoising with, mean cosine."""
+    metric = run.config.best_metric
+    return "mean_cosine" if metric.startswith("denoise") and run.probe is None else metric
+
+
+def export_info(run: EncoderRun, step: int, validation: dict[str, Any] | None) -> dict[str, Any]:
+    config = run.config
+    return {"teacher": config.teacher, "pairs": config.pairs, "fingerprint": run.corpus.fingerprint, "step": step,
+            "hidden_layer": config.hidden_layer, "validation": validation, "config": config.to_dict()}
+
+
+def prepare_output(config: EncoderTrainConfig, resume: str | None, overwrite: bool, accelerator: Any) -> None:
+    """Refuse to mix two runs in one folder: continue it (``--resume latest``) or start over (``--overwrite``)."""
+    out = Path(config.out)
+    if overwrite and out.exists() and accelerator.is_main_process:
+        shutil.rmtree(out)
+    accelerator.wait_for_everyone()
+    found = list_checkpoints(out)
+    if found and not resume:
+        raise ConfigError(f"{out} already holds a training run (checkpoint-{found[-1][0]}); pass --resume latest to "
+                          "continue it, --overwrite to start over, or another --out")
+
+
+def resume_state(manager: CheckpointManager, config: EncoderTrainConfig, resume: str | None,
+                 fingerprint: str) -> tuple[TrainerState, int | None]:
+    import json
+
+    checkpoint = find_resume_checkpoint(Path(config.out), resume)
+    if checkpoint is None:
+        return TrainerState(extra={"fingerprint": fingerprint}), None
+    saved = json.loads((checkpoint / CONFIG_FILE).read_text(encoding="utf-8"))
+    changed = changed_settings(saved, config.to_dict())
+    if changed:
+        raise StaleRunError(f"{checkpoint} was made with other settings ({', '.join(changed)}); resume with the same "
+                          "settings, or train into another --out")
+    state = manager.load(checkpoint)
+    if state.extra.get("fingerprint") != fingerprint:
+        raise StaleRunError(f"{checkpoint} was trained on another version of {config.pairs} (fingerprint differs)")
+    return state, state.step
+
+
+def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwrite: bool = False,
+                  progress: Callable[[TrainProgress], None] | None = None) -> TrainResult:
+    """Train (or continue training) a Korean student of ``config.teacher``; returns where everything went."""
+    from ktrain.optim import build_optimizer, build_scheduler
+    from ktrain.runtime import make_accelerator
+
+    accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
+    prepare_output(config, resume, overwrite, accelerator)
+    out = Path(config.out)
+    run = build_run(config, accelerator)
+    optimizer = build_optimizer(run.student, config.learning_rate, config.weight_decay)
+    # accelerate steps a prepared scheduler once per process per optimizer step (diffusers' examples scale alike).
+    n = accelerator.num_processes
+    scheduler = build_scheduler(optimizer, config.lr_scheduler, config.warmup_steps * n, config.max_steps * n)
+    run.student, optimizer, scheduler = accelerator.prepare(run.student, optimizer, scheduler)
+    manager = CheckpointManager(out, accelerator, limit=config.checkpoints_total_limit)
+    state, resumed_from = resume_state(manager, config, resume, run.corpus.fingerprint)
+    metrics = MetricsLog(out / METRICS_FILE, enabled=accelerator.is_main_process)
+    metrics.truncate_after(state.step)
+    return _loop(run, accelerator, optimizer, scheduler, manager, state, metrics, resumed_from, progress)
+
+
+def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, manager: CheckpointManager,
+          state: TrainerState, metrics: MetricsLog, resumed_from: int | None,
+          progress: Callable[[TrainProgress], None] | None) -> TrainResult:
+    config, out = run.config, Path(run.config.out)
+    validation = None
+    while state.step < config.max_steps:
+        losses = train_step(run, accelerator, optimizer, scheduler, state.step)
+        state.step += 1
+        if state.step % config.log_every == 0 or state.step == 1 or state.step == config.max_steps:
+            metrics.log(state.step, lr=scheduler.get_last_lr()[0], **losses)
+        validation = None
+        if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
+            validation = _checkpoint(run, accelerator, manager, state, metrics)
+        if progress is not None:
+            progress(TrainProgress(state.step, config.max_steps, losses["loss"], validation))
+    if accelerator.is_main_process:
+        export_encoder(out / "final", accelerator.unwrap_model(run.student), run.tokenizer,
+                       export_info(run, state.step, validation), config.text_encoder_subfolder)
+    accelerator.wait_for_everyone()
+    exports = {name: str(out / name) for name in ("final", "best") if (out / name).exists()}
+    logged = [r["loss"] for r in metrics.read() if "loss" in r]  # the whole run's, resumed or not
+    return TrainResult(out, state.step, resumed_from, logged[0] if logged else None, logged[-1] if logged else None,
+                       state.best_step, state.best_metric, validation or state.extra.get("best_validation"), exports)
+
+
+def _checkpoint(run: EncoderRun, accelerator: Any, manager: CheckpointManager, state: TrainerState,
+                metrics: MetricsLog) -> dict[str, Any] | None:
+    """Validate, export the model to ``best/`` when it is the best so far, then save ``checkpoint-{step}/``."""
+    config = run.config
+    validation = validate(run, accelerator)
+    if validation is not None:
+        metrics.log(state.step, **{f"val/{k}": v for k, v in validation.items()})
+        metric = best_metric(run)
+        value = validation.get(metric)
+        if value is not None and state.improve(value, state.step, GREATER_IS_BETTER[metric]):
+            state.extra["best_validation"] = validation
+            if accelerator.is_main_process:
+                export_encoder(Path(config.out) / "best", accelerator.unwrap_model(run.student), run.tokenizer,
+                               export_info(run, state.step, validation), config.text_encoder_subfolder)
+    manager.save(state, config.to_dict())
+    return validation
