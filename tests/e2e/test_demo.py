@@ -223,3 +223,4 @@ def test_demo_evaluates_bundled_korean_prompts_through_each_t2i_pipeline(demo_ru
     assert Path(step["report"]) == workdir / "85-eval-t2i" / "report.html"
     assert Path(step["report"]).read_text(encoding="utf-8").count("<img src='images/") == 9
     assert list(step["medians"]) == list(pipelines) and Path(step["report_md"]).exists()
+    assert Path(step["text_encoder"]).is_relative_to(workdir)  # the Korean encoder the demo's encoder step exported
