@@ -37,6 +37,8 @@ RayAddressOpt = typer.Option(
     None, "--ray-address", help="With --executor ray: a running cluster (ray://HOST:10001, HOST:6379 or 'auto'); "
     "default: $RAY_ADDRESS if set, else a local Ray started for this run.",
 )
+# The options every stage command passes to the runner, not to the stage's own config.
+RUN_OPTIONS = ("workers", "executor", "ray_address", "batch_size", "overwrite", "as_json")
 OverwriteOpt = typer.Option(False, "--overwrite", help="Delete an existing output first (the only destructive mode).")
 JsonOpt = typer.Option(False, "--json", help="Print a machine-readable JSON result instead of tables.")
 BatchOpt = typer.Option(256, "--batch-size", min=1, help="Rows per batch handed to the stage.")
@@ -293,20 +295,21 @@ def ingest_urls_cmd(
     allow_private: bool = typer.Option(None, "--allow-private", help="Allow loopback/private addresses."),
     config_file: Path = ConfigFileOpt,
     workers: int = WorkersOpt,
+    executor: str = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
     batch_size: int = BatchOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Download a URL list into an image manifest; re-running resumes and retries retryable failures."""
-    options = {k: v for k, v in locals().items() if k not in ("input_path", "out", "config_file", "workers",
-                                                              "batch_size", "overwrite", "as_json")}
+    options = {k: v for k, v in locals().items() if k not in ("input_path", "out", "config_file", *RUN_OPTIONS)}
     from kdata.ingest.settings import url_config
     from kdata.ingest.urls import ingest_urls
 
     config = url_config(input_path, options, config_file)
     with _progress("ingest urls", not as_json) as progress:
-        result = ingest_urls(config, out, workers=workers, batch_size=batch_size, overwrite=overwrite,
-                             progress=progress)
+        result = ingest_urls(config, out, workers=workers, executor=executor, ray_address=ray_address,
+                             batch_size=batch_size, overwrite=overwrite, progress=progress)
     _report_run(result, as_json)
 
 
@@ -327,20 +330,21 @@ def ingest_folder_cmd(
     shard_size: int = ShardSizeOpt,
     config_file: Path = ConfigFileOpt,
     workers: int = WorkersOpt,
+    executor: str = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
     batch_size: int = BatchOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Ingest local images with per-image sidecar JSON (mapped to columns) or one metadata file."""
-    options = {k: v for k, v in locals().items() if k not in ("root", "out", "config_file", "workers",
-                                                              "batch_size", "overwrite", "as_json")}
+    options = {k: v for k, v in locals().items() if k not in ("root", "out", "config_file", *RUN_OPTIONS)}
     from kdata.ingest.folder import ingest_folder
     from kdata.ingest.settings import folder_config
 
     config = folder_config(root, options, config_file)
     with _progress("ingest folder", not as_json) as progress:
-        result = ingest_folder(config, out, workers=workers, batch_size=batch_size, overwrite=overwrite,
-                               progress=progress)
+        result = ingest_folder(config, out, workers=workers, executor=executor, ray_address=ray_address,
+                               batch_size=batch_size, overwrite=overwrite, progress=progress)
     _report_run(result, as_json)
 
 
@@ -356,13 +360,14 @@ def ingest_crop_cmd(
     encode_quality: int = EncodeQualityOpt,
     store: str = StoreOpt,
     workers: int = WorkersOpt,
+    executor: str = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
     batch_size: int = BatchOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Random square crops after a short-side resize (a LoRA data recipe), one row per crop."""
-    options = {k: v for k, v in locals().items() if k not in ("manifest", "out", "workers", "batch_size",
-                                                              "overwrite", "as_json")}
+    options = {k: v for k, v in locals().items() if k not in ("manifest", "out", *RUN_OPTIONS)}
     from kdata.ingest.crop import crop_manifest
     from kdata.ingest.settings import crop_config
     from kdata.manifest import open_manifest
@@ -370,8 +375,8 @@ def ingest_crop_cmd(
     config = crop_config(options)
     parent = open_manifest(manifest)
     with _progress("ingest crop", not as_json) as progress:
-        result = crop_manifest(parent, config, out, workers=workers, batch_size=batch_size, overwrite=overwrite,
-                               progress=progress)
+        result = crop_manifest(parent, config, out, workers=workers, executor=executor, ray_address=ray_address,
+                               batch_size=batch_size, overwrite=overwrite, progress=progress)
     _report_run(result, as_json)
 
 
@@ -511,6 +516,8 @@ def caption(
     config: Path = typer.Option(..., "--config", "-c", help="Caption config TOML (backends per language)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output manifest directory."),
     workers: int = WorkersOpt,
+    executor: str = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
     batch_size: int = BatchOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
@@ -520,7 +527,8 @@ def caption(
 
     job = prepare_caption(manifest, config)  # columns and config checked before the bar and any model
     with _progress("caption", not as_json) as progress:
-        result = job.run(out, workers=workers, batch_size=batch_size, overwrite=overwrite, progress=progress)
+        result = job.run(out, workers=workers, executor=executor, ray_address=ray_address, batch_size=batch_size,
+                         overwrite=overwrite, progress=progress)
     _report_run(result, as_json)
 
 
@@ -536,6 +544,8 @@ def corpus_build(
     en_col: str = typer.Option(None, "--en-col", help="English column (default: detected with --ko-col's rules)."),
     val_fraction: float = typer.Option(0.05, "--val-fraction", min=0.0, max=0.99, help="Share of pairs in validation."),
     workers: int = WorkersOpt,
+    executor: str = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -544,7 +554,8 @@ def corpus_build(
 
     job = prepare_corpus_build(inputs, ko_col=ko_col, en_col=en_col, val_fraction=val_fraction)
     with _progress("corpus build", not as_json) as progress:
-        result = job.run(out, workers=workers, overwrite=overwrite, progress=progress)
+        result = job.run(out, workers=workers, executor=executor, ray_address=ray_address, overwrite=overwrite,
+                         progress=progress)
     _report_run(result, as_json)
 
 
@@ -554,6 +565,8 @@ def filter_manifest(
     config: Path = typer.Option(None, "--config", "-c", help="Filter config TOML (default: the packaged one)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output manifest directory (the report goes in OUT/report)."),
     workers: int = WorkersOpt,
+    executor: str = ExecutorOpt,
+    ray_address: str | None = RayAddressOpt,
     batch_size: int = BatchOpt,
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
@@ -564,8 +577,8 @@ def filter_manifest(
 
     filter_config = load_filter_config(config)
     with _progress("filter", not as_json) as progress:
-        result = run_filter(manifest, filter_config, out, workers=workers, batch_size=batch_size,
-                            overwrite=overwrite, progress=progress)
+        result = run_filter(manifest, filter_config, out, workers=workers, executor=executor, ray_address=ray_address,
+                            batch_size=batch_size, overwrite=overwrite, progress=progress)
     if as_json:
         from kdata.console import print_json
 

@@ -41,6 +41,13 @@ ProgressCallback = Callable[[Progress], None]
 class CaptionStage(Stage):
     name = "caption"
 
+    @classmethod
+    def wants_gpu(cls, plan: CaptionPlan) -> bool:
+        """A GPU per worker where any captioner, translator or the re-ranker is set to a CUDA device."""
+        config = plan.config
+        tables = [*config.en, *config.ko, *([{"device": config.rerank.device}] if config.rerank else [])]
+        return any(str(table.get("device", "cpu")).startswith("cuda") for table in tables)
+
     def setup(self) -> None:
         plan: CaptionPlan = self.config
         self.chains: dict[str, list[Backend]] = build_backends(plan.config, skipped=plan.skipped)
@@ -117,10 +124,11 @@ class CaptionJob:
     parent: Manifest
     plan: CaptionPlan
 
-    def run(self, out: str | Path, *, workers: int = 1, batch_size: int = 256, overwrite: bool = False,
-            progress: ProgressCallback | None = None) -> RunResult:
+    def run(self, out: str | Path, *, workers: int = 1, executor: str = "local", ray_address: str | None = None,
+            batch_size: int = 256, overwrite: bool = False, progress: ProgressCallback | None = None) -> RunResult:
         return run_stage(CaptionStage, self.plan, manifest_sources(self.parent), out, parent=self.parent,
-                         workers=workers, batch_size=batch_size, overwrite=overwrite, progress=progress)
+                         workers=workers, executor=executor, ray_address=ray_address, batch_size=batch_size,
+                         overwrite=overwrite, progress=progress)
 
 
 def prepare_caption(manifest: str | Path, config: str | Path | CaptionConfig) -> CaptionJob:

@@ -120,13 +120,13 @@ class CorpusJob:
     config: CorpusConfig
     table: pa.Table
 
-    def run(self, out: str | Path, *, workers: int = 1, overwrite: bool = False,
-            progress: Callable[[Progress], None] | None = None) -> RunResult:
+    def run(self, out: str | Path, *, workers: int = 1, executor: str = "local", ray_address: str | None = None,
+            overwrite: bool = False, progress: Callable[[Progress], None] | None = None) -> RunResult:
         starts = range(0, max(self.table.num_rows, 1), SHARD_ROWS)
         sources = [TableShardSource(f"shard-{i:05d}.parquet", self.table.slice(start, SHARD_ROWS))
                    for i, start in enumerate(starts)]
-        return run_stage(CorpusCleanStage, self.config, sources, out, workers=workers, overwrite=overwrite,
-                         progress=progress)
+        return run_stage(CorpusCleanStage, self.config, sources, out, workers=workers, executor=executor,
+                         ray_address=ray_address, overwrite=overwrite, progress=progress)
 
 
 def prepare_corpus_build(

@@ -38,10 +38,14 @@ class ClipConfig:
     batch_size: int = 32
     prefetch_threads: int = 2  # decode + preprocess the next images while the model runs
     cache_dir: str = ""  # embedding cache; default <kcli home>/embeddings
+    # auto: a GPU where the worker has one (with --executor ray each actor then asks Ray for a GPU), else CPU.
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.prefetch_threads < 1:
             raise ValueError("batch_size and prefetch_threads must be at least 1")
+        if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
 
 @dataclass

@@ -25,6 +25,7 @@ from kdata.filter.decide import decide, read_decisions_summary, write_decisions
 from kdata.filter.stage import DECISIONS_FILE, ApplyStage, JoinedShardSource, ScoreStage
 from kdata.manifest import Manifest, open_manifest
 from kdata.runner import Progress, RunResult, ShardSource, manifest_sources, run_stage
+from kdata.runner.executors import executor_session
 from kdata.runner.stats import merge
 
 SCORED_DIR = Path("_work") / "filter" / "scored"
@@ -62,6 +63,8 @@ def run_filter(
     out: str | Path,
     *,
     workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
     batch_size: int = 256,
     overwrite: bool = False,
     progress: Callable[[Progress], None] | None = None,
@@ -70,10 +73,11 @@ def run_filter(
     parent = open_manifest(manifest)
     warnings = scope_warnings(parent, config)
     passes: dict[str, Any] = {}
+    engine: dict[str, Any] = {"workers": workers, "executor": executor, "ray_address": ray_address}
 
     def plan(out_dir: Path) -> list[ShardSource]:
         scored = run_stage(ScoreStage, config, manifest_sources(parent), out_dir / SCORED_DIR, parent=parent,
-                           workers=workers, batch_size=batch_size, progress=_halves(progress, 0))
+                           batch_size=batch_size, progress=_halves(progress, 0), **engine)
         passes["score"] = scored
         decisions_path = out_dir / DECISIONS_FILE
         fingerprint, _ = read_decisions_summary(decisions_path)
@@ -81,8 +85,9 @@ def run_filter(
             write_decisions(decisions_path, decide(scored.manifest, config), scored.manifest.fingerprint)
         return [JoinedShardSource(i, s) for i, s in zip(parent.shard_paths, scored.manifest.shard_paths)]
 
-    final = run_stage(ApplyStage, config, plan, out, parent=parent, workers=workers, batch_size=batch_size,
-                      overwrite=overwrite, progress=_halves(progress, 1))
+    with executor_session(executor, workers, ray_address):  # one local Ray for both passes, not one each
+        final = run_stage(ApplyStage, config, plan, out, parent=parent, batch_size=batch_size, overwrite=overwrite,
+                          progress=_halves(progress, 1), **engine)
     _, summary = read_decisions_summary(Path(final.manifest.path) / DECISIONS_FILE)
     result = FilterResult(final, combined_stats(passes["score"].stats, final.stats),
                           summary.get("thresholds", {}), warnings=warnings)

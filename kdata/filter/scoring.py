@@ -21,6 +21,7 @@ from kdata.filter.clip import ClipEncoder, load_clip
 from kdata.filter.config import FilterConfig
 from kdata.filter.embed_cache import EmbeddingCache, default_cache_root
 from kdata.filter.pipeline import Prepared, prefetched, prepare_row
+from kdata.models.resolve import torch_device
 
 TEXT_BATCH = 256
 
@@ -38,7 +39,8 @@ class ScoringModels:
     def load(cls, config: FilterConfig) -> ScoringModels:
         models = cls()
         if config.uses_clip:
-            models.clip = load_clip(config.clip.backend, config.clip.model, config.clip.text_model)
+            models.clip = load_clip(config.clip.backend, config.clip.model, config.clip.text_model,
+                                    device=torch_device(config.clip.device))
             root = Path(config.clip.cache_dir).expanduser() if config.clip.cache_dir else default_cache_root()
             models.cache = EmbeddingCache(root, models.clip.model_id, models.clip.dim)
         dim = models.clip.dim if models.clip is not None else None

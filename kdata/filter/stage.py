@@ -64,6 +64,10 @@ def apply_rules(row: dict[str, Any], rules: Sequence[tuple[RuleConfig, FilterSpe
 class ScoreStage(Stage):
     name = "filter-score"
 
+    @classmethod
+    def wants_gpu(cls, config: FilterConfig) -> bool:
+        return config.uses_clip and config.clip.device != "cpu"
+
     def setup(self) -> None:
         config: FilterConfig = self.config
         self.rules = [(rule, config.spec(rule)) for rule in config.rules]

@@ -145,10 +145,12 @@ def crop_manifest(
     out: str | Path,
     *,
     workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
     batch_size: int = 256,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> RunResult:
     sources = [CropShardSource(path, config.crops) for path in parent.shard_paths]
-    return run_stage(CropStage, config, sources, out, parent=parent, workers=workers, batch_size=batch_size,
-                     overwrite=overwrite, progress=progress)
+    return run_stage(CropStage, config, sources, out, parent=parent, workers=workers, executor=executor,
+                     ray_address=ray_address, batch_size=batch_size, overwrite=overwrite, progress=progress)

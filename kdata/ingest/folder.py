@@ -176,6 +176,8 @@ def ingest_folder(
     out: str | Path,
     *,
     workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
     batch_size: int = 256,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
@@ -191,8 +193,8 @@ def ingest_folder(
                             identity="key", key=lambda index, key: key)
         return plan_sources(out_root, parts, retry_budget=0)
 
-    return run_stage(FolderIngestStage, config, planner, out, workers=workers, batch_size=batch_size,
-                     overwrite=overwrite, progress=progress)
+    return run_stage(FolderIngestStage, config, planner, out, workers=workers, executor=executor,
+                     ray_address=ray_address, batch_size=batch_size, overwrite=overwrite, progress=progress)
 
 
 def folder_fingerprint(root: Path) -> str:

@@ -95,6 +95,8 @@ def ingest_urls(
     out: str | Path,
     *,
     workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
     batch_size: int = 256,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
@@ -114,5 +116,5 @@ def ingest_urls(
         parts = stage_input(root, tables, config.shard_size, fingerprint)
         return plan_sources(root, parts, config.retry_failed)
 
-    return run_stage(UrlIngestStage, config, planner, out, workers=workers, batch_size=batch_size,
-                     overwrite=overwrite, progress=progress)
+    return run_stage(UrlIngestStage, config, planner, out, workers=workers, executor=executor,
+                     ray_address=ray_address, batch_size=batch_size, overwrite=overwrite, progress=progress)

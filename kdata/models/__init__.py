@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from kdata.models.resolve import load_open_clip as load_open_clip
     from kdata.models.resolve import parse_open_clip_spec as parse_open_clip_spec
     from kdata.models.resolve import resolve_model as resolve_model
+    from kdata.models.resolve import torch_device as torch_device
 
 _EXPORTS = {
     "kcli_home": "kdata.models.home",
@@ -27,6 +28,7 @@ _EXPORTS = {
     "parse_open_clip_spec": "kdata.models.resolve",
     "load_hf_clip": "kdata.models.resolve",
     "load_open_clip": "kdata.models.resolve",
+    "torch_device": "kdata.models.resolve",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -63,6 +63,14 @@ def parse_open_clip_spec(spec: str) -> tuple[str, str | None]:
     return name, pretrained or None
 
 
+def torch_device(requested: str = "auto") -> str:
+    """``auto``: the GPU this worker sees (a Ray actor sees the one it was given), else the CPU."""
+    if requested != "auto":
+        return requested
+    torch = require("torch", "torch")
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_open_clip(spec: str, device: str = "cpu") -> tuple[Any, Callable[..., Any], Any]:
     """(model in eval mode, image preprocess, tokenizer) for an open_clip spec or `tiny-open-clip`. fp32."""
     open_clip = require("open_clip", "open_clip_torch")

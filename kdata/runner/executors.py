@@ -7,9 +7,11 @@ executor (:mod:`kdata.runner.ray_executor`, an optional extra) fits behind the s
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,6 +105,17 @@ def make_executor(name: str, workers: int, address: str | None = None) -> Execut
     if address:
         raise ConfigError("--ray-address is only used with --executor ray")
     return ProcessExecutor(workers) if workers > 1 else InProcessExecutor()
+
+
+def executor_session(name: str, workers: int = 1, address: str | None = None) -> AbstractContextManager[None]:
+    """Hold the engine across several :func:`kdata.runner.run_stage` calls of one command (a multi-pass
+    stage such as ``kcli filter``): with ``ray``, one Ray for all of them instead of one start per pass."""
+    make_executor(name, workers, address)  # the same one-line errors, before anything starts
+    if name != "ray":
+        return contextlib.nullcontext()
+    from kdata.runner.ray_executor import ray_session
+
+    return ray_session(address, workers)
 
 
 def output_dir_of(spec: StageSpec) -> Path:

@@ -56,20 +56,12 @@ def import_ray() -> ModuleType:
     return ray
 
 
-def stage_wants_gpu(stage_cls: type[Stage], config: Any) -> bool:
-    """Whether a stage should get a GPU: it says it uses one, unless its config pins it to the CPU."""
-    device = str(getattr(config, "device", "") or "").lower()
-    if device.startswith("cuda"):
-        return True
-    return bool(getattr(stage_cls, "uses_gpu", False)) and device != "cpu"
-
-
 def actor_options(
     spec: StageSpec, num_cpus: float, num_gpus: float | None, cluster_gpus: float
 ) -> dict[str, Any]:
     """Ray resources for one actor; a GPU is declared only where the stage wants one and one exists."""
     if num_gpus is None:
-        num_gpus = 1.0 if cluster_gpus > 0 and stage_wants_gpu(spec.stage_cls, spec.config) else 0.0
+        num_gpus = 1.0 if cluster_gpus > 0 and spec.stage_cls.wants_gpu(spec.config) else 0.0
     return {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_restarts": MAX_RESTARTS, "max_task_retries": MAX_RESTARTS}
 
 
@@ -114,14 +106,11 @@ class RayExecutor:
         self.num_gpus = num_gpus
 
     def run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:
-        # Ray prints worker output and cluster messages ("(raylet) ...") to the driver's stdout at any
-        # moment; kcli's stdout carries results (``--json``), so while Ray runs they go to stderr.
-        with contextlib.redirect_stdout(sys.stderr):
+        with ray_session(self.address, self.concurrency * self.num_cpus, ray=self.ray):
             yield from self._run(spec, sources)
 
     def _run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:
         ray = self.ray
-        started = self._connect()
         actors: list[Any] = []
         try:
             gpus = float(ray.cluster_resources().get("GPU", 0))
@@ -132,25 +121,42 @@ class RayExecutor:
         finally:
             for actor in actors:
                 ray.kill(actor)
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, cpus_needed: float = 1.0, ray: ModuleType | None = None) -> Iterator[None]:
+    """Ray connected (or started) for the ``with`` block; a Ray this block started is stopped after it.
+
+    A command that runs several passes (``kcli filter``) holds one session around them, so a local Ray
+    starts once per command, not once per pass. A Ray already initialised in this process is used as it
+    is. Ray prints worker output and cluster messages ("(raylet) ...") to the driver's stdout at any
+    moment; kcli's stdout carries results (``--json``), so inside the block they go to stderr.
+    """
+    ray = ray or import_ray()
+    with contextlib.redirect_stdout(sys.stderr):
+        started = _connect(ray, address, cpus_needed)
+        try:
+            yield
+        finally:
             if started:
                 ray.shutdown()
 
-    def _connect(self) -> bool:
-        """Connect to (or start) Ray; True when this run started it and so must shut it down."""
-        ray = self.ray
-        if ray.is_initialized():
-            return False
-        address = self.address or os.environ.get("RAY_ADDRESS")
-        try:
-            if address:
-                ray.init(address=address, logging_level=logging.WARNING)
-            else:
-                # Sized so every actor fits, like local worker processes may outnumber the cores.
-                cpus = max(os.cpu_count() or 1, math.ceil(self.concurrency * self.num_cpus))
-                ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
-        except ConnectionError as exc:
-            raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
-        return True
+
+def _connect(ray: ModuleType, address: str | None, cpus_needed: float) -> bool:
+    """Connect to (or start) Ray; True when this call started it and so must shut it down."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
+        else:
+            # Sized so every actor fits, like local worker processes may outnumber the cores.
+            cpus = max(os.cpu_count() or 1, math.ceil(cpus_needed))
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+    except ConnectionError as exc:
+        raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
+    return True
 
 
 def _dispatch(ray: ModuleType, actors: list[Any], sources: Sequence[ShardSource]) -> Iterator[ShardResult]:

@@ -46,6 +46,13 @@ class Stage(ABC):
     # actors a GPU (where the cluster has one), unless the stage's config sets ``device = "cpu"``.
     uses_gpu: ClassVar[bool] = False
 
+    @classmethod
+    def wants_gpu(cls, config: Any) -> bool:
+        """Whether each worker of this stage should hold a GPU: it says it uses one and its config does not pin
+        it to the CPU, or its config names a CUDA device. Stages whose device setting lives deeper override."""
+        device = str(getattr(config, "device", "") or "").lower()
+        return device.startswith("cuda") or (cls.uses_gpu and device != "cpu")
+
     def __init__(self, config: Any, context: StageContext) -> None:
         self.config = config
         self.context = context

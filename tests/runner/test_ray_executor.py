@@ -1,21 +1,17 @@
 """The Ray executor: the same manifest as a local run, resume after SIGKILL, GPU actors, clear errors.
 
-The tests share one local Ray with 2 CPUs (module fixture: Ray takes seconds to start). It also declares
-one *logical* GPU, which needs no hardware: enough to check that a GPU stage's actors ask Ray for one.
-Subprocess drivers (the CLI, a killed run) join that Ray through its address.
+The tests share one local Ray with 2 CPUs and one logical GPU (``ray_address`` in tests/runner/conftest.py);
+subprocess drivers (the CLI, a killed run) join it through its address.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,28 +25,10 @@ from kdata.runner.stage import StageContext
 from kdata.samples import sample_rows
 from kdata.schema import IMAGE, conform_table
 from kdata.verify import VerifyConfig, VerifyStage
+from tests.runner.conftest import INSTALL, REPO
 from tests.runner.ray_stages import GpuProbeStage, MissingModelStage, ProbeConfig
 from tests.runner.slow_stage import SlowConfig, SlowStage
 from tests.runner.test_runner import make_input
-
-REPO = Path(__file__).resolve().parents[2]
-INSTALL = "pip install 'kcli[ray]'"
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    ray = pytest.importorskip("ray", reason=f"Ray is not installed here ({INSTALL}; scripts/setup.sh installs it)")
-    temp = tempfile.mkdtemp(prefix="kray-")  # short: Ray's socket paths must stay under 108 bytes
-    with pytest.MonkeyPatch.context() as patch:
-        # Ray's workers inherit this, so they import this checkout's kdata and tests packages.
-        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
-                 _temp_dir=temp)
-        try:
-            yield ray.get_runtime_context().gcs_address
-        finally:
-            ray.shutdown()
-            shutil.rmtree(temp, ignore_errors=True)
 
 
 def _python(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
