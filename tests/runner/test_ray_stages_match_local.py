@@ -177,3 +177,14 @@ def test_sigkill_of_a_ray_ingest_part_way_then_rerun_resumes(tmp_path: Path, ray
     assert resumed.num_rows == 24 and set(resumed.column("status").to_pylist()) == {"ok"}
     assert_same_rows(rows_by_key(killed), rows_by_key(clean.manifest.path))
     assert not list((killed / "data").glob("*.tmp-*")), "a temporary file from the killed run was left as output"
+
+
+def test_caption_asks_for_a_gpu_only_where_a_model_is_set_on_cuda() -> None:
+    from kdata.caption.config import CaptionConfig, CaptionPlan, RerankConfig
+    from kdata.caption.stage import CaptionStage
+
+    captioner = {"backend": "captioner", "model": "tiny-captioner"}
+    assert not CaptionStage.wants_gpu(CaptionPlan(CaptionConfig(en=[captioner])))
+    assert CaptionStage.wants_gpu(CaptionPlan(CaptionConfig(en=[{**captioner, "device": "cuda"}])))
+    rerank = RerankConfig(model="tiny-clip", device="cuda:1")
+    assert CaptionStage.wants_gpu(CaptionPlan(CaptionConfig(en=[captioner], rerank=rerank)))
