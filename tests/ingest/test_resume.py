@@ -4,10 +4,8 @@ killed with SIGKILL part way and run again equals an uninterrupted run."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from kdata.ingest.urls import UrlIngestConfig, ingest_urls
 from kdata.manifest import open_manifest
 from tests.ingest import images
 from tests.ingest.fault_server import Reply, image_route, serve
+from tests.kill import kill_after_done_shards
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,14 +83,7 @@ def test_sigkill_part_way_then_rerun_equals_an_uninterrupted_run(tmp_path: Path)
         listing.write_text("".join(server.url(p) + "\n" for p in routes))
         killed = tmp_path / "killed"
         process = _launch(listing, killed)
-        deadline = time.time() + 60
-        while len(list((killed / "_work").glob("*.done.json"))) < 3:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            assert time.time() < deadline
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        done = len(list((killed / "_work").glob("*.done.json")))
+        done = kill_after_done_shards(process, killed, timeout=60)
         assert 3 <= done < 11 and not (killed / "manifest.json").exists()
         hits_before = sum(server.hits.values())
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from kdata.manifest import open_manifest
+from tests.kill import kill_after_done_shards
 from tests.runner.test_runner import make_input
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,14 +29,7 @@ def test_sigkill_part_way_then_rerun_equals_uninterrupted_run(tmp_path: Path) ->
     source = make_input(tmp_path / "in", shards=10, rows=8).path
     killed = tmp_path / "killed"
     process = _launch(source, killed, seconds=0.15)  # 2 batches per shard: ~0.3 s a shard
-    deadline = time.time() + 60
-    while len(list((killed / "_work").glob("*.done.json"))) < 3:
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done_before = len(list((killed / "_work").glob("*.done.json")))
+    done_before = kill_after_done_shards(process, killed)
     assert 3 <= done_before < 10 and not (killed / "manifest.json").exists()
 
     assert _launch(source, killed, seconds=0.15).wait() == 0  # the same command again

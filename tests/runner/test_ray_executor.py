@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,6 +23,7 @@ from kdata.runner.stage import StageContext
 from kdata.samples import sample_rows
 from kdata.schema import IMAGE, conform_table
 from kdata.verify import VerifyConfig, VerifyStage
+from tests.kill import kill_after_done_shards
 from tests.runner.conftest import INSTALL, REPO
 from tests.runner.ray_stages import GpuProbeStage, MissingModelStage, ProbeConfig
 from tests.runner.slow_stage import SlowConfig, SlowStage
@@ -96,14 +95,7 @@ def test_sigkill_of_a_ray_run_part_way_then_rerun_resumes(tmp_path: Path, ray_ad
     source = make_input(tmp_path / "in", shards=16, rows=8).path
     killed = tmp_path / "killed"
     process = _launch(source, killed, 0.1, ray_address)  # 2 batches a shard: ~0.2 s a shard per actor
-    deadline = time.time() + 90
-    while len(list((killed / "_work").glob("*.done.json"))) < 3:
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done_before = len(list((killed / "_work").glob("*.done.json")))
+    done_before = kill_after_done_shards(process, killed)
     assert 3 <= done_before < 16 and not (killed / "manifest.json").exists()
 
     rerun = _launch(source, killed, 0.1, ray_address)  # the same command again

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from kdata.ingest.urls import UrlIngestConfig, ingest_urls
 from kdata.manifest import open_manifest
 from kdata.samples import SAMPLE_IMAGES, write_sample_manifest
 from tests.ingest.fault_server import default_routes, image_route, serve
+from tests.kill import kill_after_done_shards
 from tests.runner.conftest import REPO
 
 DEMO_FILTER = REPO / "manifests" / "filters" / "demo.toml"
@@ -156,14 +155,7 @@ def test_sigkill_of_a_ray_ingest_part_way_then_rerun_resumes(tmp_path: Path, ray
         listing.write_text("".join(server.url(f"/img-{i:02d}.jpg") + "\n" for i in range(24)), encoding="utf-8")
         killed = tmp_path / "killed"
         process = _ingest_urls(listing, killed, ray_address)
-        deadline = time.time() + 120
-        while len(list((killed / "_work").glob("*.done.json"))) < 3:
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.time() < deadline
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        done_before = len(list((killed / "_work").glob("*.done.json")))
+        done_before = kill_after_done_shards(process, killed, timeout=120)
         assert 3 <= done_before < 12 and not (killed / "manifest.json").exists()
 
         rerun = _ingest_urls(listing, killed, ray_address)
