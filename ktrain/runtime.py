@@ -70,7 +70,19 @@ def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps:
     accelerator = Accelerator(mixed_precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
                               cpu=not cuda and launched_world_size() > 1, step_scheduler_with_optimizer=False)
     set_seed(seed)
+    if not accelerator.is_main_process:
+        quiet_libraries()
     return accelerator
+
+
+def quiet_libraries() -> None:
+    """Other processes keep the libraries' loading bars and warnings to themselves (the main one shows them)."""
+    import diffusers
+    import transformers
+
+    for library in (transformers, diffusers):
+        library.utils.logging.set_verbosity_error()
+        library.utils.logging.disable_progress_bar()
 
 
 def weight_dtype(accelerator: Any) -> Any:
