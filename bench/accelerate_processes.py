@@ -1,12 +1,12 @@
 """Training throughput of the tiny trainers on 1 process vs 2 processes (``accelerate launch``, gloo on CPU).
 
-    PYTHONPATH=. python bench/accelerate_processes.py [--short 2] [--long 8]
+    PYTHONPATH=. python bench/accelerate_processes.py [--steps 20]
 
-Each trainer runs as a user runs it (``kcli train ...`` / ``accelerate launch --multi_gpu --num_processes 2
--m cli train ...``), twice per process count: ``--short`` and ``--long`` steps. The difference of the two
-wall-clock times over the difference of steps is the time of a training step without start-up, model
-loading, caching and the final checkpoint/export, which both runs share. The batch per process stays the
-same, so 2 processes train on twice the samples per step (the effective batch doubles).
+Each trainer runs as a user runs it (``kcli train ... --json`` / ``accelerate launch --multi_gpu
+--num_processes 2 -m cli train ... --json``), 1 process then 2, and the bench prints the speed the result
+reports (``distributed``: the wall-clock time of the training loop, with its one checkpoint at the end;
+start-up, model loading and caching left out) and the whole command's wall-clock time. The batch per
+process stays the same, so 2 processes train on twice the samples per step (the effective batch doubles).
 
 On a CPU-only machine this measures correctness and the overhead of the process group (gloo all-reduce,
 one torch thread per process), not a GPU speed-up: on 2 cores, 2 processes compete for the same cores.
@@ -15,6 +15,7 @@ one torch thread per process), not a GPU speed-up: on 2 cores, 2 processes compe
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -32,7 +33,7 @@ def _port() -> int:
         return sock.getsockname()[1]
 
 
-def run(processes: int, args: list[str]) -> float:
+def run(processes: int, args: list[str]) -> tuple[dict, float]:
     launcher = [sys.executable, "-m", "cli"] if processes == 1 else [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
@@ -42,7 +43,7 @@ def run(processes: int, args: list[str]) -> float:
     done = subprocess.run([*launcher, *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
-    return time.perf_counter() - started
+    return json.loads(done.stdout)["distributed"], time.perf_counter() - started
 
 
 def encoder_args(work: Path, out: str, steps: int, batch: int) -> list[str]:
@@ -72,26 +73,22 @@ def prepare(work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", type=int, default=2)
-    parser.add_argument("--long", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ.setdefault("KCLI_HOME", str(work / "home"))
         prepare(work)
-        print(f"{'trainer':8} {'procs':>5} {'batch/proc':>10} {'eff. batch':>10} {'s/step':>8} {'steps/s':>8} "
-              f"{'samples/s':>9} {'vs 1 proc':>9}")
+        print(f"{'trainer':8} {'procs':>5} {'batch/proc':>10} {'eff. batch':>10} {'steps/s':>8} {'samples/s':>9} "
+              f"{'vs 1 proc':>9} {'command s':>9}")
         for name, build, batch in (("encoder", encoder_args, 8), ("lora", lora_args, 2)):
             base = None
             for processes in (1, 2):
-                times = [run(processes, build(work, f"{name}-{processes}-{s}", s, batch)) for s in (args.short,
-                                                                                                       args.long)]
-                per_step = (times[1] - times[0]) / (args.long - args.short)
-                samples = batch * processes / per_step
-                base = base or samples
-                print(f"{name:8} {processes:>5} {batch:>10} {batch * processes:>10} {per_step:>8.3f} "
-                      f"{1 / per_step:>8.2f} {samples:>9.1f} {samples / base:>8.2f}x")
-
+                speed, wall = run(processes, build(work, f"{name}-{processes}", args.steps, batch))
+                base = base or speed["samples_per_second"]
+                print(f"{name:8} {processes:>5} {batch:>10} {speed['effective_batch']:>10} "
+                      f"{speed['steps_per_second']:>8.2f} {speed['samples_per_second']:>9.1f} "
+                      f"{speed['samples_per_second'] / base:>8.2f}x {wall:>9.1f}")
 
 if __name__ == "__main__":
     main()

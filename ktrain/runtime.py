@@ -138,6 +138,12 @@ def restore_cursor(cursor: DataCursor, accelerator: Any, extra: dict[str, Any], 
     accelerator.step = step * accumulation
 
 
+def throughput(seconds: float, steps: int, samples: int) -> dict[str, float]:
+    """Wall-clock speed of the steps one call ran (validation and checkpoints on the way included)."""
+    rate = (lambda n: round(n / seconds, 3)) if seconds > 0 else (lambda n: 0.0)
+    return {"train_seconds": round(seconds, 3), "steps_per_second": rate(steps), "samples_per_second": rate(samples)}
+
+
 def distributed_record(accelerator: Any, batch_size: int, accumulation: int) -> dict[str, int]:
     """What a checkpoint, the metrics and the result say about the process layout of a run."""
     n = accelerator.num_processes

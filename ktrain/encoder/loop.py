@@ -27,7 +27,7 @@ from ktrain.encoder.evaluate import GREATER_IS_BETTER, score
 from ktrain.encoder.export import export_encoder
 from ktrain.encoder.losses import pooled_mse, soft_alignment_mse, unet_noise_mse, weighted_total
 from ktrain.metrics import MetricsLog
-from ktrain.runtime import step_scheduler
+from ktrain.runtime import step_scheduler, throughput
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -57,7 +57,8 @@ class TrainResult:
     best_metric: float | None
     validation: dict[str, Any] | None
     exports: dict[str, str] = field(default_factory=dict)
-    # num_processes, per_process_batch, gradient_accumulation_steps, effective_batch, samples_seen
+    # num_processes, per_process_batch, gradient_accumulation_steps, effective_batch, samples_seen, and the
+    # speed of this call's steps (train_seconds, steps_per_second, samples_per_second)
     distributed: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,8 +216,11 @@ def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwri
 def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, manager: CheckpointManager,
           state: TrainerState, metrics: MetricsLog, resumed_from: int | None,
           progress: Callable[[TrainProgress], None] | None) -> TrainResult:
+    import time
+
     config, out = run.config, Path(run.config.out)
     validation = None
+    started, first_step, first_seen = time.perf_counter(), state.step, int(state.extra.get("samples_seen", 0))
     while state.step < config.max_steps:
         losses = train_step(run, accelerator, optimizer, scheduler, state.step)
         state.step += 1
@@ -230,6 +234,8 @@ def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, man
             validation = _checkpoint(run, accelerator, manager, state, metrics)
         if progress is not None:
             progress(TrainProgress(state.step, config.max_steps, losses["loss"], validation))
+    speed = throughput(time.perf_counter() - started, state.step - first_step,
+                       int(state.extra.get("samples_seen", 0)) - first_seen)
     if accelerator.is_main_process:
         export_encoder(out / "final", accelerator.unwrap_model(run.student), run.tokenizer,
                        export_info(run, state.step, validation), config.text_encoder_subfolder)
@@ -240,7 +246,7 @@ def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, man
                                            "effective_batch", "samples_seen") if k in state.extra}
     return TrainResult(out, state.step, resumed_from, logged[0] if logged else None, logged[-1] if logged else None,
                        state.best_step, state.best_metric, validation or state.extra.get("best_validation"), exports,
-                       layout)
+                       {**layout, **speed})
 
 
 def _checkpoint(run: EncoderRun, accelerator: Any, manager: CheckpointManager, state: TrainerState,

@@ -32,7 +32,7 @@ from ktrain.lora.setup import ProgressFn, Trainer, TrainEvent, load_data, setup
 from ktrain.lora.state import check_resumable, register_lora_state_hooks
 from ktrain.lora.validation import render_samples, validation_indices, validation_loss
 from ktrain.metrics import MetricsLog
-from ktrain.runtime import distributed_record, restore_cursor, step_scheduler
+from ktrain.runtime import distributed_record, restore_cursor, step_scheduler, throughput
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "kcli_config.json"
@@ -48,7 +48,8 @@ class LoraTrainResult:
     data: dict[str, Any]
     cache: dict[str, int]
     metrics: dict[str, float] = field(default_factory=dict)
-    # num_processes, per_process_batch, gradient_accumulation_steps, effective_batch, samples_seen
+    # num_processes, per_process_batch, gradient_accumulation_steps, effective_batch, samples_seen, and the
+    # speed of this call's steps (train_seconds, steps_per_second, samples_per_second)
     distributed: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +140,7 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressFn | 
     losses: list[float] = []
     for module in tr.modules:
         module.train()
+    started, first_step, first_seen = time.perf_counter(), state.step, int(state.extra.get("samples_seen", 0))
     while state.step < cfg.max_steps:
         loss, images = train_step(tr, state.step)
         state.step += 1
@@ -155,12 +157,15 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressFn | 
             manager.save(state, checkpoint_record(tr))
         if progress and (last or state.step % cfg.progress_every == 0):
             progress(TrainEvent("train", state.step, cfg.max_steps, loss, lr))
+    speed = throughput(time.perf_counter() - started, state.step - first_step,
+                       int(state.extra.get("samples_seen", 0)) - first_seen)
     files = export(tr, out, state, metrics) if acc.is_main_process else {}
     acc.wait_for_everyone()
     resumed_from = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
     return LoraTrainResult(out, state.step, resumed_from, losses, files,
                            {**tr.data.stats, "buckets": tr.data.bucket_counts()}, cache_stats(tr),
-                           final_metrics(metrics), {**layout, "samples_seen": state.extra["samples_seen"]})
+                           final_metrics(metrics), {**layout, "samples_seen": state.extra.get("samples_seen", 0),
+                                                    **speed})
 
 
 def count_seen(tr: Trainer, state: TrainerState, images: int) -> int:
