@@ -179,7 +179,7 @@ def train_lora_cmd(
     config: Path = typer.Option(None, "--config", help="TOML file of settings (flat keys)."),
     resume: str = typer.Option(None, "--resume", help="'latest' or a checkpoint folder."),
     max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Images per micro-batch."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Images per micro-batch on each process."),
     learning_rate: float = typer.Option(None, "--learning-rate", "--lr"),
     rank: int = typer.Option(None, "--rank", help="LoRA rank."),
     resolution: int = typer.Option(None, "--resolution", help="Training resolution (bucket area = this²)."),
@@ -188,17 +188,24 @@ def train_lora_cmd(
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Train a LoRA on Stable Diffusion from an image manifest's captions; writes diffusers + kohya files."""
+    """Train a LoRA on Stable Diffusion from an image manifest's captions; writes diffusers + kohya files.
+
+    Runs unchanged under `accelerate launch` (several GPUs or machines): --batch-size is per process, so one
+    step sees batch-size x processes x gradient_accumulation_steps images; only the main process writes and
+    prints. A checkpoint resumes on another process count (README: Training on several GPUs)."""
     from ktrain.lora.config import load_lora_config, parse_set_options
     from ktrain.lora.loop import train_lora
+    from ktrain.runtime import is_main_process
 
     settings = {"manifest": manifest and str(manifest), "base": base, "out": out and str(out),
                 "caption_col": caption_col, "text_encoder": text_encoder, "max_steps": max_steps,
                 "batch_size": batch_size, "learning_rate": learning_rate, "rank": rank, "resolution": resolution,
                 "train_text_encoder": train_text_encoder, **parse_set_options(set_)}
     cfg = load_lora_config(config, **settings)
-    with _train_progress(not as_json) as progress:
+    with _train_progress(not as_json and is_main_process()) as progress:
         result = train_lora(cfg, resume=resume, overwrite=overwrite, progress=progress)
+    if not is_main_process():
+        return  # one report per run, from the main process
     payload = result.to_dict()
     if as_json:
         from kdata.console import print_json
@@ -207,7 +214,8 @@ def train_lora_cmd(
         return
     from kdata.console import console, key_value_table
 
-    shown = {k: payload[k] for k in ("out", "steps", "resumed_from", "metrics", "cache")} | payload["files"]
+    keys = ("out", "steps", "resumed_from", "metrics", "cache", "distributed")
+    shown = {k: payload[k] for k in keys} | payload["files"]
     console.print(key_value_table(shown, title="train lora"))
 
 
@@ -644,28 +652,34 @@ def train_encoder(
     tokenizer: str = typer.Option(None, "--tokenizer", help="A tokenizer folder or id (default: train one)."),
     resume: str = typer.Option(None, "--resume", help="'latest' or a checkpoint folder to continue from."),
     max_steps: int = typer.Option(None, "--max-steps", min=1, help="Optimizer steps."),
-    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Pairs per micro-batch."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Pairs per micro-batch on each process."),
     learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate."),
     seed: int = typer.Option(None, "--seed", help="Seed for init, data order and noise."),
     settings: list[str] = typer.Option(None, "--set", help="Any config setting as KEY=VALUE (repeatable)."),
     overwrite: bool = OverwriteOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Distil the teacher's English text encoder into a Korean student that drops into diffusers."""
+    """Distil the teacher's English text encoder into a Korean student that drops into diffusers.
+
+    Runs unchanged under `accelerate launch` (several GPUs or machines): --batch-size is per process, so one
+    step sees batch-size x processes x gradient_accumulation_steps pairs; only the main process writes and
+    prints. A checkpoint resumes on another process count (README: Training on several GPUs)."""
     from kdata.console import step_progress
     from ktrain.encoder.config import load_train_config, parse_overrides
     from ktrain.encoder.loop import train_encoder as run_training
+    from ktrain.runtime import is_main_process
 
     options = {"pairs": pairs and str(pairs), "teacher": teacher, "out": out and str(out), "tokenizer": tokenizer,
                "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
     resolved = load_train_config(config, parse_overrides(settings), **options)
-    with step_progress("train encoder", not as_json) as bar:
+    with step_progress("train encoder", not as_json and is_main_process()) as bar:
         def on_step(event) -> None:  # noqa: ANN001 - a ktrain.encoder.loop.TrainProgress
             if bar is not None:
                 bar(f"loss {event.loss:.4f}", event.step, event.total)
 
         result = run_training(resolved, resume=resume, overwrite=overwrite, progress=on_step)
-    _print_result(result.to_dict(), as_json, "train encoder")
+    if is_main_process():  # one report per run
+        _print_result(result.to_dict(), as_json, "train encoder")
 
 
 @eval_app.command("encoder")

@@ -83,6 +83,8 @@ class CheckpointManager:
             shutil.rmtree(tmp)
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(tmp))
+        # Every process writes into tmp (its own random_states_{i}.pkl); rename only once all have finished.
+        self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             write_json_atomic(tmp / STATE_FILE, state.__dict__)
             write_json_atomic(tmp / CONFIG_FILE, config)
@@ -94,7 +96,15 @@ class CheckpointManager:
         return final
 
     def load(self, checkpoint: Path) -> TrainerState:
-        self.accelerator.load_state(str(checkpoint))
+        """Load on every process. A checkpoint made on another process count loads too: the weights,
+        optimizer and schedule are the same on every process, and a process without its own
+        ``random_states_{i}.pkl`` keeps its seeded RNG (accelerate skips the missing file)."""
+        try:
+            self.accelerator.load_state(str(checkpoint))
+        except (FileNotFoundError, KeyError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"{checkpoint} cannot be resumed by this run ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else 'incomplete checkpoint'}); "
+                              "train into a new --out or pass --overwrite") from exc
         return read_state(checkpoint)
 
     def _prune(self, keep: int | None) -> None:

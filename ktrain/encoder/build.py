@@ -5,7 +5,7 @@ Kept apart from the loop so the loop reads top-down and a test can build a run w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from ktrain.encoder.student import (
     load_text_encoder,
 )
 from ktrain.encoder.tokenizer import INFO_FILE, TokenizerTrainConfig, load_tokenizer, save_tokenizer, train_clip_bpe
+from ktrain.runtime import DataCursor
 
 TOKENIZER_DIR = "tokenizer"
 
@@ -40,6 +41,7 @@ class EncoderRun:
     probe: DenoiseProbe | None
     validation_null_mse: float | None = None  # the empty prompt's denoising MSE on validation: 1.0 relative
     unet_scale: float = 1.0  # the same on a training sample: divides the through-UNet loss
+    cursor: DataCursor = field(default_factory=DataCursor)  # this process's place in the global batch stream
 
 
 def student_tokenizer(config: EncoderTrainConfig, corpus: ParallelCorpus, out: Path, is_main: bool) -> Any:
@@ -104,7 +106,8 @@ def build_run(config: EncoderTrainConfig, accelerator: Any) -> EncoderRun:
     unet = maybe_unet(config, teacher, dtype, device)
     limit = config.cache_limit_mb if config.cache_teacher else -1.0
     train_cache = TeacherCache.build(teacher, teacher_tokenizer, corpus.train.en, config.hidden_layer, device, limit)
-    run = EncoderRun(config, corpus, tokenizer, teacher, student, unet, train_cache, None, None, None)
+    run = EncoderRun(config, corpus, tokenizer, teacher, student, unet, train_cache, None, None, None,
+                     cursor=DataCursor(accelerator.num_processes, accelerator.process_index))
     if len(corpus.validation):
         run.validation_states, run.validation_pooled = encode_texts(
             teacher, teacher_tokenizer, corpus.validation.en, config.hidden_layer, device=device)

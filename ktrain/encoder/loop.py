@@ -27,6 +27,7 @@ from ktrain.encoder.evaluate import GREATER_IS_BETTER, score
 from ktrain.encoder.export import export_encoder
 from ktrain.encoder.losses import pooled_mse, soft_alignment_mse, unet_noise_mse, weighted_total
 from ktrain.metrics import MetricsLog
+from ktrain.runtime import step_scheduler, throughput
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -56,6 +57,9 @@ class TrainResult:
     best_metric: float | None
     validation: dict[str, Any] | None
     exports: dict[str, str] = field(default_factory=dict)
+    # num_processes, per_process_batch, gradient_accumulation_steps, effective_batch, samples_seen, and the
+    # speed of this call's steps (train_seconds, steps_per_second, samples_per_second)
+    distributed: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -71,9 +75,8 @@ def batch_indices(num_rows: int, batch_size: int, micro_step: int, seed: int) ->
     return order[index * batch_size : (index + 1) * batch_size].tolist()
 
 
-def compute_losses(run: EncoderRun, indices: list[int], micro_step: int, device: Any,
-                   process_index: int = 0) -> dict[str, Any]:
-    """Every switched-on objective for one micro-batch (unweighted)."""
+def compute_losses(run: EncoderRun, indices: list[int], micro_step: int, device: Any) -> dict[str, Any]:
+    """Every switched-on objective for global micro-batch ``micro_step`` (unweighted)."""
     import torch
 
     config, weights = run.config, run.config.weights
@@ -89,8 +92,9 @@ def compute_losses(run: EncoderRun, indices: list[int], micro_step: int, device:
     if weights["sequence"] > 0:
         losses["sequence"] = soft_alignment_mse(states, teacher_states, config.sequence_temperature)
     if weights["unet"] > 0:
-        # Noise is a function of (seed, micro-step, process): a resumed run redraws exactly the same.
-        generator = torch.Generator().manual_seed((config.seed * 1_000_003 + micro_step) * 1024 + process_index)
+        # Noise is a function of (seed, global micro-batch): a resumed run redraws exactly the same, and a
+        # micro-batch gets the same noise whichever process (of however many) trains on it.
+        generator = torch.Generator().manual_seed((config.seed * 1_000_003 + micro_step) * 1024)
         latents, timesteps = unet_inputs(run.unet, len(indices), generator, config.unet_latent_size)
         dtype = next(run.unet.parameters()).dtype
         latents, timesteps = latents.to(device, dtype), timesteps.to(device)
@@ -101,27 +105,36 @@ def compute_losses(run: EncoderRun, indices: list[int], micro_step: int, device:
 
 
 def train_step(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, step: int) -> dict[str, float]:
-    """One optimizer step over ``gradient_accumulation_steps`` micro-batches; returns the mean losses."""
+    """One optimizer step over ``gradient_accumulation_steps`` micro-batches of ``batch_size`` pairs on each
+    process; returns the losses averaged over micro-batches and processes, and ``samples`` (all processes)."""
+    import torch
+
     config = run.config
     accumulation = config.gradient_accumulation_steps
-    logged: dict[str, float] = {}
+    sums: dict[str, Any] = {}
+    samples = 0
     for micro in range(accumulation):
-        micro_step = step * accumulation + micro
-        rows = batch_indices(len(run.corpus.train), config.batch_size, micro_step, config.seed)
-        rows = rows[accelerator.process_index :: accelerator.num_processes] or rows[:1]
+        position = run.cursor.position(step * accumulation + micro)
+        rows = batch_indices(len(run.corpus.train), config.batch_size, position, config.seed)
+        samples += len(rows)
         with accelerator.accumulate(run.student):
             with accelerator.autocast():
-                losses = compute_losses(run, rows, micro_step, accelerator.device, accelerator.process_index)
+                losses = compute_losses(run, rows, position, accelerator.device)
                 total = weighted_total(losses, config.weights)
             accelerator.backward(total)
             if accelerator.sync_gradients and config.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(run.student.parameters(), config.max_grad_norm)
             optimizer.step()
-            scheduler.step()
             optimizer.zero_grad(set_to_none=True)
         for name, value in {"loss": total, **losses}.items():
-            logged[name] = logged.get(name, 0.0) + value.item() / accumulation
-    return logged
+            sums[name] = sums.get(name, 0.0) + value.detach().float() / accumulation
+    step_scheduler(optimizer, scheduler)
+    names = list(sums)
+    count = torch.tensor(float(samples), device=sums["loss"].device)
+    local = torch.stack([sums[n].reshape(()) for n in names] + [count])
+    gathered = accelerator.gather(local[None])  # (processes, losses + 1)
+    logged = {name: float(gathered[:, i].mean().item()) for i, name in enumerate(names)}
+    return {**logged, "samples": int(gathered[:, -1].sum().item())}
 
 
 def validate(run: EncoderRun, accelerator: Any) -> dict[str, Any] | None:
@@ -178,19 +191,23 @@ def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwri
                   progress: Callable[[TrainProgress], None] | None = None) -> TrainResult:
     """Train (or continue training) a Korean student of ``config.teacher``; returns where everything went."""
     from ktrain.optim import build_optimizer, build_scheduler
-    from ktrain.runtime import make_accelerator
+    from ktrain.runtime import distributed_record, make_accelerator, restore_cursor
 
     accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
     prepare_output(config, resume, overwrite, accelerator)
     out = Path(config.out)
     run = build_run(config, accelerator)
     optimizer = build_optimizer(run.student, config.learning_rate, config.weight_decay)
-    # accelerate steps a prepared scheduler once per process per optimizer step (diffusers' examples scale alike).
-    n = accelerator.num_processes
-    scheduler = build_scheduler(optimizer, config.lr_scheduler, config.warmup_steps * n, config.max_steps * n)
+    # Indexed by optimizer step on any process count (see ktrain.runtime); train_step steps it once per step.
+    scheduler = build_scheduler(optimizer, config.lr_scheduler, config.warmup_steps, config.max_steps)
     run.student, optimizer, scheduler = accelerator.prepare(run.student, optimizer, scheduler)
     manager = CheckpointManager(out, accelerator, limit=config.checkpoints_total_limit)
     state, resumed_from = resume_state(manager, config, resume, run.corpus.fingerprint)
+    if resumed_from is not None:
+        restore_cursor(run.cursor, accelerator, state.extra, state.step, config.gradient_accumulation_steps)
+    state.extra.update(distributed_record(accelerator, config.batch_size, config.gradient_accumulation_steps))
+    if not accelerator.is_main_process:
+        progress = None  # one progress bar per run
     metrics = MetricsLog(out / METRICS_FILE, enabled=accelerator.is_main_process)
     metrics.truncate_after(state.step)
     return _loop(run, accelerator, optimizer, scheduler, manager, state, metrics, resumed_from, progress)
@@ -199,26 +216,37 @@ def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwri
 def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, manager: CheckpointManager,
           state: TrainerState, metrics: MetricsLog, resumed_from: int | None,
           progress: Callable[[TrainProgress], None] | None) -> TrainResult:
+    import time
+
     config, out = run.config, Path(run.config.out)
     validation = None
+    started, first_step, first_seen = time.perf_counter(), state.step, int(state.extra.get("samples_seen", 0))
     while state.step < config.max_steps:
         losses = train_step(run, accelerator, optimizer, scheduler, state.step)
         state.step += 1
+        state.extra["micro_batches_seen"] = run.cursor.consumed(state.step * config.gradient_accumulation_steps)
+        state.extra["samples_seen"] = int(state.extra.get("samples_seen", 0)) + losses.pop("samples")
         if state.step % config.log_every == 0 or state.step == 1 or state.step == config.max_steps:
-            metrics.log(state.step, lr=scheduler.get_last_lr()[0], **losses)
+            metrics.log(state.step, lr=scheduler.get_last_lr()[0], **losses, samples_seen=state.extra["samples_seen"],
+                        num_processes=state.extra["num_processes"])
         validation = None
         if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
             validation = _checkpoint(run, accelerator, manager, state, metrics)
         if progress is not None:
             progress(TrainProgress(state.step, config.max_steps, losses["loss"], validation))
+    speed = throughput(time.perf_counter() - started, state.step - first_step,
+                       int(state.extra.get("samples_seen", 0)) - first_seen)
     if accelerator.is_main_process:
         export_encoder(out / "final", accelerator.unwrap_model(run.student), run.tokenizer,
                        export_info(run, state.step, validation), config.text_encoder_subfolder)
     accelerator.wait_for_everyone()
     exports = {name: str(out / name) for name in ("final", "best") if (out / name).exists()}
     logged = [r["loss"] for r in metrics.read() if "loss" in r]  # the whole run's, resumed or not
+    layout = {k: state.extra[k] for k in ("num_processes", "per_process_batch", "gradient_accumulation_steps",
+                                           "effective_batch", "samples_seen") if k in state.extra}
     return TrainResult(out, state.step, resumed_from, logged[0] if logged else None, logged[-1] if logged else None,
-                       state.best_step, state.best_metric, validation or state.extra.get("best_validation"), exports)
+                       state.best_step, state.best_metric, validation or state.extra.get("best_validation"), exports,
+                       {**layout, **speed})
 
 
 def _checkpoint(run: EncoderRun, accelerator: Any, manager: CheckpointManager, state: TrainerState,

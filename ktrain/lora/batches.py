@@ -14,18 +14,21 @@ from typing import Any
 import numpy as np
 
 from ktrain.lora.data import Example
+from ktrain.runtime import DataCursor
 
 
 class BatchPlan:
-    """Micro-batches of example indices, epoch after epoch; process ``p`` of ``P`` takes every P-th one."""
+    """Micro-batches of example indices, epoch after epoch; process ``p`` of ``P`` takes every P-th one.
+
+    The positions come from a :class:`~ktrain.runtime.DataCursor`, so a run resumed on another process
+    count continues the global stream where the checkpoint left it."""
 
     def __init__(
         self, examples: Sequence[Example], batch_size: int, seed: int, num_processes: int = 1, process_index: int = 0
     ) -> None:
         self.batch_size = batch_size
         self.seed = seed
-        self.num_processes = num_processes
-        self.process_index = process_index
+        self.cursor = DataCursor(num_processes, process_index)
         self._by_bucket: dict[tuple[int, int], list[int]] = {}
         for index, example in enumerate(examples):
             self._by_bucket.setdefault(example.bucket, []).append(index)
@@ -47,12 +50,11 @@ class BatchPlan:
 
     def micro_batch(self, index: int) -> list[int]:
         """This process's ``index``-th micro-batch (counted over the whole run)."""
-        global_index = index * self.num_processes + self.process_index
-        epoch, position = divmod(global_index, self.batches_per_epoch)
+        epoch, position = divmod(self.cursor.position(index), self.batches_per_epoch)
         return self.epoch(epoch)[position]
 
     def epoch_of(self, index: int) -> int:
-        return (index * self.num_processes) // self.batches_per_epoch
+        return self.cursor.consumed(index) // self.batches_per_epoch
 
 
 def step_seed(*parts: int) -> int:

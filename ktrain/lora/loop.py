@@ -32,6 +32,7 @@ from ktrain.lora.setup import ProgressFn, Trainer, TrainEvent, load_data, setup
 from ktrain.lora.state import check_resumable, register_lora_state_hooks
 from ktrain.lora.validation import render_samples, validation_indices, validation_loss
 from ktrain.metrics import MetricsLog
+from ktrain.runtime import distributed_record, restore_cursor, step_scheduler, throughput
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "kcli_config.json"
@@ -47,10 +48,14 @@ class LoraTrainResult:
     data: dict[str, Any]
     cache: dict[str, int]
     metrics: dict[str, float] = field(default_factory=dict)
+    # num_processes, per_process_batch, gradient_accumulation_steps, effective_batch, samples_seen, and the
+    # speed of this call's steps (train_seconds, steps_per_second, samples_per_second)
+    distributed: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "steps": self.steps, "resumed_from": self.resumed_from, "losses": self.losses,
-                "files": self.files, "data": self.data, "cache": self.cache, "metrics": self.metrics}
+                "files": self.files, "data": self.data, "cache": self.cache, "metrics": self.metrics,
+                "distributed": self.distributed}
 
 
 def micro_batch_loss(tr: Trainer, indices: list[int], generator: Any) -> Any:
@@ -70,12 +75,17 @@ def micro_batch_loss(tr: Trainer, indices: list[int], generator: Any) -> Any:
     return loss.detach()
 
 
-def train_step(tr: Trainer, step: int) -> float:
-    """Optimizer step ``step`` (0-based): accumulate the micro-batches, clip, update, move the EMA."""
+def train_step(tr: Trainer, step: int) -> tuple[float, int]:
+    """Optimizer step ``step`` (0-based): accumulate the micro-batches, clip, update, move the EMA.
+
+    Returns the loss averaged over every process and the number of images the step saw on all of them."""
+    import torch
+
     accum = tr.config.gradient_accumulation_steps
-    losses = []
+    losses, images = [], 0
     for micro in range(accum):
         indices = tr.plan.micro_batch(step * accum + micro)
+        images += len(indices)
         generator = step_generator(tr.config.seed, step, micro, tr.accelerator.process_index)
         with tr.accelerator.accumulate(*tr.modules):
             losses.append(micro_batch_loss(tr, indices, generator))
@@ -83,29 +93,34 @@ def train_step(tr: Trainer, step: int) -> float:
                 if tr.accelerator.sync_gradients and tr.config.max_grad_norm > 0:
                     tr.accelerator.clip_grad_norm_(tr.params, tr.config.max_grad_norm)
                 tr.optimizer.step()
-                tr.scheduler.step()
                 tr.optimizer.zero_grad(set_to_none=True)
+    step_scheduler(tr.optimizer, tr.scheduler)
     if tr.ema is not None:
         tr.ema.step(tr.params)
-    loss = sum(losses) / len(losses)
-    return float(tr.accelerator.gather(loss.reshape(1)).mean().item())
+    loss = (sum(losses) / len(losses)).reshape(1).float()
+    gathered = tr.accelerator.gather(torch.cat([loss, torch.tensor([float(images)], device=loss.device)])[None])
+    return float(gathered[:, 0].mean().item()), int(gathered[:, 1].sum().item())
 
 
 def train_lora(config: LoraTrainConfig, resume: str | None = None, overwrite: bool = False,
                progress: ProgressFn | None = None) -> LoraTrainResult:
     """Train, or with ``resume`` continue, a LoRA as ``config`` says (see the module docstring)."""
+    from ktrain.runtime import make_accelerator
+
     out = Path(config.out)
     data = load_data(config)
-    if overwrite and out.exists():
+    accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
+    if overwrite and out.exists() and accelerator.is_main_process:
         shutil.rmtree(out)
+    accelerator.wait_for_everyone()  # nobody looks for checkpoints in a folder being deleted
     checkpoint = find_resume_checkpoint(out, resume)
     if checkpoint is None and list_checkpoints(out):
         raise ConfigError(f"{out} already holds checkpoints; pass --resume latest to continue that run, or "
                           "--overwrite to start over")
     if checkpoint is not None:
         check_resumable(checkpoint, config, data.manifest.fingerprint)
-    tr = setup(config, data, progress)
-    return run(tr, out, checkpoint, progress)
+    tr = setup(config, data, progress, accelerator=accelerator)
+    return run(tr, out, checkpoint, progress if accelerator.is_main_process else None)
 
 
 def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressFn | None) -> LoraTrainResult:
@@ -116,19 +131,25 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressFn | 
     state = TrainerState(extra={"manifest_fingerprint": tr.data.manifest.fingerprint, "started": now()})
     if checkpoint is not None:
         state = manager.load(checkpoint)
+        restore_cursor(tr.plan.cursor, acc, state.extra, state.step, cfg.gradient_accumulation_steps)
+    layout = distributed_record(acc, cfg.batch_size, cfg.gradient_accumulation_steps)
+    state.extra.update(layout)
     metrics.truncate_after(state.step if checkpoint is not None else -1)  # a fresh start keeps no old lines
     if state.step == 0:
         validate(tr, out, 0, metrics, samples=False)  # the baseline the validation loss falls from
     losses: list[float] = []
     for module in tr.modules:
         module.train()
+    started, first_step, first_seen = time.perf_counter(), state.step, int(state.extra.get("samples_seen", 0))
     while state.step < cfg.max_steps:
-        loss = train_step(tr, state.step)
+        loss, images = train_step(tr, state.step)
         state.step += 1
         state.epoch = tr.plan.epoch_of(state.step * cfg.gradient_accumulation_steps - 1)
+        seen = count_seen(tr, state, images)
         losses.append(loss)
         lr = tr.scheduler.get_last_lr()[0]
-        metrics.log(state.step, loss=loss, lr=lr, epoch=state.epoch)
+        metrics.log(state.step, loss=loss, lr=lr, epoch=state.epoch, samples_seen=seen,
+                    num_processes=layout["num_processes"])
         last = state.step == cfg.max_steps
         if last or (cfg.validation_steps and state.step % cfg.validation_steps == 0):
             validate(tr, out, state.step, metrics, samples=True)
@@ -136,12 +157,22 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressFn | 
             manager.save(state, checkpoint_record(tr))
         if progress and (last or state.step % cfg.progress_every == 0):
             progress(TrainEvent("train", state.step, cfg.max_steps, loss, lr))
+    speed = throughput(time.perf_counter() - started, state.step - first_step,
+                       int(state.extra.get("samples_seen", 0)) - first_seen)
     files = export(tr, out, state, metrics) if acc.is_main_process else {}
     acc.wait_for_everyone()
     resumed_from = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
     return LoraTrainResult(out, state.step, resumed_from, losses, files,
                            {**tr.data.stats, "buckets": tr.data.bucket_counts()}, cache_stats(tr),
-                           final_metrics(metrics))
+                           final_metrics(metrics), {**layout, "samples_seen": state.extra.get("samples_seen", 0),
+                                                    **speed})
+
+
+def count_seen(tr: Trainer, state: TrainerState, images: int) -> int:
+    """Advance the run's data counters (saved in every checkpoint): global micro-batches and images seen."""
+    state.extra["micro_batches_seen"] = tr.plan.cursor.consumed(state.step * tr.config.gradient_accumulation_steps)
+    state.extra["samples_seen"] = int(state.extra.get("samples_seen", 0)) + images
+    return state.extra["samples_seen"]
 
 
 def validate(tr: Trainer, out: Path, step: int, metrics: MetricsLog, samples: bool) -> None:

@@ -105,14 +105,17 @@ def build_sources(config: LoraTrainConfig, components: SDComponents, data: Train
 
 
 def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressFn | None = None,
-          timer: StepTimer = NO_TIMER) -> Trainer:
+          timer: StepTimer = NO_TIMER, accelerator: Any = None) -> Trainer:
     """Load models, fill caches, add LoRA, build the optimizer and schedule, prepare with accelerate."""
     import torch
 
     from ktrain.optim import build_optimizer, build_scheduler
     from ktrain.runtime import make_accelerator, weight_dtype
 
-    accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
+    if accelerator is None:
+        accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
+    if not accelerator.is_main_process:
+        progress = None  # one progress bar per run: the main process's (it fills its share of the caches)
     components = load_components(config.base, config.text_encoder, weight_dtype(accelerator))
     check_bucket_sizes(data, components.size_multiple)
     for module in (components.vae, components.unet, components.text_encoder):
@@ -128,12 +131,13 @@ def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressFn | No
     holder = torch.nn.ModuleList(trained)
     params = [p for p in holder.parameters() if p.requires_grad]
     optimizer = build_optimizer(holder, lr=config.learning_rate, weight_decay=config.weight_decay)
-    n = accelerator.num_processes  # accelerate steps a prepared schedule once per process
-    scheduler = build_scheduler(optimizer, config.lr_scheduler, config.lr_warmup_steps * n, config.max_steps * n)
+    # Indexed by optimizer step on any process count (see ktrain.runtime); the loop steps it once per step.
+    scheduler = build_scheduler(optimizer, config.lr_scheduler, config.lr_warmup_steps, config.max_steps)
     *models, optimizer, scheduler = accelerator.prepare(*trained, optimizer, scheduler)
     texts.trainable = config.train_text_encoder
     prediction = config.prediction_type or components.noise_scheduler.config.prediction_type
-    plan = BatchPlan(data.examples, config.batch_size, config.seed, n, accelerator.process_index)
+    plan = BatchPlan(data.examples, config.batch_size, config.seed, accelerator.num_processes,
+                     accelerator.process_index)
     trainer = Trainer(config, accelerator, components, data, latents, texts, plan, models[0],
                       models[1] if config.train_text_encoder else None, params, optimizer, scheduler, prediction,
                       timer=timer)
