@@ -164,16 +164,23 @@ def _dispatch(ray: ModuleType, actors: list[Any], sources: Sequence[ShardSource]
     queue = deque(sources)
     starting = {actor.setup.remote(): actor for actor in actors}
     running: dict[Any, Any] = {}
-    while running or (queue and starting):
-        [ref], _ = ray.wait([*starting, *running], num_returns=1)
-        if ref in starting:
-            actor = starting.pop(ref)
-            _get(ray, ref)
-        else:
-            actor = running.pop(ref)
-            yield _get(ray, ref)
-        if queue:
-            running[actor.process.remote(queue.popleft())] = actor
+    try:
+        while running or (queue and starting):
+            [ref], _ = ray.wait([*starting, *running], num_returns=1)
+            if ref in starting:
+                actor = starting.pop(ref)
+                _get(ray, ref)
+            else:
+                actor = running.pop(ref)
+                yield _get(ray, ref)
+            if queue:
+                running[actor.process.remote(queue.popleft())] = actor
+    finally:
+        # Calls still pending (an actor still loading its model when the last shard finished, or every call
+        # after an error) are cancelled before their actors are killed: a call killed with its actor would be
+        # retried, and Ray would print a warning for each.
+        for ref in [*starting, *running]:
+            ray.cancel(ref)
 
 
 def _get(ray: ModuleType, ref: Any) -> Any:
