@@ -4,7 +4,8 @@
 ``_headers`` file of static hosts; a ``Content-Type`` there replaces the guessed one (a page served as
 ``text/html; charset=euc-kr``), anything else is added (``X-Robots-Tag: noai``). ``mounts`` serve other
 folders under a prefix (the demo site shows the bundled sample images under ``/images/``). Every
-request path is appended to ``requests``, so a test can tell what was fetched and when.
+request path is appended to ``requests`` and its arrival time (``time.monotonic``) to ``times``, so a test
+can tell what was fetched, in what order and how far apart.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ HEADERS_FILE = "_headers.json"
 class SiteServer:
     base_url: str
     requests: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
 
 
 class _SiteHandler(SimpleHTTPRequestHandler):
@@ -34,6 +37,7 @@ class _SiteHandler(SimpleHTTPRequestHandler):
     mounts: Mapping[str, Path]
     headers_map: dict[str, dict[str, str]]
     log: list[str]
+    times: list[float]
 
     def translate_path(self, path: str) -> str:
         clean = unquote(urlsplit(path).path)
@@ -43,6 +47,7 @@ class _SiteHandler(SimpleHTTPRequestHandler):
         return str(self.site / clean.lstrip("/"))
 
     def send_head(self) -> Any:
+        self.times.append(time.monotonic())
         self.log.append(urlsplit(self.path).path)
         if Path(self.translate_path(self.path)).is_dir() and not (Path(self.translate_path(self.path)) /
                                                                   "index.html").exists():
@@ -77,13 +82,14 @@ def serve_site(root: Path, mounts: Mapping[str, Path] | None = None) -> Iterator
     headers_path = root / HEADERS_FILE
     headers_map = json.loads(headers_path.read_text(encoding="utf-8")) if headers_path.exists() else {}
     log: list[str] = []
-    attrs = {"site": root, "mounts": dict(mounts or {}), "headers_map": headers_map, "log": log}
+    times: list[float] = []
+    attrs = {"site": root, "mounts": dict(mounts or {}), "headers_map": headers_map, "log": log, "times": times}
     handler = type("SiteHandler", (_SiteHandler,), attrs)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield SiteServer(f"http://127.0.0.1:{server.server_address[1]}", log)
+        yield SiteServer(f"http://127.0.0.1:{server.server_address[1]}", log, times)
     finally:
         server.shutdown()
         server.server_close()

@@ -1,4 +1,8 @@
-"""Consent and network policy for crawled pages (robots.txt itself is scrapy's RobotsTxtMiddleware).
+"""Consent and network policy for crawled pages (robots.txt allow/disallow is scrapy's RobotsTxtMiddleware).
+
+- robots.txt ``Crawl-delay`` for kcli's token: scrapy parses it but does not apply it; kcli makes it the
+  host's download delay (the larger of it and ``download_delay``, capped at ``MAX_CRAWL_DELAY``), and
+  AutoThrottle never lowers it below that.
 
 - ``noai`` / ``noimageai`` opt-outs, read from the ``X-Robots-Tag`` header (the same parser the ingest
   downloader uses for image responses) and from ``<meta name="robots">`` or ``<meta name="<token>">``
@@ -15,12 +19,16 @@ from collections.abc import Sequence
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.robotstxt import RobotParser
 
 from kdata.ingest.guard import BlockedUrl, check_url
 from kdata.ingest.robots import optout_directive
 
 NOFOLLOW = ("nofollow", "none")
+# A Crawl-delay above this is read as a mistake (some sites write 3600): a crawl of that host would stall.
+MAX_CRAWL_DELAY = 60.0
 
 
 def header_values(headers: object, name: bytes = b"X-Robots-Tag") -> list[str]:
@@ -59,3 +67,30 @@ class NetworkGuardMiddleware:
             await asyncio.to_thread(check_url, request.url, False)
         except BlockedUrl as blocked:
             raise IgnoreRequest(str(blocked)) from None
+
+
+class RobotsCrawlDelayMiddleware(RobotsTxtMiddleware):
+    """scrapy's robots.txt middleware, plus the host's ``Crawl-delay`` as that host's download delay."""
+
+    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
+        super().process_request_2(rp, request)  # raises IgnoreRequest for a disallowed URL
+        if rp is None:
+            return
+        delay = rp.crawl_delay(self._robotstxt_useragent or self._default_useragent)
+        if delay:
+            apply_crawl_delay(self.crawler, request, min(float(delay), MAX_CRAWL_DELAY))
+
+
+def apply_crawl_delay(crawler: Crawler, request: Request, delay: float) -> None:
+    """Make ``delay`` the floor of the download delay of ``request``'s slot (its host), created or not yet."""
+    downloader = crawler.engine.downloader  # type: ignore[union-attr]
+    key = downloader.get_slot_key(request)
+    slot = downloader.slots.get(key)
+    # No random jitter on such a host: scrapy's default of +-50% would go below the floor the site asked for.
+    if slot is not None:
+        slot.delay, slot.jitter = max(slot.delay, delay), 0.0
+    else:  # the downloader reads DOWNLOAD_SLOTS' settings when it creates the slot
+        settings = downloader.per_slot_settings.setdefault(key, {})
+        settings.update(delay=max(float(settings.get("delay", downloader._delay)), delay), jitter=0.0)
+    # AutoThrottle may raise the delay for a slow server but would lower it towards the latency otherwise.
+    request.meta["autothrottle_dont_adjust_delay"] = True

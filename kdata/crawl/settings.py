@@ -1,5 +1,6 @@
 """Scrapy settings for a crawl, from a :class:`CrawlConfig`. Politeness is scrapy's own machinery:
-``ROBOTSTXT_OBEY`` (robots.txt fetched once per host and cached by the middleware), a per-domain
+``ROBOTSTXT_OBEY`` (robots.txt fetched once per host and cached by the middleware; its Crawl-delay applied
+by kcli's subclass of it), a per-domain
 ``DOWNLOAD_DELAY`` with AutoThrottle adapting above it to the server's latency, bounded retries, and an
 honest User-Agent; robots.txt rules are matched against kcli's own token."""
 
@@ -37,7 +38,12 @@ def scrapy_settings(config: CrawlConfig, work: Path) -> dict[str, Any]:
         # Breadth-first: each request carries priority -depth; FIFO within a priority.
         "DEPTH_PRIORITY": 0,
         "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
-        "DOWNLOADER_MIDDLEWARES": {"kdata.crawl.politeness.NetworkGuardMiddleware": 75},
+        "DOWNLOADER_MIDDLEWARES": {
+            "kdata.crawl.politeness.NetworkGuardMiddleware": 75,
+            # scrapy's robots.txt middleware, at its place, with Crawl-delay applied.
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "kdata.crawl.politeness.RobotsCrawlDelayMiddleware": 100,
+        },
         "ITEM_PIPELINES": {"kdata.crawl.pipeline.PageLogPipeline": 100},
         "KCLI_ALLOW_PRIVATE": config.allow_private,
         "KCLI_PAGE_LOG": str(work / PAGE_LOG),

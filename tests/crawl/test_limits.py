@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kdata.crawl.localsite import SiteServer
+from kdata.crawl.localsite import SiteServer, serve_site
 from kdata.manifest import open_manifest
 from tests.crawl.conftest import FAST, crawl_json, kcli
 
@@ -56,3 +56,22 @@ def test_page_and_image_budgets_and_changed_settings(site: SiteServer, static_co
     result = crawl_json(*args, "--out", str(out), "--max-images", "2")
     assert set(outcome(out, "images")) == {"/img/hanbok.jpg", "/img/og.jpg"}
     assert result["finish_reason"] == "max_images" and "/" in outcome(out, "pages")
+
+
+def test_robots_crawl_delay_for_kcli_spaces_page_requests(static_config: Path, tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "robots.txt").write_text("User-agent: kcli\nCrawl-delay: 1\n\nUser-agent: *\nCrawl-delay: 0\n",
+                                     encoding="utf-8")
+    pages = ["a.html", "b.html", "c.html"]
+    (root / "index.html").write_text("".join(f'<a href="{p}">{p}</a>' for p in pages), encoding="utf-8")
+    for page in pages:
+        (root / page).write_text("<p>한복</p>", encoding="utf-8")
+    with serve_site(root) as server:
+        result = crawl_json(f"{server.base_url}/", "--out", str(tmp_path / "out"), "--config", str(static_config),
+                            "--allow-private")
+        arrivals = [t for path, t in zip(server.requests, server.times) if path.endswith(".html") or path == "/"]
+    assert result["page_stats"]["kept"] == 4 and len(arrivals) == 4
+    # download_delay = 0 and 4 concurrent requests per domain in the config: only Crawl-delay spaces them.
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    assert min(gaps) >= 0.9, gaps
