@@ -10,8 +10,6 @@ are enough (and share the one loaded model). Per-image work never raises: an unr
 from __future__ import annotations
 
 import hashlib
-import io
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from kdata.blobs import read_image_bytes
 from kdata.errors import ManifestError
 from kdata.filter.quality import measure_image
-from kdata.imageio import MAX_IMAGE_PIXELS, ImageDecodeError
+from kdata.imageio import ImageDecodeError, decode_rgb
 
 LOOKAHEAD = 2  # chunks decoded ahead of the model: one being consumed, one more ready
 
@@ -36,28 +34,6 @@ class Prepared:
     sha256: str | None = None
     pixels: Any = None  # the CLIP input tensor, only when the embedding is not cached
     data: bytes | None = None  # the encoded bytes, for scorers that read images themselves
-
-
-def decode_rgb(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Fully decode ``data`` to an upright RGB image, or raise :class:`ImageDecodeError`."""
-    if not data:
-        raise ImageDecodeError("empty")
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                if img.width * img.height > max_pixels:
-                    raise ImageDecodeError("decompression_bomb")
-                img.load()
-                upright = ImageOps.exif_transpose(img)
-                return upright.convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageDecodeError("decompression_bomb") from None
-    except ImageDecodeError:
-        raise
-    except (OSError, SyntaxError, ValueError) as exc:  # Pillow signals bad data with these
-        raise ImageDecodeError(f"undecodable:{type(exc).__name__}") from None
 
 
 def prepare_row(
