@@ -3,7 +3,7 @@
     PYTHONPATH=. python bench/accelerate_processes.py [--steps 20]
 
 Each trainer runs as a user runs it (``kcli train ... --json`` / ``accelerate launch --multi_gpu
---num_processes 2 -m cli train ... --json``), 1 process then 2, and the bench prints the speed the result
+--num_processes 2 -m kcli train ... --json``), 1 process then 2, and the bench prints the speed the result
 reports (``distributed``: the wall-clock time of the training loop, with its one checkpoint at the end;
 start-up, model loading and caching left out) and the whole command's wall-clock time. The batch per
 process stays the same, so 2 processes train on twice the samples per step (the effective batch doubles).
@@ -34,10 +34,10 @@ def _port() -> int:
 
 
 def run(processes: int, args: list[str]) -> tuple[dict, float]:
-    launcher = [sys.executable, "-m", "cli"] if processes == 1 else [
+    launcher = [sys.executable, "-m", "kcli"] if processes == 1 else [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-        str(_port()), "-m", "cli"]
+        str(_port()), "-m", "kcli"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     started = time.perf_counter()
     done = subprocess.run([*launcher, *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True)

@@ -146,7 +146,7 @@ def run_img2dataset(binary: Path, listing: Path, out: Path, workers: int, thread
 
 def run_kcli(listing: Path, out: Path, workers: int, threads: int) -> tuple[float, float, int]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "cli", "ingest", "urls", str(listing), "--out", str(out), "--caption-col",
+    command = [sys.executable, "-m", "kcli", "ingest", "urls", str(listing), "--out", str(out), "--caption-col",
                "caption", "--workers", str(workers), "--threads", str(threads), "--resize-mode", "keep_ratio",
                "--image-size", "256", "--encode-format", "jpeg", "--encode-quality", "95", "--shard-size", "1000",
                "--allow-private", "--json"]

@@ -68,7 +68,7 @@ def main() -> None:
     manifest = build(args.rows, args.shards)
     built = time.perf_counter() - started
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "cli", "inspect", str(manifest), "--json"],
+    done = subprocess.run([sys.executable, "-m", "kcli", "inspect", str(manifest), "--json"],
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:

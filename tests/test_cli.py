@@ -15,13 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def kcli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=cwd, env=env, capture_output=True, text=True)
 
 
 def _groups() -> list[list[str]]:
     import typer.main
 
-    from cli import app
+    from kcli.main import app
 
     command = typer.main.get_command(app)
     return [[]] + [[name] for name in command.commands]  # type: ignore[attr-defined]
@@ -31,7 +31,7 @@ def _groups() -> list[list[str]]:
 def test_help_answers_without_importing_torch(group: list[str]) -> None:
     probe = (
         "import sys, runpy; sys.argv = ['kcli', *sys.argv[1:], '--help'];\n"
-        "try:\n    runpy.run_module('cli', run_name='__main__')\n"
+        "try:\n    runpy.run_module('kcli', run_name='__main__')\n"
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "heavy = [m for m in ('torch', 'transformers', 'diffusers', 'open_clip') if m in sys.modules]\n"
         "assert not heavy, heavy\n"

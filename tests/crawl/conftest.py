@@ -26,7 +26,7 @@ scroll_wait_ms = 1000
 
 def kcli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 

@@ -76,7 +76,7 @@ def test_killed_crawl_resumes_to_the_same_result(chain_site: SiteServer, tmp_pat
 
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = subprocess.Popen([sys.executable, "-m", "cli", "crawl", *args, "--out", str(out), "--json"], cwd=REPO,
+    run = subprocess.Popen([sys.executable, "-m", "kcli", "crawl", *args, "--out", str(out), "--json"], cwd=REPO,
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = out / "_crawl" / "pages.jsonl"
     wait_until(lambda: len(read_records(log)) >= 6)

@@ -66,7 +66,7 @@ def test_a_changed_input_is_refused_on_resume(tmp_path: Path) -> None:
 
 def _launch(listing: Path, out: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "cli", "ingest", "urls", str(listing), "--out", str(out), "--shard-size", "5",
+    command = [sys.executable, "-m", "kcli", "ingest", "urls", str(listing), "--out", str(out), "--shard-size", "5",
                "--threads", "2", "--allow-private", "--retries", "0", "--json"]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

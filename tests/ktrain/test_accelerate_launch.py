@@ -37,13 +37,13 @@ def _env() -> dict[str, str]:
 
 
 def launch(processes: int, *args: str) -> subprocess.CompletedProcess[str]:
-    """``accelerate launch --multi_gpu --num_processes N -m cli ...`` (plain ``python -m cli`` for one process)."""
+    """``accelerate launch --multi_gpu --num_processes N -m kcli ...`` (plain ``python -m kcli`` for one process)."""
     if processes == 1:
-        command = [sys.executable, "-m", "cli", *args]
+        command = [sys.executable, "-m", "kcli", *args]
     else:
         command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
                    str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   "--main_process_port", str(_free_port()), "-m", "cli", *args]
+                   "--main_process_port", str(_free_port()), "-m", "kcli", *args]
     done = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     return done

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def kcli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=REPO, env=env, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

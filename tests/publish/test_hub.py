@@ -30,7 +30,7 @@ def publish(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
     base = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT")}
     full = {**base, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0",
             "HF_HOME": str(tmp_path / "hf-home"), "KCLI_HOME": str(tmp_path / "kcli-home"), **env}
-    return subprocess.run([sys.executable, "-m", "cli", "publish", *args], cwd=REPO, env=full,
+    return subprocess.run([sys.executable, "-m", "kcli", "publish", *args], cwd=REPO, env=full,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -74,7 +74,7 @@ def test_report_refuses_a_folder_with_other_files(manifest: Manifest, tmp_path: 
 
 def test_view_serves_the_report_on_localhost(manifest: Manifest, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "KCLI_HOME": str(tmp_path / "home")}
-    process = subprocess.Popen([sys.executable, "-m", "cli", "view", str(manifest.path), "--port", "0", "--json"],
+    process = subprocess.Popen([sys.executable, "-m", "kcli", "view", str(manifest.path), "--port", "0", "--json"],
                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = []
@@ -96,7 +96,7 @@ def test_view_serves_the_report_on_localhost(manifest: Manifest, tmp_path: Path)
 
 def test_report_command_json(manifest: Manifest, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "cli", "report", str(manifest.path), "--out", str(tmp_path / "r"),
+    done = subprocess.run([sys.executable, "-m", "kcli", "report", str(manifest.path), "--out", str(tmp_path / "r"),
                            "--json"], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -48,7 +48,7 @@ def _verify_input(root: Path) -> Manifest:
 def test_kcli_verify_on_ray_gives_the_same_manifest_as_local(tmp_path: Path, ray_address: str) -> None:
     parent = _verify_input(tmp_path / "in")
     local = run_stage(VerifyStage, VerifyConfig(), manifest_sources(parent), tmp_path / "local", parent=parent)
-    on_ray = _python("-m", "cli", "verify", str(parent.path), "--out", str(tmp_path / "ray"), "--json",
+    on_ray = _python("-m", "kcli", "verify", str(parent.path), "--out", str(tmp_path / "ray"), "--json",
                      "--executor", "ray", "--ray-address", ray_address, "--workers", "2")
     assert on_ray.returncode == 0, on_ray.stderr
     result = json.loads(on_ray.stdout)
@@ -152,7 +152,7 @@ def test_without_ray_the_ray_executor_fails_with_the_install_command(tmp_path: P
     out = tmp_path / "out"
     probe = (
         "import sys, runpy; sys.modules['ray'] = None; sys.argv = ['kcli', *sys.argv[1:]]\n"
-        "runpy.run_module('cli', run_name='__main__')\n"
+        "runpy.run_module('kcli', run_name='__main__')\n"
     )
     done = _python("-c", probe, "verify", str(source), "--out", str(out), "--executor", "ray")
     assert done.returncode == 2

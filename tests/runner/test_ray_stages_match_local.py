@@ -39,7 +39,7 @@ STATELESS = ("/ok.jpg", "/404.jpg", "/always-500.jpg", "/reset.jpg", "/loop-a.jp
 
 def kcli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -144,7 +144,7 @@ def _slow_web(count: int) -> dict[str, Any]:
 
 def _ingest_urls(listing: Path, out: Path, ray_address: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "cli", "ingest", "urls", str(listing), "--out", str(out), "--shard-size", "2",
+    command = [sys.executable, "-m", "kcli", "ingest", "urls", str(listing), "--out", str(out), "--shard-size", "2",
                "--threads", "1", "--allow-private", *on_ray(ray_address)]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 

@@ -19,7 +19,7 @@ def start_serve(args: list[str], stderr_log: Path, timeout: float = 300) -> tupl
     """Start ``kcli serve ... --port 0 --json`` and wait for the JSON it prints once it listens."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     with open(stderr_log, "wb") as stderr:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen([sys.executable, "-m", "cli", "serve", *args, "--port", "0", "--json"], cwd=REPO,
+        process = subprocess.Popen([sys.executable, "-m", "kcli", "serve", *args, "--port", "0", "--json"], cwd=REPO,
                                    env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     lines: list[str] = []
     deadline = time.monotonic() + timeout

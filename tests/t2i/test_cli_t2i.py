@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def kcli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=REPO, env=env, capture_output=True, text=True)
 
 
 def test_eval_t2i_json_writes_the_csv_and_reports(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cli import app
+from kcli.main import app
 from ktrain.encoder.evaluate import evaluate_encoder, retrieval_metrics
 
 PROMPT = "한복을 입은 여인이 한옥 마당에 서 있다"

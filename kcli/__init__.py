@@ -1,0 +1,1 @@
+"""The ``kcli`` command line: thin Typer commands over the ``kdata`` and ``ktrain`` libraries."""
