@@ -25,6 +25,7 @@ from kdata.caption.config import caption_config_from_dict, load_caption_config  
 from kdata.caption.stage import run_caption  # noqa: E402
 from kdata.corpus.build import run_corpus_build  # noqa: E402
 from kdata.corpus.sample import SAMPLE_CORPUS  # noqa: E402
+from kdata.runner import RunOptions
 from kdata.samples import REPO_ROOT, sample_rows, write_sample_manifest  # noqa: E402
 
 IMAGES = 64
@@ -62,8 +63,8 @@ def bench_collect(work: Path) -> None:
     first = caption_config_from_dict({**tables, "collect": "first"})
     every = caption_config_from_dict({**tables, "collect": "all"})
     run_caption(manifest.path, first, work / "warm")  # loads models once in this process
-    t_first = timed(lambda: run_caption(manifest.path, first, work / "first", overwrite=True))
-    t_all = timed(lambda: run_caption(manifest.path, every, work / "all", overwrite=True))
+    t_first = timed(lambda: run_caption(manifest.path, first, work / "first", options=RunOptions(overwrite=True)))
+    t_all = timed(lambda: run_caption(manifest.path, every, work / "all", options=RunOptions(overwrite=True)))
     print(f"caption stage, {manifest.num_rows} sample rows, demo config: collect=first {t_first:.2f} s, "
           f"collect=all {t_all:.2f} s -> metadata-first spares x{t_all / t_first:.1f}")
 
@@ -73,7 +74,7 @@ def bench_corpus(work: Path) -> None:
     big = work / "big.jsonl"
     big.write_text("\n".join(lines * 100) + "\n", encoding="utf-8")
     rows = len(lines) * 100
-    seconds = timed(lambda: run_corpus_build([big], work / "corpus", overwrite=True))
+    seconds = timed(lambda: run_corpus_build([big], work / "corpus", options=RunOptions(overwrite=True)))
     stats = json.loads((work / "corpus" / "stats.json").read_text())
     print(f"corpus build, {rows} rows: {seconds:.2f} s ({rows / seconds:,.0f} rows/s); "
           f"kept {stats['kept']}, dropped/duplicate {stats.get('dropped/duplicate', 0)}")

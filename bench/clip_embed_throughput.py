@@ -28,7 +28,7 @@ from kdata.filter.clip import load_clip
 from kdata.filter.config import parse_filter_config
 from kdata.filter.stage import ScoreStage
 from kdata.manifest import Lineage, write_manifest
-from kdata.runner import manifest_sources, run_stage
+from kdata.runner import RunOptions, manifest_sources, run_stage
 from kdata.schema import IMAGE, Status, conform_table
 
 SETUP_SECONDS: list[float] = []
@@ -74,7 +74,7 @@ def end_to_end(model: str, images: list[bytes], batch: int, root: Path) -> tuple
                                            "text_columns": [], "cache_dir": str(root / "cache")}})
     started = time.perf_counter()
     result = run_stage(TimedScoreStage, config, manifest_sources(source), root / "out", parent=source,
-                       batch_size=len(images))
+                       options=RunOptions(batch_size=len(images)))
     wall = time.perf_counter() - started
     assert result.stats["clip/encoded"] == len(images), result.stats
     setup = SETUP_SECONDS[-1]

@@ -35,7 +35,7 @@ import pyarrow as pa
 from PIL import Image
 
 from kdata.manifest import DESCRIPTOR, Lineage, Manifest, open_manifest, write_manifest
-from kdata.runner import manifest_sources, run_stage
+from kdata.runner import RunOptions, manifest_sources, run_stage
 from kdata.schema import IMAGE, Status, conform_table
 
 OUT = Path(__file__).resolve().parent / "out" / "executor-overhead"
@@ -86,15 +86,15 @@ def stage_runner(spec: str, config_json: str) -> Callable[[Manifest, Path, str, 
             config = load_filter_config(FILTER_CONFIG)
             shutil.rmtree(out.with_name(out.name + "-cache"), ignore_errors=True)
             config.clip.cache_dir = str(out.with_name(out.name + "-cache"))
-            return run_filter(parent.path, config, out, executor=executor, workers=workers, overwrite=True,
-                              report=False).manifest
+            return run_filter(parent.path, config, out, report=False,
+                              options=RunOptions(executor=executor, workers=workers, overwrite=True)).manifest
 
         return filter_run
     stage_cls, config = load_stage(spec, config_json)
 
     def stage_run(parent: Manifest, out: Path, executor: str, workers: int) -> Manifest:
-        return run_stage(stage_cls, config, manifest_sources(parent), out, parent=parent, executor=executor,
-                         workers=workers, overwrite=True).manifest
+        return run_stage(stage_cls, config, manifest_sources(parent), out, parent=parent,
+                         options=RunOptions(executor=executor, workers=workers, overwrite=True)).manifest
 
     return stage_run
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
 from kdata.blobs import read_image_bytes
 from kdata.errors import ManifestError
 from kdata.imageio import MAX_IMAGE_PIXELS, ImageDecodeError, probe_image
-from kdata.runner import Stage
+from kdata.manifest import open_manifest
+from kdata.runner import RunOptions, RunResult, Stage, manifest_sources, run_stage
 from kdata.schema import Status
 
 
@@ -55,3 +57,11 @@ class VerifyStage(Stage):
 
 def _updated_schema(schema: pa.Schema) -> pa.Schema:
     return schema.remove_metadata()
+
+
+def verify_manifest(manifest: str | Path, out: str | Path, options: RunOptions = RunOptions(),
+                    config: VerifyConfig | None = None) -> RunResult:
+    """Verify every row of ``manifest`` into ``out``; resumable."""
+    parent = open_manifest(manifest)
+    return run_stage(VerifyStage, config or VerifyConfig(), manifest_sources(parent), out, parent=parent,
+                     options=options)

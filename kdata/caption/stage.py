@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +31,7 @@ from kdata.caption.chain import BatchResolver, Choice
 from kdata.caption.config import CaptionConfig, CaptionPlan, load_caption_config
 from kdata.caption.plan import build_backends, plan_for_columns
 from kdata.manifest import Manifest, open_manifest
-from kdata.runner import BatchResult, Progress, RunResult, Stage, manifest_sources, run_stage
-
-ProgressCallback = Callable[[Progress], None]
+from kdata.runner import BatchResult, RunOptions, RunResult, Stage, manifest_sources, run_stage
 
 
 class CaptionStage(Stage):
@@ -117,31 +113,18 @@ def _count(language: str, choices: list[Choice]) -> Counter[str]:
     return counts
 
 
-@dataclass
-class CaptionJob:
-    """A checked caption run: the input manifest and the plan. Built before any progress bar or model."""
-
-    parent: Manifest
-    plan: CaptionPlan
-
-    def run(self, out: str | Path, *, workers: int = 1, executor: str = "local", ray_address: str | None = None,
-            batch_size: int = 256, overwrite: bool = False, progress: ProgressCallback | None = None) -> RunResult:
-        return run_stage(CaptionStage, self.plan, manifest_sources(self.parent), out, parent=self.parent,
-                         workers=workers, executor=executor, ray_address=ray_address, batch_size=batch_size,
-                         overwrite=overwrite, progress=progress)
-
-
-def prepare_caption(manifest: str | Path, config: str | Path | CaptionConfig) -> CaptionJob:
+def prepare_caption(manifest: str | Path, config: str | Path | CaptionConfig) -> tuple[Manifest, CaptionPlan]:
     """Open the manifest, load the config and check every backend's columns; raises before any work."""
     parent = open_manifest(manifest)
     config_file = None
     if not isinstance(config, CaptionConfig):
         config_file = str(Path(config).resolve())
         config = load_caption_config(config)
-    return CaptionJob(parent, plan_for_columns(config, parent.schema().names, str(parent.path), config_file))
+    return parent, plan_for_columns(config, parent.schema().names, str(parent.path), config_file)
 
 
-def run_caption(manifest: str | Path, config: str | Path | CaptionConfig, out: str | Path, **options: Any
-                ) -> RunResult:
-    """Caption every ``ok`` row of ``manifest`` into ``out``; resumable. Columns are checked first."""
-    return prepare_caption(manifest, config).run(out, **options)
+def run_caption(manifest: str | Path, config: str | Path | CaptionConfig, out: str | Path,
+                options: RunOptions = RunOptions()) -> RunResult:
+    """Caption every ``ok`` row of ``manifest`` into ``out``; resumable. Columns are checked before any model loads."""
+    parent, plan = prepare_caption(manifest, config)
+    return run_stage(CaptionStage, plan, manifest_sources(parent), out, parent=parent, options=options)

@@ -14,7 +14,7 @@ stats and resume like every other stage.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from kdata.corpus.clean import CleanRules, check_pair, pair_key, split_of
 from kdata.corpus.readers import CorpusFile, read_corpus_file
 from kdata.errors import ConfigError
 from kdata.manifest import file_sha256
-from kdata.runner import BatchResult, Progress, RunResult, Stage, run_stage
+from kdata.runner import BatchResult, RunOptions, RunResult, Stage, run_stage
 from kdata.schema import PARALLEL, Status
 from kdata.textnorm import normalize_text
 
@@ -113,22 +113,6 @@ def _unique_names(paths: Iterator[Path] | Sequence[Path]) -> list[str]:
     return names
 
 
-@dataclass
-class CorpusJob:
-    """Inputs read and checked, pairs assembled: what is left is the per-row run."""
-
-    config: CorpusConfig
-    table: pa.Table
-
-    def run(self, out: str | Path, *, workers: int = 1, executor: str = "local", ray_address: str | None = None,
-            overwrite: bool = False, progress: Callable[[Progress], None] | None = None) -> RunResult:
-        starts = range(0, max(self.table.num_rows, 1), SHARD_ROWS)
-        sources = [TableShardSource(f"shard-{i:05d}.parquet", self.table.slice(start, SHARD_ROWS))
-                   for i, start in enumerate(starts)]
-        return run_stage(CorpusCleanStage, self.config, sources, out, workers=workers, executor=executor,
-                         ray_address=ray_address, overwrite=overwrite, progress=progress)
-
-
 def prepare_corpus_build(
     inputs: Sequence[str | Path],
     *,
@@ -136,7 +120,7 @@ def prepare_corpus_build(
     en_col: str | None = None,
     val_fraction: float = 0.05,
     rules: CleanRules | None = None,
-) -> CorpusJob:
+) -> tuple[CorpusConfig, pa.Table]:
     """Read every input (finding its Korean and English columns) and assemble the pairs; raises on bad input."""
     if not inputs:
         raise ConfigError("corpus build needs at least one input file")
@@ -146,12 +130,15 @@ def prepare_corpus_build(
         {"path": str(f.path.resolve()), "sha256": file_sha256(f.path), "ko_col": f.ko_col, "en_col": f.en_col}
         for f in files
     ]
-    return CorpusJob(config, assemble(files))
+    return config, assemble(files)
 
 
-def run_corpus_build(inputs: Sequence[str | Path], out: str | Path, *, ko_col: str | None = None,
-                     en_col: str | None = None, val_fraction: float = 0.05, rules: CleanRules | None = None,
-                     **options: Any) -> RunResult:
+def run_corpus_build(inputs: Sequence[str | Path], out: str | Path, options: RunOptions = RunOptions(), *,
+                     ko_col: str | None = None, en_col: str | None = None, val_fraction: float = 0.05,
+                     rules: CleanRules | None = None) -> RunResult:
     """Read, assemble, clean and split ``inputs`` into the parallel manifest at ``out``; resumable."""
-    job = prepare_corpus_build(inputs, ko_col=ko_col, en_col=en_col, val_fraction=val_fraction, rules=rules)
-    return job.run(out, **options)
+    config, table = prepare_corpus_build(inputs, ko_col=ko_col, en_col=en_col, val_fraction=val_fraction, rules=rules)
+    starts = range(0, max(table.num_rows, 1), SHARD_ROWS)
+    sources = [TableShardSource(f"shard-{i:05d}.parquet", table.slice(start, SHARD_ROWS))
+               for i, start in enumerate(starts)]
+    return run_stage(CorpusCleanStage, config, sources, out, options=options)

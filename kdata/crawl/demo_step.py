@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kdata.manifest import DESCRIPTOR, open_manifest
+from kdata.runner import RunOptions
 from kdata.samples import SAMPLE_IMAGES, SAMPLES_DIR
 
 if TYPE_CHECKING:  # kdata.demo imports this module for its STEPS list
@@ -36,7 +37,8 @@ def step_crawl(ctx: DemoContext) -> StepResult:
             config = CrawlConfig(seeds=[f"{site.base_url}/"], download_delay=0.0, autothrottle=False,
                                  allow_private=True, concurrency_per_domain=4, scroll_wait_ms=500,
                                  source="kcli-sample-site")
-            result = crawl(config, out, overwrite=True)  # an interrupted earlier try is started again
+            # An interrupted earlier try is started again.
+            result = crawl(config, out, options=RunOptions(overwrite=True))
         summary = {"pages": result.pages.num_rows, "rows": result.images.manifest.num_rows,
                    "stats": result.images.stats, "page_stats": result.page_stats}
     note = f"{summary['rows']} images with page context from {summary['pages']} pages of the sample site"

@@ -28,8 +28,7 @@ from kdata.ingest.fetch import FetchConfig, Fetcher
 from kdata.ingest.plan import input_fingerprint, plan_sources, stage_input
 from kdata.ingest.urls import UrlIngestConfig, UrlIngestStage
 from kdata.manifest import Manifest
-from kdata.runner import RunResult, run_stage
-from kdata.runner.run import ProgressCallback
+from kdata.runner import RunOptions, RunResult, run_stage
 from kdata.schema import Status
 
 
@@ -91,11 +90,7 @@ def ingest_images(
     config: CrawlImagesConfig,
     out: Path,
     parent: Manifest,
-    *,
-    workers: int = 1,
-    batch_size: int = 256,
-    overwrite: bool = False,
-    progress: ProgressCallback | None = None,
+    options: RunOptions = RunOptions(),
 ) -> RunResult:
     """Download the candidates at ``config.input`` into the image manifest ``out``; resumable."""
     path = Path(config.input)
@@ -108,5 +103,4 @@ def ingest_images(
         parts = stage_input(root, tables, config.shard_size, fingerprint)
         return plan_sources(root, parts, config.retry_failed)
 
-    return run_stage(CrawlImageStage, config, planner, out, parent=parent, workers=workers, batch_size=batch_size,
-                     overwrite=overwrite, progress=progress)
+    return run_stage(CrawlImageStage, config, planner, out, parent=parent, options=options)

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +29,12 @@ from kdata.crawl.pagelog import CONFIG, FINISHED, PAGE_LOG, read_records
 from kdata.crawl.process import run_worker
 from kdata.errors import ConfigError, MissingDependencyError
 from kdata.manifest import DESCRIPTOR, Lineage, Manifest, open_manifest, write_manifest
-from kdata.runner import Progress, RunResult, resolved_config
+from kdata.progress import ProgressEvent, notify
+from kdata.runner import RunOptions, RunResult, resolved_config
 from kdata.schema import PAGE
 
 WORK = "_crawl"
 SUMMARY = "crawl.json"
-
-
-@dataclass
-class CrawlProgress:
-    """A progress event: ``phase`` is ``crawl`` (pages fetched) or ``images`` (shards downloaded)."""
-
-    phase: str
-    done: int
-    total: int | None
-    detail: str = ""
-
-
-CrawlProgressCallback = Callable[[CrawlProgress], None]
 
 
 @dataclass
@@ -70,32 +57,32 @@ class CrawlResult:
 def crawl(
     config: CrawlConfig,
     out: str | Path,
-    *,
-    workers: int = 1,
-    overwrite: bool = False,
-    progress: CrawlProgressCallback | None = None,
+    options: RunOptions = RunOptions(),
 ) -> CrawlResult:
-    """Crawl ``config.seeds`` into ``out`` (pages, then images); re-running resumes."""
+    """Crawl ``config.seeds`` into ``out`` (pages, then images); re-running resumes.
+
+    Progress comes in two phases: ``crawl`` (pages fetched, one crawl process) and ``crawl-images`` (shards
+    downloaded, on ``options.workers`` processes; the crawl itself is one scrapy process, whatever the
+    executor settings).
+    """
     out = Path(out).resolve()
     work = out / WORK
     check_browser(config)
-    resumed = _prepare(out, work, config, overwrite)
+    resumed = _prepare(out, work, config, options.overwrite)
     if not (work / FINISHED).exists():
-        run_worker(work, lambda event: _notify(progress, CrawlProgress("crawl", event["pages"],
-                                                                     config.max_pages or None,
-                                                                     f"{event['images']} images · {event['url']}")))
+        run_worker(work, lambda event: notify(options.progress, ProgressEvent(
+            "crawl", event["pages"], config.max_pages or None, "pages",
+            detail=f"{event['images']} images · {event['url']}")))
     records = read_records(work / PAGE_LOG)
     pages = _page_manifest(out / "pages", records, config)
     candidates = work / "candidates.parquet"
     if not candidates.exists():  # written once: its hash is the image stage's input fingerprint
         with atomic_path(candidates) as tmp:
             pq.write_table(image_candidates(records, config.source), tmp, compression="zstd")
-
-    def on_shard(event: Progress) -> None:
-        _notify(progress, CrawlProgress("images", event.shards_done, event.shards_total, f"{event.rows_done} rows"))
-
-    images = ingest_images(images_config(config, candidates), out / "images", pages, workers=workers,
-                           progress=on_shard)
+    # The image stage never overwrites: --overwrite already cleared ``out`` above, and a resumed crawl keeps
+    # the shards it downloaded.
+    images = ingest_images(images_config(config, candidates), out / "images", pages,
+                           replace(options, overwrite=False))
     finished = _read_json(work / FINISHED)
     result = CrawlResult(pages, images, page_counts(records), finished.get("reason", "unknown"), resumed)
     write_json_atomic(out / SUMMARY, {"config": resolved_config(config), **result.to_dict()})
@@ -142,9 +129,4 @@ def _page_manifest(path: Path, records: list[dict[str, Any]], config: CrawlConfi
 
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def _notify(callback: CrawlProgressCallback | None, event: CrawlProgress) -> None:
-    if callback is not None:
-        callback(event)
 

@@ -15,8 +15,7 @@ unchanged, and recomputing them gives the same result anyway.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from kdata.filter.config import FilterConfig
 from kdata.filter.decide import decide, read_decisions_summary, write_decisions
 from kdata.filter.stage import DECISIONS_FILE, ApplyStage, JoinedShardSource, ScoreStage
 from kdata.manifest import Manifest, open_manifest
-from kdata.runner import Progress, RunResult, ShardSource, manifest_sources, run_stage
+from kdata.runner import RunOptions, RunResult, ShardSource, manifest_sources, run_stage
 from kdata.runner.executors import executor_session
 from kdata.runner.stats import merge
 
@@ -61,23 +60,22 @@ def run_filter(
     manifest: str | Path,
     config: FilterConfig,
     out: str | Path,
+    options: RunOptions = RunOptions(),
     *,
-    workers: int = 1,
-    executor: str = "local",
-    ray_address: str | None = None,
-    batch_size: int = 256,
-    overwrite: bool = False,
-    progress: Callable[[Progress], None] | None = None,
     report: bool = True,
 ) -> FilterResult:
+    """Score every row, decide (rules, duplicates, percentiles), then write the kept and rejected rows.
+
+    Two passes, each its own progress phase (``filter-score``, then ``filter``); ``options.overwrite`` applies to
+    ``out`` as a whole, so the scores are recomputed only when the output is started again.
+    """
     parent = open_manifest(manifest)
     warnings = scope_warnings(parent, config)
     passes: dict[str, Any] = {}
-    engine: dict[str, Any] = {"workers": workers, "executor": executor, "ray_address": ray_address}
 
     def plan(out_dir: Path) -> list[ShardSource]:
         scored = run_stage(ScoreStage, config, manifest_sources(parent), out_dir / SCORED_DIR, parent=parent,
-                           batch_size=batch_size, progress=_halves(progress, 0), **engine)
+                           options=replace(options, overwrite=False))
         passes["score"] = scored
         decisions_path = out_dir / DECISIONS_FILE
         fingerprint, _ = read_decisions_summary(decisions_path)
@@ -85,9 +83,9 @@ def run_filter(
             write_decisions(decisions_path, decide(scored.manifest, config), scored.manifest.fingerprint)
         return [JoinedShardSource(i, s) for i, s in zip(parent.shard_paths, scored.manifest.shard_paths)]
 
-    with executor_session(executor, workers, ray_address):  # one local Ray for both passes, not one each
-        final = run_stage(ApplyStage, config, plan, out, parent=parent, batch_size=batch_size, overwrite=overwrite,
-                          progress=_halves(progress, 1), **engine)
+    # One local Ray for both passes, not one each.
+    with executor_session(options.executor, options.workers, options.ray_address):
+        final = run_stage(ApplyStage, config, plan, out, parent=parent, options=options)
     _, summary = read_decisions_summary(Path(final.manifest.path) / DECISIONS_FILE)
     result = FilterResult(final, combined_stats(passes["score"].stats, final.stats),
                           summary.get("thresholds", {}), warnings=warnings)
@@ -112,15 +110,3 @@ def scope_warnings(manifest: Manifest, config: FilterConfig) -> list[str]:
     names = set(manifest.schema().names)
     return [f"rule {rule.name!r} is scoped on column {column!r}, which {manifest.path} does not have"
             for rule in config.rules for column in rule.scope_columns if column not in names]
-
-
-def _halves(progress: Callable[[Progress], None] | None, half: int) -> Callable[[Progress], None] | None:
-    """Report the two passes as one bar: pass 1 fills the first half of the shards, the final pass the rest."""
-    if progress is None:
-        return None
-
-    def report(event: Progress) -> None:
-        total = event.shards_total
-        progress(Progress(event.shards_done + half * total, 2 * total, event.rows_done, event.shard, event.skipped))
-
-    return report

@@ -29,8 +29,7 @@ from kdata.ingest.columns import STORES
 from kdata.ingest.imaging import MAX_IMAGE_PIXELS, ImageOptions, ImageRejected, encode, load_picture
 from kdata.ingest.phash import phash
 from kdata.manifest import Manifest, iter_shard_batches
-from kdata.runner import RunResult, Stage, run_stage
-from kdata.runner.run import ProgressCallback
+from kdata.runner import RunOptions, RunResult, Stage, run_stage
 from kdata.schema import Status
 
 CROP_FIELDS = pa.schema(
@@ -143,14 +142,7 @@ def crop_manifest(
     parent: Manifest,
     config: CropConfig,
     out: str | Path,
-    *,
-    workers: int = 1,
-    executor: str = "local",
-    ray_address: str | None = None,
-    batch_size: int = 256,
-    overwrite: bool = False,
-    progress: ProgressCallback | None = None,
+    options: RunOptions = RunOptions(),
 ) -> RunResult:
     sources = [CropShardSource(path, config.crops) for path in parent.shard_paths]
-    return run_stage(CropStage, config, sources, out, parent=parent, workers=workers, executor=executor,
-                     ray_address=ray_address, batch_size=batch_size, overwrite=overwrite, progress=progress)
+    return run_stage(CropStage, config, sources, out, parent=parent, options=options)

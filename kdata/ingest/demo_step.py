@@ -18,6 +18,7 @@ from kdata.ingest.imaging import ImageOptions
 from kdata.ingest.mapping import load_mapping
 from kdata.ingest.urls import UrlIngestConfig, ingest_urls
 from kdata.manifest import DESCRIPTOR, open_manifest
+from kdata.runner import RunOptions
 from kdata.samples import SAMPLE_IMAGES
 
 if TYPE_CHECKING:  # kdata.demo imports this module for its STEPS list
@@ -50,7 +51,8 @@ def _ingest_urls(out: Path) -> dict:
         config = UrlIngestConfig(input=str(listing), shard_size=2, threads=4,
                                  image=ImageOptions(resize_mode="keep_ratio", image_size=128, encode_format="jpeg"),
                                  fetch=FetchConfig(allow_private=True, retries=0))
-        result = ingest_urls(config, out, overwrite=True)  # an interrupted earlier try is started again
+        # An interrupted earlier try is started again.
+        result = ingest_urls(config, out, options=RunOptions(overwrite=True))
     return {"rows": result.manifest.num_rows, "stats": result.stats}
 
 

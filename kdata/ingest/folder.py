@@ -30,8 +30,7 @@ from kdata.ingest.mapping import SidecarMapping, apply_mapping
 from kdata.ingest.plan import StagedShardSource, plan_sources, stage_input
 from kdata.ingest.readers import _RAW_READERS, detect_format
 from kdata.ingest.tables import unify_rows
-from kdata.runner import RunResult, Stage, run_stage
-from kdata.runner.run import ProgressCallback
+from kdata.runner import RunOptions, RunResult, Stage, run_stage
 from kdata.schema import Status
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
@@ -174,13 +173,7 @@ def _row(rel: str, meta: dict[str, Any], config: FolderIngestConfig, fail: str |
 def ingest_folder(
     config: FolderIngestConfig,
     out: str | Path,
-    *,
-    workers: int = 1,
-    executor: str = "local",
-    ray_address: str | None = None,
-    batch_size: int = 256,
-    overwrite: bool = False,
-    progress: ProgressCallback | None = None,
+    options: RunOptions = RunOptions(),
 ) -> RunResult:
     """Ingest the folder ``config.root`` into ``out``; re-running resumes."""
     root = Path(config.root)
@@ -193,8 +186,7 @@ def ingest_folder(
                             identity="key", key=lambda index, key: key)
         return plan_sources(out_root, parts, retry_budget=0)
 
-    return run_stage(FolderIngestStage, config, planner, out, workers=workers, executor=executor,
-                     ray_address=ray_address, batch_size=batch_size, overwrite=overwrite, progress=progress)
+    return run_stage(FolderIngestStage, config, planner, out, options=options)
 
 
 def folder_fingerprint(root: Path) -> str:

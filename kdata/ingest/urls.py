@@ -23,8 +23,7 @@ from kdata.ingest.fetch import FetchConfig, Fetcher
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
 from kdata.ingest.plan import StagedShardSource, input_fingerprint, plan_sources, should_retry, stage_input
 from kdata.ingest.readers import read_url_list
-from kdata.runner import RunResult, Stage, run_stage
-from kdata.runner.run import ProgressCallback
+from kdata.runner import RunOptions, RunResult, Stage, run_stage
 from kdata.schema import Status
 
 OUTPUT_FIELDS = pa.schema(list(IMAGE_FIELDS) + list(FETCH_FIELDS))
@@ -93,13 +92,7 @@ class UrlIngestStage(Stage):
 def ingest_urls(
     config: UrlIngestConfig,
     out: str | Path,
-    *,
-    workers: int = 1,
-    executor: str = "local",
-    ray_address: str | None = None,
-    batch_size: int = 256,
-    overwrite: bool = False,
-    progress: ProgressCallback | None = None,
+    options: RunOptions = RunOptions(),
 ) -> RunResult:
     """Run the URL ingest into ``out``; re-running resumes and retries retryable failures."""
     path = Path(config.input)
@@ -116,5 +109,4 @@ def ingest_urls(
         parts = stage_input(root, tables, config.shard_size, fingerprint)
         return plan_sources(root, parts, config.retry_failed)
 
-    return run_stage(UrlIngestStage, config, planner, out, workers=workers, executor=executor,
-                     ray_address=ray_address, batch_size=batch_size, overwrite=overwrite, progress=progress)
+    return run_stage(UrlIngestStage, config, planner, out, options=options)

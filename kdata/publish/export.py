@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 from kdata import __version__
 from kdata.atomic import write_json_atomic, write_text_atomic
 from kdata.manifest import Manifest, file_sha256, iter_shard_batches, open_manifest
+from kdata.progress import ProgressCallback, ProgressEvent, notify
 from kdata.publish.card import CAPTION_COLUMNS, CardFacts, build_card
 from kdata.publish.columns import IMAGE_COLUMN, IMAGE_TYPE, convert_batch, exported_columns, features_for, read_columns
 from kdata.publish.config import PublishConfig
@@ -31,7 +31,6 @@ from kdata.publish.errors import PublishError
 from kdata.publish.grid import write_sample_grid
 from kdata.publish.parts import PARTS_DIR, PROGRESS, PartWriter, load_progress
 from kdata.publish.summary import funnel, models_used, public_lineage, value_counts
-from kdata.runner import Progress
 from kdata.runner.stats import merge
 from kdata.schema import IMAGE, Status
 
@@ -60,7 +59,7 @@ def export_dataset(
     out: str | os.PathLike[str],
     config: PublishConfig,
     overwrite: bool = False,
-    progress: Callable[[Progress], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ExportResult:
     """Write the Hub folder for ``manifest_path`` into ``out``; resumable, and a no-op when up to date."""
     manifest = open_manifest(manifest_path)
@@ -96,14 +95,15 @@ def _write_parts(
     columns: list[str],
     wanted: list[str],
     config: PublishConfig,
-    progress: Callable[[Progress], None] | None,
+    progress: ProgressCallback | None,
 ) -> None:
     skip, position, exported = writer.consumed, 0, sum(p.rows for p in writer.parts)
     shards = manifest.shard_paths
     for index, shard in enumerate(shards):
         if position < skip and position + (ok := _ok_rows(shard)) <= skip:
             position += ok
-            _notify(progress, Progress(index + 1, len(shards), exported, shard.name, skipped=True))
+            notify(progress, ProgressEvent("export", index + 1, len(shards), "shards", exported, detail=shard.name,
+                                               skipped=True))
             continue
         for batch in iter_shard_batches(shard, wanted, READ_BATCH, only_ok=True):
             if position + batch.num_rows <= skip:
@@ -113,7 +113,7 @@ def _write_parts(
                 batch, position = batch.slice(skip - position), skip
             exported += _write_batch(batch, position, writer, columns, manifest, config)
             position += batch.num_rows
-        _notify(progress, Progress(index + 1, len(shards), exported, shard.name))
+        notify(progress, ProgressEvent("export", index + 1, len(shards), "shards", exported, detail=shard.name))
     writer.close_part(position)
 
 
@@ -292,7 +292,3 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 def _funnel_text(rows_funnel: list[dict[str, Any]]) -> str:
     return ", ".join(f"{r['status']}{'/' + r['reason'] if r['reason'] else ''}: {r['rows']}" for r in rows_funnel)
 
-
-def _notify(callback: Callable[[Progress], None] | None, event: Progress) -> None:
-    if callback is not None:
-        callback(event)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from kdata.publish.config import PublishConfig
 from kdata.publish.errors import PublishError
 from kdata.publish.export import export_dataset
 from kdata.publish.hub import check_hub_ready, upload_export
-from kdata.runner import Progress
+from kdata.runner import RunOptions
 
 
 def staging_dir(repo_id: str) -> Path:
@@ -39,18 +38,17 @@ def publish_manifest(
     config: PublishConfig,
     to: str | os.PathLike[str] | None = None,
     private: bool = False,
-    overwrite: bool = False,
-    progress: Callable[[Progress], None] | None = None,
-    checked: bool = False,
+    options: RunOptions = RunOptions(),
 ) -> dict[str, Any]:
     """Export ``manifest``; upload the folder when ``config.repo_id`` is set. Returns what was done.
 
-    ``checked`` says the caller already ran :func:`check_publish` (the CLI does, before its progress bar).
+    Everything that can be refused is checked before the first progress event. Of ``options``, only
+    ``overwrite`` and ``progress`` apply: the export is one sequential pass over the shards.
     """
-    if not checked:
-        check_publish(manifest, config, to, private)
+    check_publish(manifest, config, to, private)
     folder = Path(to) if to is not None else staging_dir(str(config.repo_id))
-    result = export_dataset(manifest, folder, config, overwrite=overwrite or to is None, progress=progress)
+    overwrite = options.overwrite or to is None
+    result = export_dataset(manifest, folder, config, overwrite=overwrite, progress=options.progress)
     outcome: dict[str, Any] = {"export": result.to_dict()}
     if config.repo_id is not None:
         outcome["upload"] = upload_export(result.path, config.repo_id, private, result.fingerprint)

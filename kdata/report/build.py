@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,11 @@ from kdata import __version__
 from kdata.atomic import write_json_atomic, write_text_atomic
 from kdata.errors import ManifestError
 from kdata.manifest import Manifest, open_manifest
+from kdata.progress import ProgressCallback
 from kdata.publish.summary import funnel
 from kdata.report.collect import Collected, collect
 from kdata.report.histograms import write_histogram
 from kdata.report.thumbs import THUMB_DIR, write_thumbnail
-from kdata.runner import Progress
 from kdata.schema import IMAGE
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -54,7 +53,7 @@ def write_report(
     manifest_path: str | os.PathLike[str],
     out: str | os.PathLike[str],
     limit: int = DEFAULT_LIMIT,
-    progress: Callable[[Progress], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ReportResult:
     """Write the report for ``manifest_path`` into ``out`` (created; refused if it holds other files)."""
     manifest = open_manifest(manifest_path)

@@ -19,8 +19,8 @@ import pyarrow as pa
 from kdata.blobs import read_image_bytes
 from kdata.errors import ManifestError
 from kdata.manifest import Manifest, iter_shard_batches
+from kdata.progress import ProgressCallback, ProgressEvent, notify
 from kdata.publish.summary import numeric_columns
-from kdata.runner import Progress
 from kdata.runner.stats import reason_class
 
 FACETS = ("status", "reason", "source", "category")
@@ -46,7 +46,7 @@ def score_columns(schema: pa.Schema) -> list[str]:
 
 
 def collect(
-    manifest: Manifest, limit: int, on_images: Callable[[Collected], None], progress: Callable[[Progress], None] | None
+    manifest: Manifest, limit: int, on_images: Callable[[Collected], None], progress: ProgressCallback | None
 ) -> Collected:
     """Stream the manifest; ``on_images`` is called per batch so thumbnails never pile up in memory."""
     schema = manifest.schema()
@@ -65,8 +65,7 @@ def collect(
             on_images(out)
             out.pending.clear()
             rows_done += batch.num_rows
-        if progress is not None:
-            progress(Progress(index + 1, len(shards), rows_done, shard.name))
+        notify(progress, ProgressEvent("report", index + 1, len(shards), "shards", rows_done, detail=shard.name))
     return out
 
 

@@ -1,12 +1,13 @@
 """The shared stage runner: sharding, skip-done, stats, lineage and pluggable executors."""
 
-from kdata.runner.run import Progress, RunResult, manifest_sources, resolved_config, run_stage
+from kdata.runner.options import RunOptions
+from kdata.runner.run import RunResult, manifest_sources, resolved_config, run_stage
 from kdata.runner.stage import BatchResult, ManifestShardSource, ShardSource, Stage, StageContext
 
 __all__ = [
     "BatchResult",
     "ManifestShardSource",
-    "Progress",
+    "RunOptions",
     "RunResult",
     "ShardSource",
     "Stage",

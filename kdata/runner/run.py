@@ -18,7 +18,9 @@ from typing import Any
 from kdata.atomic import write_json_atomic
 from kdata.errors import ConfigError
 from kdata.manifest import DESCRIPTOR, Lineage, Manifest, finalize_manifest
+from kdata.progress import ProgressEvent, notify
 from kdata.runner.executors import StageSpec, make_executor
+from kdata.runner.options import RunOptions
 from kdata.runner.shard import WORK_DIR, ShardResult, load_done
 from kdata.runner.stage import ManifestShardSource, ShardSource, Stage, StageContext
 from kdata.runner.stats import merge
@@ -28,25 +30,21 @@ STATS = "stats.json"
 
 
 @dataclass
-class Progress:
-    """A progress event for a callback (the CLI draws a bar from it; library code never prints)."""
-
-    shards_done: int
-    shards_total: int
-    rows_done: int
-    shard: str | None = None
-    skipped: bool = False
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass
 class RunResult:
     manifest: Manifest
     stats: dict[str, int]
     shards_run: int
     shards_skipped: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest": str(self.manifest.path),
+            "rows": self.manifest.num_rows,
+            "fingerprint": self.manifest.fingerprint,
+            "shards_run": self.shards_run,
+            "shards_skipped": self.shards_skipped,
+            "stats": self.stats,
+        }
 
 
 def resolved_config(config: Any) -> dict[str, Any]:
@@ -70,22 +68,18 @@ def run_stage(
     out_dir: str | Path,
     *,
     parent: Manifest | None = None,
-    workers: int = 1,
-    executor: str = "local",
-    ray_address: str | None = None,
-    batch_size: int = 256,
-    overwrite: bool = False,
-    progress: ProgressCallback | None = None,
+    options: RunOptions = RunOptions(),
     blob_dirs: Sequence[Path] = (),
 ) -> RunResult:
     """Run ``stage_cls`` over ``sources`` into the manifest at ``out_dir``; resumable.
 
     ``sources`` may be a planner, called with the output directory once it is claimed for this run: a
     source stage (ingest) stages its input under ``out_dir`` there and returns the shards to run.
-    ``executor`` is ``local`` (``workers`` processes on this machine) or ``ray`` (``workers`` Ray actors
-    on the cluster at ``ray_address``, or on a local Ray); both give the same manifest.
+    ``options.executor`` is ``local`` (``workers`` processes on this machine) or ``ray`` (``workers`` Ray
+    actors on the cluster at ``ray_address``, or on a local Ray); both give the same manifest.
     """
-    runner = make_executor(executor, workers, address=ray_address)  # a bad choice fails before any write
+    # A bad executor choice fails here, before anything is written.
+    runner = make_executor(options.executor, options.workers, address=options.ray_address)
     out = Path(out_dir).resolve()
     config_dict = resolved_config(config)
     lineage = Lineage(
@@ -94,11 +88,11 @@ def run_stage(
         parent=str(parent.path) if parent else None,
         parent_fingerprint=parent.fingerprint if parent else None,
     )
-    _prepare_output(out, lineage, overwrite)
+    _prepare_output(out, lineage, options.overwrite)
     if callable(sources):
         sources = sources(out)
     input_blob_dirs = list(blob_dirs) + (parent.blob_dirs if parent else [])
-    spec = StageSpec(stage_cls, config, StageContext(out, input_blob_dirs), lineage, batch_size)
+    spec = StageSpec(stage_cls, config, StageContext(out, input_blob_dirs), lineage, options.batch_size)
 
     results: dict[str, ShardResult] = {}
     todo: list[ShardSource] = []
@@ -109,12 +103,14 @@ def run_stage(
         else:
             results[source.name] = done
     rows = sum(int(r.entry["rows"]) for r in results.values())
-    _notify(progress, Progress(len(results), len(sources), rows, skipped=bool(results)))
+    notify(options.progress, ProgressEvent(stage_cls.name, len(results), len(sources), "shards", rows,
+                                           skipped=bool(results)))
     if todo:
         for result in runner.run(spec, todo):
             results[result.name] = result
             rows += int(result.entry["rows"])
-            _notify(progress, Progress(len(results), len(sources), rows, shard=result.name))
+            notify(options.progress, ProgressEvent(stage_cls.name, len(results), len(sources), "shards", rows,
+                                                   detail=result.name))
 
     return _finish(stage_cls, out, sources, results, lineage, parent, len(todo))
 
@@ -175,8 +171,3 @@ def _changed_keys(previous: dict[str, Any], current: dict[str, Any]) -> list[str
         elif previous.get(key) != current.get(key):
             changed.append(key)
     return changed or ["settings"]
-
-
-def _notify(callback: ProgressCallback | None, event: Progress) -> None:
-    if callback is not None:
-        callback(event)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kdata.errors import ConfigError
+from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.checkpoints import CONFIG_FILE, CheckpointManager, TrainerState, find_resume_checkpoint, list_checkpoints
 from ktrain.encoder.build import EncoderRun, build_run
 from ktrain.encoder.config import EncoderTrainConfig, changed_settings
@@ -34,16 +34,6 @@ METRICS_FILE = "metrics.jsonl"
 
 class StaleRunError(ConfigError):
     """The checkpoint to resume was made with other settings or another version of the data."""
-
-
-@dataclass
-class TrainProgress:
-    """A progress event for a callback (the CLI draws a bar from it)."""
-
-    step: int
-    total: int
-    loss: float | None = None
-    validation: dict[str, Any] | None = None
 
 
 @dataclass
@@ -188,7 +178,7 @@ def resume_state(manager: CheckpointManager, config: EncoderTrainConfig, resume:
 
 
 def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwrite: bool = False,
-                  progress: Callable[[TrainProgress], None] | None = None) -> TrainResult:
+                  progress: ProgressCallback | None = None) -> TrainResult:
     """Train (or continue training) a Korean student of ``config.teacher``; returns where everything went."""
     from ktrain.optim import build_optimizer, build_scheduler
     from ktrain.runtime import distributed_record, make_accelerator, restore_cursor
@@ -215,7 +205,7 @@ def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwri
 
 def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, manager: CheckpointManager,
           state: TrainerState, metrics: MetricsLog, resumed_from: int | None,
-          progress: Callable[[TrainProgress], None] | None) -> TrainResult:
+          progress: ProgressCallback | None) -> TrainResult:
     import time
 
     config, out = run.config, Path(run.config.out)
@@ -232,8 +222,9 @@ def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, man
         validation = None
         if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
             validation = _checkpoint(run, accelerator, manager, state, metrics)
-        if progress is not None:
-            progress(TrainProgress(state.step, config.max_steps, losses["loss"], validation))
+        detail = f"val R@1 {validation['r_at_1']:.3f}" if validation and "r_at_1" in validation else ""
+        notify(progress, ProgressEvent("train", state.step, config.max_steps, "steps", loss=losses["loss"],
+                                       detail=detail))
     speed = throughput(time.perf_counter() - started, state.step - first_step,
                        int(state.extra.get("samples_seen", 0)) - first_seen)
     if accelerator.is_main_process:

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from kdata.atomic import atomic_path
+from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.lora.data import PREPROCESS_VERSION, Example, TrainingData, iter_image_bytes, preprocess
 from ktrain.lora.models import SDComponents, encode_text
 from ktrain.lora.timing import NO_TIMER, StepTimer
 
 ENCODE_BATCH = 8
-Progress = Callable[[str, int, int], None]
 
 
 class EncodingCache:
@@ -76,7 +76,7 @@ class LatentSource:
         self.cache, self.timer = cache, timer
         self.keys = [latent_key(components.vae_ref.fingerprint, e, dtype) for e in data.examples]
 
-    def fill(self, indices: Sequence[int], progress: Progress | None = None) -> int:
+    def fill(self, indices: Sequence[int], progress: ProgressCallback | None = None) -> int:
         """Encode the examples among ``indices`` whose latents are not cached yet; returns how many."""
         assert self.cache is not None
         missing = {self.data.examples[i].key: i for i in indices if not self.cache.has(self.keys[i])}
@@ -89,11 +89,10 @@ class LatentSource:
             if len(pending) == ENCODE_BATCH:
                 done += self._encode_and_store(pending)
                 pending = []
-                if progress:
-                    progress("cache latents", done, len(missing))
+                notify(progress, ProgressEvent("cache latents", done, len(missing), "images"))
         done += self._encode_and_store(pending)
-        if progress and missing:
-            progress("cache latents", done, len(missing))
+        if missing:
+            notify(progress, ProgressEvent("cache latents", done, len(missing), "images"))
         return len(missing)
 
     def _encode_and_store(self, items: list[tuple[int, bytes]]) -> int:
@@ -152,7 +151,7 @@ class TextSource:
     def key(self, caption: str) -> str:
         return text_key(self.fingerprint, caption, self.components.max_length, self.dtype)
 
-    def fill(self, captions: Sequence[str], progress: Progress | None = None) -> int:
+    def fill(self, captions: Sequence[str], progress: ProgressCallback | None = None) -> int:
         import torch
 
         assert self.cache is not None
@@ -166,8 +165,7 @@ class TextSource:
                 states = encode_text(self.components, chunk, self.device)
             for caption, state in zip(chunk, states):
                 self.cache.save(self.key(caption), {"states": state})
-            if progress:
-                progress("cache text", start + len(chunk), len(missing))
+            notify(progress, ProgressEvent("cache text", start + len(chunk), len(missing), "captions"))
         return len(missing)
 
     def encode(self, captions: Sequence[str]) -> Any:

@@ -9,7 +9,6 @@ spent in each stage — text encoding, denoising, VAE decoding.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from kdata import __version__
 from kdata.atomic import atomic_path, write_json_atomic
 from kdata.errors import ConfigError
+from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.lora.loading import LoraSpec, load_loras, load_pipeline
 
 
@@ -52,8 +52,8 @@ class GeneratedImage:
     seed: int
 
 
-def generate(config: GenerateConfig, progress: Callable[[int, int], None] | None = None) -> list[GeneratedImage]:
-    """Render every (prompt, seed) in batches of ``batch_size``; ``progress(done, total)`` after each batch."""
+def generate(config: GenerateConfig, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
+    """Render every (prompt, seed) in batches of ``batch_size``; a ``generate`` progress event after each batch."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -72,8 +72,7 @@ def generate(config: GenerateConfig, progress: Callable[[int, int], None] | None
         images, timings = render_batch(pipe, config, batch, device)
         for offset, ((prompt, seed), image) in enumerate(zip(batch, images)):
             results.append(save_image(out, start + offset, prompt, seed, image, config, record, timings, len(batch)))
-        if progress:
-            progress(len(results), len(jobs))
+        notify(progress, ProgressEvent("generate", len(results), len(jobs), "images"))
     return results
 
 

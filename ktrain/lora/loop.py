@@ -23,12 +23,13 @@ from typing import Any
 
 from kdata.atomic import write_json_atomic
 from kdata.errors import ConfigError
+from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.checkpoints import CheckpointManager, TrainerState, find_resume_checkpoint, list_checkpoints
 from ktrain.lora.batches import drop_captions, step_generator
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.export import ExportInfo, export_lora
 from ktrain.lora.losses import diffusion_loss, sample_noise, sample_timesteps, training_target
-from ktrain.lora.setup import ProgressFn, Trainer, TrainEvent, load_data, setup
+from ktrain.lora.setup import Trainer, load_data, setup
 from ktrain.lora.state import check_resumable, register_lora_state_hooks
 from ktrain.lora.validation import render_samples, validation_indices, validation_loss
 from ktrain.metrics import MetricsLog
@@ -103,7 +104,7 @@ def train_step(tr: Trainer, step: int) -> tuple[float, int]:
 
 
 def train_lora(config: LoraTrainConfig, resume: str | None = None, overwrite: bool = False,
-               progress: ProgressFn | None = None) -> LoraTrainResult:
+               progress: ProgressCallback | None = None) -> LoraTrainResult:
     """Train, or with ``resume`` continue, a LoRA as ``config`` says (see the module docstring)."""
     from ktrain.runtime import make_accelerator
 
@@ -123,7 +124,7 @@ def train_lora(config: LoraTrainConfig, resume: str | None = None, overwrite: bo
     return run(tr, out, checkpoint, progress if accelerator.is_main_process else None)
 
 
-def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressFn | None) -> LoraTrainResult:
+def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressCallback | None) -> LoraTrainResult:
     cfg, acc = tr.config, tr.accelerator
     manager = CheckpointManager(out, acc, limit=cfg.checkpoints_total_limit)
     register_lora_state_hooks(acc, tr.named())
@@ -155,8 +156,9 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressFn | 
             validate(tr, out, state.step, metrics, samples=True)
         if last or state.step % cfg.checkpointing_steps == 0:
             manager.save(state, checkpoint_record(tr))
-        if progress and (last or state.step % cfg.progress_every == 0):
-            progress(TrainEvent("train", state.step, cfg.max_steps, loss, lr))
+        if last or state.step % cfg.progress_every == 0:
+            event = ProgressEvent("train", state.step, cfg.max_steps, "steps", loss=loss, detail=f"lr {lr:.2e}")
+            notify(progress, event)
     speed = throughput(time.perf_counter() - started, state.step - first_step,
                        int(state.extra.get("samples_seen", 0)) - first_seen)
     files = export(tr, out, state, metrics) if acc.is_main_process else {}

@@ -7,32 +7,18 @@ is the LoRA added and the optimizer built.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kdata.errors import ConfigError
+from kdata.progress import ProgressCallback
 from ktrain.lora.batches import BatchPlan
 from ktrain.lora.cache import EncodingCache, LatentSource, TextSource
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.data import TrainingData, load_training_data, make_buckets, open_training_manifest
 from ktrain.lora.models import SDComponents, add_lora, load_components
 from ktrain.lora.timing import NO_TIMER, StepTimer
-
-
-@dataclass
-class TrainEvent:
-    """Progress reported to the caller: a phase (``cache latents``, ``cache text``, ``train``) and counts."""
-
-    phase: str
-    done: int
-    total: int
-    loss: float | None = None
-    lr: float | None = None
-
-
-ProgressFn = Callable[[TrainEvent], None]
 
 
 @dataclass
@@ -84,7 +70,8 @@ def cache_root(config: LoraTrainConfig) -> Path:
 
 
 def build_sources(config: LoraTrainConfig, components: SDComponents, data: TrainingData, accelerator: Any,
-                  progress: ProgressFn | None = None, timer: StepTimer = NO_TIMER) -> tuple[LatentSource, TextSource]:
+                  progress: ProgressCallback | None = None, timer: StepTimer = NO_TIMER,
+                  ) -> tuple[LatentSource, TextSource]:
     """Latent and text sources; with caches on, each process fills its share of what is missing."""
     from ktrain.runtime import weight_dtype
 
@@ -94,17 +81,16 @@ def build_sources(config: LoraTrainConfig, components: SDComponents, data: Train
     text_cache = EncodingCache(root, "text") if config.uses_text_cache else None
     latents = LatentSource(data, components, device, dtype, latent_cache, timer)
     texts = TextSource(components, device, dtype, text_cache, timer)
-    report = (lambda phase, done, total: progress(TrainEvent(phase, done, total))) if progress else None
     mine = list(range(accelerator.process_index, len(data.examples), accelerator.num_processes))
     if latent_cache is not None:
-        latents.fill(mine, report)
+        latents.fill(mine, progress)
     if text_cache is not None:
-        texts.fill([data.examples[i].caption for i in mine] + [""], report)
+        texts.fill([data.examples[i].caption for i in mine] + [""], progress)
     accelerator.wait_for_everyone()
     return latents, texts
 
 
-def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressFn | None = None,
+def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressCallback | None = None,
           timer: StepTimer = NO_TIMER, accelerator: Any = None) -> Trainer:
     """Load models, fill caches, add LoRA, build the optimizer and schedule, prepare with accelerate."""
     import torch

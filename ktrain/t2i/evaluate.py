@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from kdata import __version__
 from kdata.atomic import atomic_path, write_json_atomic
 from kdata.errors import ConfigError
+from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.t2i.pipelines import STAGE_COLUMNS, ModelSet, ModelSpecs, PipelineSpec, parse_pipelines
 from ktrain.t2i.prompts import BUNDLED_PROMPTS, Prompt, load_prompts
 from ktrain.t2i.render import RenderSettings
@@ -39,7 +39,6 @@ GENERATION_KEYS = ("prompts_sha256", "base", "text_encoder", "translator", "seed
 TIMING_COLUMNS = tuple(f"{stage}_s" for stage in STAGE_COLUMNS) + ("text_stage_s", "total_s")
 CSV_COLUMNS = ("prompt_id", "category", "pipeline", "seed", "prompt_ko", "prompt_en", "prompt_used", "image",
                *TIMING_COLUMNS, "clip_en", "clip_ko")
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -94,7 +93,7 @@ class T2IEvalResult:
                 "skipped": self.skipped, "summary": self.summary}
 
 
-def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: Progress | None = None,
+def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: ProgressCallback | None = None,
                  models: ModelSet | None = None) -> T2IEvalResult:
     """Generate what is missing, score everything, write the CSV and both reports."""
     prompts = load_prompts(config.prompts, config.limit)
@@ -139,7 +138,7 @@ def _row_path(out: Path, pipeline: str, prompt_id: str) -> Path:
 
 
 def _generate_all(out: Path, config: T2IEvalConfig, prompts: list[Prompt], pipelines: list[PipelineSpec],
-                  models: ModelSet, progress: Progress | None) -> tuple[int, int]:
+                  models: ModelSet, progress: ProgressCallback | None) -> tuple[int, int]:
     jobs = [(index, prompt, pipeline) for index, prompt in enumerate(prompts) for pipeline in pipelines]
     todo = [job for job in jobs if not _row_path(out, job[2].name, job[1].id).exists()]
     warmed: set[str] = set()
@@ -152,8 +151,7 @@ def _generate_all(out: Path, config: T2IEvalConfig, prompts: list[Prompt], pipel
         seed = config.seed + index  # the same seed for one prompt in every pipeline
         result = pipeline.run(models, prompt, seed, config.settings)
         _save_row(out, prompt, pipeline.name, seed, result)
-        if progress:
-            progress(done + 1, len(todo), f"generate {pipeline.name}")
+        notify(progress, ProgressEvent("generate", done + 1, len(todo), "images", detail=pipeline.name))
     return len(todo), len(jobs) - len(todo)
 
 
@@ -175,7 +173,7 @@ def _read_row(out: Path, pipeline: str, prompt: Prompt) -> dict[str, Any]:
 
 
 def _score(out: Path, rows: list[dict[str, Any]], config: T2IEvalConfig, device: str,
-           progress: Progress | None) -> None:
+           progress: ProgressCallback | None) -> None:
     """``clip_en`` (English CLIP vs the English prompt) and ``clip_ko`` (Korean CLIP vs the Korean prompt)."""
     from PIL import Image
 
@@ -187,8 +185,7 @@ def _score(out: Path, rows: list[dict[str, Any]], config: T2IEvalConfig, device:
         scores = ClipScorer(spec, device).score(images, [row[text_key] for row in rows])
         for row, value in zip(rows, scores):
             row[column] = round(value, 4)
-        if progress:
-            progress(len(rows), len(rows), f"score {column}")
+        notify(progress, ProgressEvent("score", len(rows), len(rows), "images", detail=column))
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:

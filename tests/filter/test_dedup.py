@@ -9,6 +9,7 @@ from PIL import Image, ImageFilter
 from kdata.filter.config import parse_filter_config
 from kdata.filter.run import run_filter
 from kdata.manifest import open_manifest
+from kdata.runner import RunOptions
 from kdata.runner.shard import WORK_DIR
 from tests.filter.images import decisions, encode, manifest, recoloured, row, scene
 
@@ -86,5 +87,5 @@ def test_rerun_and_resume_give_the_same_manifest(tmp_path: Path) -> None:
     resumed = run_filter(source.path, config, out, report=False)
     assert (resumed.run.shards_run, resumed.run.shards_skipped) == (1, 2)
     assert decisions(out) == expected
-    run_filter(source.path, config, tmp_path / "fresh", workers=2, report=False)  # two worker processes
+    run_filter(source.path, config, tmp_path / "fresh", RunOptions(workers=2), report=False)  # two worker processes
     assert decisions(tmp_path / "fresh") == expected

@@ -14,6 +14,7 @@ from kdata.filter.decide import decide
 from kdata.filter.heads import random_aesthetic_state, random_nsfw_state
 from kdata.filter.run import run_filter
 from kdata.manifest import open_manifest
+from kdata.runner import RunOptions
 from tests.filter.images import decisions, encode, manifest, row, scene
 
 COLUMNS = ["key", "status", "reason", "clip_score", "clip_model", "clip_text_column", "embedding_ref"]
@@ -93,7 +94,7 @@ def test_aesthetic_head_sized_for_another_clip_is_refused(tmp_path: Path, source
     config = parse_filter_config(_clip("open_clip", "tiny-open-clip", tmp_path / "cache",
                                        aesthetic={"weights": str(tmp_path / "l14.safetensors")}))
     with pytest.raises(ConfigError, match="takes 768-d CLIP embeddings but the configured CLIP model gives 32-d"):
-        run_filter(source.path, config, tmp_path / "out", workers=1, report=False)
+        run_filter(source.path, config, tmp_path / "out", report=False, options=RunOptions(workers=1))
 
 
 def test_nudenet_runs_offline_and_scores_in_unit_range(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kdata.manifest import open_manifest
-from kdata.runner import Stage, manifest_sources, run_stage
+from kdata.runner import RunOptions, Stage, manifest_sources, run_stage
 from kdata.schema import Status
 
 
@@ -44,8 +44,8 @@ class SlowStage(Stage):
 def main(source: str, out: str, seconds: float, executor: str = "local", ray_address: str | None = None) -> None:
     parent = open_manifest(source)
     workers = 2 if executor == "ray" else 1
-    result = run_stage(SlowStage, SlowConfig(seconds_per_batch=seconds), manifest_sources(parent), out,
-                       parent=parent, batch_size=4, executor=executor, ray_address=ray_address, workers=workers)
+    result = run_stage(SlowStage, SlowConfig(seconds_per_batch=seconds), manifest_sources(parent), out, parent=parent,
+                       options=RunOptions(batch_size=4, executor=executor, ray_address=ray_address, workers=workers))
     print(json.dumps({"shards_run": result.shards_run, "shards_skipped": result.shards_skipped}))
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from kdata.errors import ConfigError
 from kdata.manifest import Lineage, Manifest, open_manifest, write_manifest
-from kdata.runner import manifest_sources, run_stage
+from kdata.runner import RunOptions, manifest_sources, run_stage
 from kdata.runner.executors import InProcessExecutor, StageSpec, make_executor
 from kdata.runner.stage import StageContext
 from kdata.samples import sample_rows
@@ -67,7 +67,7 @@ def test_slow_stage_on_ray_equals_local_rows_decisions_scores_and_stats(tmp_path
 
     def run(out: str, **kwargs: object) -> object:
         return run_stage(SlowStage, SlowConfig(0), manifest_sources(parent), tmp_path / out, parent=parent,
-                         batch_size=2, **kwargs)
+                         options=RunOptions(batch_size=2, **kwargs))
 
     local, on_ray = run("local"), run("ray", executor="ray", workers=2)
     assert on_ray.stats == local.stats == {"total": 30, "kept": 18, "dropped/divisible": 10, "carried/failed": 2}
@@ -107,7 +107,7 @@ def test_sigkill_of_a_ray_run_part_way_then_rerun_resumes(tmp_path: Path, ray_ad
 
     parent = open_manifest(source)
     clean = run_stage(SlowStage, SlowConfig(0), manifest_sources(parent), tmp_path / "clean", parent=parent,
-                      batch_size=4)
+                      options=RunOptions(batch_size=4))
     resumed = open_manifest(killed).read_table()
     assert resumed.num_rows == 128 and len(set(resumed.column("key").to_pylist())) == 128
     assert resumed.equals(clean.manifest.read_table())
@@ -119,7 +119,7 @@ def test_gpu_stage_actors_get_a_gpu_unless_pinned_to_cpu(tmp_path: Path, ray_add
     # One logical GPU and two GPU actors: one gets it, the other waits, and the run finishes without it.
     for device, workers, expected in (("auto", 2, "0"), ("cpu", 1, "")):
         result = run_stage(GpuProbeStage, ProbeConfig(device), manifest_sources(parent), tmp_path / device,
-                           parent=parent, executor="ray", workers=workers)
+                           parent=parent, options=RunOptions(executor="ray", workers=workers))
         assert set(result.manifest.read_table().column("gpu_ids").to_pylist()) == {expected}
         assert result.stats == {"total": 6, "kept": 6}
 
@@ -128,7 +128,7 @@ def test_a_user_error_in_an_actor_comes_back_as_itself(tmp_path: Path, ray_addre
     parent = make_input(tmp_path / "in", shards=2)
     with pytest.raises(ConfigError) as raised:
         run_stage(MissingModelStage, None, manifest_sources(parent), tmp_path / "out", parent=parent,
-                  executor="ray")
+                  options=RunOptions(executor="ray"))
     assert type(raised.value) is ConfigError
     assert str(raised.value) == "unknown model 'no-such-model'; valid names: tiny-clip"
 
@@ -143,7 +143,7 @@ def test_a_stage_bug_in_an_actor_fails_the_run_and_writes_no_manifest(tmp_path: 
     parent = make_input(tmp_path / "in", shards=2)
     with pytest.raises(RuntimeError, match="never added, dropped or duplicated"):
         run_stage(LossyStage, SlowConfig(0), manifest_sources(parent), tmp_path / "out", parent=parent,
-                  executor="ray", workers=2)
+                  options=RunOptions(executor="ray", workers=2))
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 

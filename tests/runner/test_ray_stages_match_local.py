@@ -24,6 +24,7 @@ from kdata.ingest.fetch import FetchConfig
 from kdata.ingest.folder import FolderIngestConfig, ingest_folder
 from kdata.ingest.urls import UrlIngestConfig, ingest_urls
 from kdata.manifest import open_manifest
+from kdata.runner import RunOptions
 from kdata.samples import SAMPLE_IMAGES, write_sample_manifest
 from tests.ingest.fault_server import default_routes, image_route, serve
 from tests.kill import kill_after_done_shards
@@ -89,7 +90,7 @@ def test_ingest_urls_on_ray_keeps_and_fails_the_same_rows_as_local(tmp_path: Pat
 def test_ingest_folder_on_ray_equals_local(tmp_path: Path, ray_address: str) -> None:
     config = FolderIngestConfig(root=str(SAMPLE_IMAGES), shard_size=5)
     local = ingest_folder(config, tmp_path / "local")
-    ray = ingest_folder(config, tmp_path / "ray", executor="ray", workers=2)
+    ray = ingest_folder(config, tmp_path / "ray", options=RunOptions(executor="ray", workers=2))
     assert ray.stats == local.stats and ray.shards_run == 5
     assert ray.manifest.read_table().equals(local.manifest.read_table())
 
@@ -132,7 +133,7 @@ def test_default_filter_config_runs_on_ray_without_a_gpu_request(tmp_path: Path,
     assert not ScoreStage.wants_gpu(config)
     assert ScoreStage.wants_gpu(load_filter_config(DEMO_FILTER))  # device "auto": a GPU where one exists
     parent = write_sample_manifest(tmp_path / "samples")
-    ray = run_filter(parent.path, config, tmp_path / "ray", executor="ray", workers=2, report=False)
+    ray = run_filter(parent.path, config, tmp_path / "ray", report=False, options=RunOptions(executor="ray", workers=2))
     local = run_filter(parent.path, config, tmp_path / "local", report=False)
     assert ray.stats == local.stats
     assert ray.manifest.read_table().equals(local.manifest.read_table())

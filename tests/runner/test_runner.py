@@ -9,7 +9,8 @@ import pytest
 
 from kdata.errors import ConfigError
 from kdata.manifest import Lineage, Manifest, open_manifest, write_manifest
-from kdata.runner import Progress, manifest_sources, run_stage
+from kdata.progress import ProgressEvent
+from kdata.runner import RunOptions, manifest_sources, run_stage
 from kdata.schema import IMAGE, Status, conform_table
 from tests.runner.slow_stage import SlowConfig, SlowStage
 
@@ -25,7 +26,8 @@ def make_input(root: Path, shards: int = 4, rows: int = 6, failed: tuple[str, ..
 
 
 def run(parent: Manifest, out: Path, **kwargs) -> object:  # noqa: ANN003
-    return run_stage(SlowStage, SlowConfig(seconds_per_batch=0), manifest_sources(parent), out, parent=parent, **kwargs)
+    return run_stage(SlowStage, SlowConfig(seconds_per_batch=0), manifest_sources(parent), out, parent=parent,
+                     options=RunOptions(**kwargs))
 
 
 def test_every_row_comes_out_kept_or_rejected_with_reason_and_stats(tmp_path: Path) -> None:
@@ -66,10 +68,8 @@ def test_resuming_with_different_settings_is_refused_and_overwrite_starts_again(
     run(parent, tmp_path / "out")
     with pytest.raises(ConfigError, match="config.reject_every changed"):
         run_stage(SlowStage, SlowConfig(0, reject_every=2), manifest_sources(parent), tmp_path / "out", parent=parent)
-    result = run_stage(
-        SlowStage, SlowConfig(0, reject_every=2), manifest_sources(parent), tmp_path / "out",
-        parent=parent, overwrite=True,
-    )
+    result = run_stage(SlowStage, SlowConfig(0, reject_every=2), manifest_sources(parent), tmp_path / "out",
+                       parent=parent, options=RunOptions(overwrite=True))
     assert result.stats["dropped/divisible"] == 12
 
 
@@ -94,10 +94,11 @@ def test_worker_processes_give_the_same_result_as_in_process(tmp_path: Path) -> 
 
 def test_progress_reports_every_shard(tmp_path: Path) -> None:
     parent = make_input(tmp_path / "in", shards=3)
-    events: list[Progress] = []
+    events: list[ProgressEvent] = []
     run(parent, tmp_path / "out", progress=events.append)
-    assert [e.shards_done for e in events] == [0, 1, 2, 3]
-    assert events[-1].rows_done == 18 and events[-1].shards_total == 3
+    assert [e.done for e in events] == [0, 1, 2, 3]
+    assert {e.phase for e in events} == {SlowStage.name} and {e.unit for e in events} == {"shards"}
+    assert events[-1].rows == 18 and events[-1].total == 3
 
 
 def test_stage_that_loses_a_row_is_a_bug_not_a_silent_drop(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kdata.errors import ConfigError
+from kdata.progress import ProgressEvent
 from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i
 from tests.t2i.tiny import write_prompts
 
@@ -28,13 +29,13 @@ def _config(tmp: Path, encoder: Path, **changes: object) -> T2IEvalConfig:
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory: pytest.TempPathFactory, encoder_folder: Path) -> tuple[Path, object, list[tuple]]:
+def evaluated(tmp_path_factory: pytest.TempPathFactory, encoder_folder: Path) -> tuple[Path, object, list]:
     import torch
 
     torch.set_num_threads(1)  # module-scoped: the autouse one-thread fixture is per test
     tmp = tmp_path_factory.mktemp("t2i-eval")
-    events: list[tuple] = []
-    result = evaluate_t2i(_config(tmp, encoder_folder), progress=lambda *event: events.append(event))
+    events: list[ProgressEvent] = []
+    result = evaluate_t2i(_config(tmp, encoder_folder), progress=events.append)
     return tmp, result, events
 
 
@@ -66,7 +67,8 @@ def test_csv_has_one_row_per_prompt_and_pipeline_with_every_number(evaluated: tu
     assert used[("hanok-a", "english-reference")] == "a hanok village in the snow"
     assert used[("food-b", "translate")] not in ("비빔밥 한 그릇", "a bowl of bibimbap", "")
     assert (result.generated, result.skipped) == (6, 0)
-    assert [e for e in events if e[2].startswith("generate")][-1] == (6, 6, "generate english-reference")
+    last = [e for e in events if e.phase == "generate"][-1]
+    assert (last.done, last.total, last.detail) == (6, 6, "english-reference")
 
 
 def test_clip_scores_are_the_scorers_own_numbers(evaluated: tuple) -> None:

@@ -70,7 +70,7 @@ def test_resume_latest_continues_the_same_run(tmp_path: Path, seed_pairs: Path) 
     train_encoder(_config(tmp_path / "whole", seed_pairs))
 
     def crash_after_two(event: Any) -> None:
-        if event.step == 3:  # checkpoint-2 is on disk, step 3 is not: like a kill -9 mid-run
+        if event.done == 3:  # checkpoint-2 is on disk, step 3 is not: like a kill -9 mid-run
             raise Interrupt
 
     with pytest.raises(Interrupt):

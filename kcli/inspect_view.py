@@ -1,11 +1,12 @@
-"""Render an :func:`kdata.inspect.inspect_manifest` summary as rich tables (CLI only)."""
+"""Show an :func:`kdata.inspect.inspect_manifest` summary as rich tables."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+
+from kcli.output import console
 
 
 def _fmt(value: Any) -> str:
@@ -18,7 +19,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render_inspect(summary: dict[str, Any], console: Console) -> None:
+def render_inspect(summary: dict[str, Any]) -> None:
     console.print(
         f"[bold]{summary['path']}[/]  {summary['kind']} manifest · {summary['rows']:,} rows · "
         f"{summary['shards']} shards · schema v{summary['schema_version']} · {summary['fingerprint'][:12]}"

@@ -1,0 +1,150 @@
+"""Commands that look at, curate and release a manifest: inspect, filter, caption, report, view, publish."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kcli.options import AsJson, ConfigFile, ManifestArg, Out, Overwrite, Sets
+from kcli.output import emit, show_run
+from kcli.stage_flags import StageFlags, stage_options
+
+ReportLimit = Annotated[int, typer.Option("--limit", min=1, help="Most rows in the grid (a key-hash sample beyond).")]
+
+
+def inspect(
+    manifest: ManifestArg,
+    samples: Annotated[int, typer.Option("--samples", min=0, help="Sample rows to show.")] = 3,
+    as_json: AsJson = False,
+) -> None:
+    """Schema, row count, lineage, status/reason funnel, column summaries and sample rows."""
+    from kcli.inspect_view import render_inspect
+    from kdata.inspect import inspect_manifest
+
+    emit(inspect_manifest(manifest, samples=samples), as_json, render_inspect)
+
+
+@stage_options
+def filter(  # noqa: A001 - the command is called filter
+    manifest: ManifestArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output manifest directory (the report goes in "
+                                      "OUT/report).")],
+    config: ConfigFile = None,
+    sets: Sets = None,
+    *,
+    flags: StageFlags,
+) -> None:
+    """Score quality, text, CLIP similarity, aesthetics and safety; dedup; keep or reject every row with a reason.
+
+    Without --config the packaged default rules apply."""
+    from kcli.output import console, stats_table
+    from kdata.filter.config import load_filter_config
+    from kdata.filter.run import run_filter
+
+    filter_config = load_filter_config(config, sets)
+    with flags.run_options() as options:
+        result = run_filter(manifest, filter_config, out, options)
+
+    def show(result) -> None:  # noqa: ANN001 - a kdata.filter.run.FilterResult
+        console.print(stats_table(result.stats, title=f"{result.manifest.path}"))
+        for name, value in result.thresholds.items():
+            console.print(f"percentile rule {name!r} resolved to threshold {value:.4g}")
+        for warning in result.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"report: {result.report / 'index.html'}")
+
+    emit(result, flags.as_json, show)
+
+
+@stage_options
+def caption(
+    manifest: ManifestArg,
+    config: Annotated[Path, typer.Option("--config", "-c", help="Caption config TOML (backends per language).")],
+    out: Out,
+    sets: Sets = None,
+    *,
+    flags: StageFlags,
+) -> None:
+    """Add caption_en / caption_ko with provenance: templates, alt text, captioners, translators."""
+    from kdata.caption.stage import run_caption
+
+    with flags.run_options() as options:  # columns and config are checked before the first bar and any model
+        result = run_caption(manifest, config, out, options, sets=sets)
+    emit(result, flags.as_json, show_run)
+
+
+def report(
+    manifest: ManifestArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the report (index.html and its files).")],
+    limit: ReportLimit = 5000,
+    as_json: AsJson = False,
+) -> None:
+    """Write a static HTML report: thumbnails, facets, sorting, score histograms, captions, lineage."""
+    from kcli.output import progress_bars
+    from kdata.report import write_report
+
+    with progress_bars(not as_json) as progress:
+        result = write_report(manifest, out, limit=limit, progress=progress)
+    emit(result, as_json, lambda r: typer.echo(f"report: {r.index} ({r.shown:,} of {r.rows:,} rows in the grid)"))
+
+
+def view(
+    manifest: ManifestArg,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")]
+    = 8765,
+    limit: ReportLimit = 5000,
+    as_json: AsJson = False,
+) -> None:
+    """Build the report (under the kcli home) and serve it on 127.0.0.1 until Ctrl-C."""
+    from kcli.output import progress_bars
+    from kdata.report import write_report
+    from kdata.report.serve import ReportServer, report_dir
+
+    server = ReportServer(report_dir(manifest), port)  # a busy port is refused before any work
+    with progress_bars(not as_json) as progress:
+        result = write_report(manifest, server.root, limit=limit, progress=progress)
+    emit({"url": server.url, "report": str(result.path)}, as_json,
+         lambda served: typer.echo(f"serving {served['report']} at {served['url']} (Ctrl-C to stop)"))
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
+def publish(
+    manifest: Annotated[Path, typer.Argument(help="The image manifest to publish (only its ok rows go out).")],
+    repo_id: Annotated[str | None, typer.Option(help="Upload to this Hub dataset repository (ORG/NAME).")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Create the Hub repository as private.")] = False,
+    to: Annotated[Path | None, typer.Option(help="Export to this folder: exactly the files an upload sends.")]
+    = None,
+    keep_exif: Annotated[bool, typer.Option("--keep-exif", help="Keep EXIF/XMP/IPTC metadata (stripped by "
+                                            "default).")] = False,
+    shard_size_mb: Annotated[float, typer.Option(help="Target size of each Parquet file, in MB.")] = 500,
+    overwrite: Overwrite = False,
+    as_json: AsJson = False,
+) -> None:
+    """Export a manifest as a Hub dataset (Parquet shards + dataset card) and/or upload it to the Hub."""
+    from kdata.publish import PublishConfig
+    from kdata.publish.publish import publish_manifest
+
+    config = PublishConfig(keep_exif=keep_exif, shard_size_mb=shard_size_mb, repo_id=repo_id)
+    with StageFlags(overwrite=overwrite, as_json=as_json).run_options() as options:
+        outcome = publish_manifest(manifest, config, to=to, private=private, options=options)
+    emit(outcome, as_json, show_publish)
+
+
+def show_publish(outcome: dict) -> None:
+    from kcli.output import console, key_value_table, stats_table
+
+    export = outcome["export"]
+    summary = {"folder": export["path"], "rows": f"{export['rows']:,}", "files": len(export["files"])}
+    if export["up_to_date"]:
+        summary["note"] = "already up to date (same manifest and settings)"
+    if "upload" in outcome:
+        summary["uploaded to"] = outcome["upload"]["repo_url"]
+    console.print(stats_table(export["counters"], title="export"))
+    console.print(key_value_table(summary, title="publish"))

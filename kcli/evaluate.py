@@ -1,0 +1,83 @@
+"""``kcli eval encoder`` (held-out retrieval and denoising agreement) and ``kcli eval t2i`` (pipelines compared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kcli.options import AsJson, Base, Guidance, Overwrite, Steps, TextEncoder
+from kcli.output import emit
+
+eval_app = typer.Typer(help="Evaluate models: the Korean encoder on held-out pairs, text-to-image pipelines.",
+                       no_args_is_help=True)
+ModelId = str | None
+
+
+@eval_app.command("encoder")
+def eval_encoder(
+    model: Annotated[Path, typer.Option("--model", "-m", help="An encoder export (a run's best/ or final/).")],
+    pairs: Annotated[Path, typer.Option(help="The parallel-corpus manifest with the held-out pairs.")],
+    teacher: Annotated[str, typer.Option(help="The SD checkpoint the encoder was distilled from.")],
+    split: Annotated[str, typer.Option(help="validation or test (or train).")] = "validation",
+    latents: Annotated[int, typer.Option(min=1, help="Fixed noisy latents for denoising agreement.")] = 2,
+    latent_size: Annotated[int | None, typer.Option(min=2, help="Latent side (default: the UNet's).")] = None,
+    reference: Annotated[bool, typer.Option("--reference", help="Also score the teacher reading the Korean "
+                                            "text.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Held-out R@1/R@5 of student(ko) vs teacher(en), mean cosine, and denoising agreement through the UNet."""
+    from ktrain.encoder.evaluate import evaluate_encoder
+
+    result = evaluate_encoder(model, pairs, teacher, split=split, num_latents=latents, latent_size=latent_size,
+                              reference=reference)
+    emit(result, as_json, title=f"eval encoder ({split})")
+
+
+@eval_app.command("t2i")
+def eval_t2i(
+    base: Base,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for images, eval.csv, report.md and report.html.")],
+    prompts: Annotated[Path | None, typer.Option(help="JSONL of id/category/ko/en (default: the bundled "
+                                                    "set).")] = None,
+    pipelines: Annotated[str, typer.Option(help="Comma-separated: ko-encoder, translate, english-reference.")]
+    = "ko-encoder,translate",
+    text_encoder: TextEncoder = None,
+    translator: Annotated[ModelId, typer.Option(help="Ko→en seq2seq model (default facebook/m2m100_418M).")] = None,
+    english_clip: Annotated[ModelId, typer.Option(help="CLIP scoring against the English prompt.")] = None,
+    korean_clip: Annotated[ModelId, typer.Option(help="CLIP scoring against the Korean prompt.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N prompts.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first prompt; prompt i uses seed + i in every "
+                                      "pipeline.")] = 0,
+    steps: Steps = 30,
+    guidance: Guidance = 7.5,
+    negative_prompt: Annotated[str, typer.Option(help="What the images should not show.")] = "",
+    size: Annotated[int | None, typer.Option(min=8, help="Image side in pixels (default: the base's native "
+                                                "size).")] = None,
+    warmup: Annotated[int, typer.Option(min=0, help="Unrecorded renders per pipeline before timing.")] = 1,
+    overwrite: Overwrite = False,
+    as_json: AsJson = False,
+) -> None:
+    """Each prompt through each pipeline (same seeds): per-stage latency, CLIP scores, image grid, eval.csv."""
+    from kcli.output import progress_bars
+    from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i
+
+    models = {k: v for k, v in (("translator", translator), ("english_clip", english_clip),
+                                ("korean_clip", korean_clip)) if v}
+    config = T2IEvalConfig(base=base, out=str(out), pipelines=pipelines.split(","),
+                           prompts=prompts and str(prompts), text_encoder=text_encoder, limit=limit, seed=seed,
+                           steps=steps, guidance=guidance, negative_prompt=negative_prompt, height=size, width=size,
+                           warmup=warmup, **models)
+    with progress_bars(not as_json) as progress:
+        result = evaluate_t2i(config, overwrite=overwrite, progress=progress)
+    emit(result, as_json, show_t2i)
+
+
+def show_t2i(result) -> None:  # noqa: ANN001 - a ktrain.t2i.evaluate.T2IEvalResult
+    from kcli.output import console, rows_table
+
+    metrics = ("text_stage_s", "denoise_s", "decode_s", "total_s", "clip_en", "clip_ko")
+    rows = [(s["pipeline"], *(f"{s[m + '_median']:.4f}" for m in metrics)) for s in result.summary]
+    console.print(rows_table(("pipeline", *(f"{m} median" for m in metrics)), rows, title="eval t2i"))
+    console.print(f"{len(result.rows)} rows ({result.skipped} already done): {result.csv}, {result.report_html}")

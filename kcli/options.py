@@ -1,0 +1,54 @@
+"""Option types shared by several commands, declared once as ``Annotated`` aliases.
+
+A command writes ``out: Out`` or ``as_json: AsJson = False`` instead of repeating the flag, its short name
+and its help. The run options every data stage takes (workers, executor, batch size, overwrite, --json)
+are added together by :func:`kcli.stage_flags.stage_options`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result instead of tables.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Delete an existing output first (the only destructive "
+                                         "mode; only a folder kcli wrote is deleted).")]
+Workers = Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes, or Ray actors with --executor "
+                                      "ray (each loads its models once).")]
+Executor = Annotated[str, typer.Option("--executor", help="Where shards run: 'local' (this machine) or 'ray' "
+                                       "(needs the 'ray' extra).")]
+RayAddress = Annotated[str | None, typer.Option(
+    "--ray-address", help="With --executor ray: a running cluster (ray://HOST:10001, HOST:6379 or 'auto'); default: "
+    "$RAY_ADDRESS if set, else a local Ray started for this run.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per batch handed to the stage.")]
+
+ManifestArg = Annotated[Path, typer.Argument(help="The input manifest directory (holds manifest.json).")]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file of settings.")]
+Sets = Annotated[list[str] | None, typer.Option(
+    "--set", help="KEY=VALUE for any setting, value read as TOML (dotted keys reach nested tables); repeatable. "
+    "Precedence: defaults < --config file < named options < --set.")]
+
+# Images written by the ingest commands.
+ResizeMode = Annotated[str | None, typer.Option(
+    "--resize-mode", help="no | keep_ratio | keep_ratio_largest | center_crop | border.")]
+ImageSize = Annotated[int | None, typer.Option("--image-size", min=1, help="Target side in pixels.")]
+EncodeFormat = Annotated[str | None, typer.Option(
+    "--encode-format", help="keep | jpeg | png | webp (re-encodes when not keep).")]
+EncodeQuality = Annotated[int | None, typer.Option("--encode-quality", min=1, max=100, help="JPEG/WebP quality.")]
+Store = Annotated[str | None, typer.Option(
+    "--store", help="inline (bytes in the shards) | blobs (content-addressed files).")]
+ShardSize = Annotated[int | None, typer.Option("--shard-size", min=1, help="Input rows per shard (unit of resume).")]
+AllowPrivate = Annotated[bool | None, typer.Option("--allow-private", help="Allow loopback/private addresses.")]
+
+# Models.
+Base = Annotated[str, typer.Option("--base", help="SD 1.x base: diffusers folder, Hub id or tiny-sd.")]
+TextEncoder = Annotated[str | None, typer.Option(
+    "--text-encoder", help="CLIPTextModel + tokenizer folder replacing the base's (e.g. a kcli Korean encoder).")]
+Resume = Annotated[str | None, typer.Option("--resume", help="'latest' or a checkpoint folder to continue from.")]
+MaxSteps = Annotated[int | None, typer.Option("--max-steps", min=1, help="Optimizer steps.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the first image; the next ones count up.")]
+Steps = Annotated[int, typer.Option("--steps", min=1, help="Denoising steps.")]
+Guidance = Annotated[float, typer.Option("--guidance", help="Classifier-free guidance scale (1 = off).")]
