@@ -193,15 +193,15 @@ def train_lora_cmd(
     Runs unchanged under `accelerate launch` (several GPUs or machines): --batch-size is per process, so one
     step sees batch-size x processes x gradient_accumulation_steps images; only the main process writes and
     prints. A checkpoint resumes on another process count (README: Training on several GPUs)."""
-    from ktrain.lora.config import load_lora_config, parse_set_options
+    from ktrain.lora.config import load_lora_config
     from ktrain.lora.loop import train_lora
     from ktrain.runtime import is_main_process
 
     settings = {"manifest": manifest and str(manifest), "base": base, "out": out and str(out),
                 "caption_col": caption_col, "text_encoder": text_encoder, "max_steps": max_steps,
                 "batch_size": batch_size, "learning_rate": learning_rate, "rank": rank, "resolution": resolution,
-                "train_text_encoder": train_text_encoder, **parse_set_options(set_)}
-    cfg = load_lora_config(config, **settings)
+                "train_text_encoder": train_text_encoder}
+    cfg = load_lora_config(config, sets=set_, **settings)
     with _train_progress(not as_json and is_main_process()) as progress:
         result = train_lora(cfg, resume=resume, overwrite=overwrite, progress=progress)
     if not is_main_process():
@@ -665,13 +665,13 @@ def train_encoder(
     step sees batch-size x processes x gradient_accumulation_steps pairs; only the main process writes and
     prints. A checkpoint resumes on another process count (README: Training on several GPUs)."""
     from kdata.console import step_progress
-    from ktrain.encoder.config import load_train_config, parse_overrides
+    from ktrain.encoder.config import load_train_config
     from ktrain.encoder.loop import train_encoder as run_training
     from ktrain.runtime import is_main_process
 
     options = {"pairs": pairs and str(pairs), "teacher": teacher, "out": out and str(out), "tokenizer": tokenizer,
                "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
-    resolved = load_train_config(config, parse_overrides(settings), **options)
+    resolved = load_train_config(config, sets=settings, **options)
     with step_progress("train encoder", not as_json and is_main_process()) as bar:
         def on_step(event) -> None:  # noqa: ANN001 - a ktrain.encoder.loop.TrainProgress
             if bar is not None:
