@@ -131,13 +131,17 @@ class CaptionJob:
                          overwrite=overwrite, progress=progress)
 
 
-def prepare_caption(manifest: str | Path, config: str | Path | CaptionConfig) -> CaptionJob:
-    """Open the manifest, load the config and check every backend's columns; raises before any work."""
+def prepare_caption(manifest: str | Path, config: str | Path | CaptionConfig,
+                    sets: list[str] | None = None) -> CaptionJob:
+    """Open the manifest, load the config (``sets``: ``--set`` items over the file) and check every backend's
+    columns; raises before any work."""
+    if sets and isinstance(config, CaptionConfig):
+        raise ValueError("--set items apply to a config file; build the CaptionConfig with them instead")
     parent = open_manifest(manifest)
     config_file = None
     if not isinstance(config, CaptionConfig):
         config_file = str(Path(config).resolve())
-        config = load_caption_config(config)
+        config = load_caption_config(config, sets)
     return CaptionJob(parent, plan_for_columns(config, parent.schema().names, str(parent.path), config_file))
 
 
