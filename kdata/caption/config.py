@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kdata.config import from_dict, load_toml
+from kdata.config import from_dict, layered_settings
 from kdata.errors import ConfigError
 
 LANGUAGES = ("en", "ko")
@@ -92,9 +92,10 @@ class CaptionPlan:
     skipped: list[str] = field(default_factory=list)  # "ko[0]" entries whose columns the manifest lacks
 
 
-def load_caption_config(path: str | Path) -> CaptionConfig:
-    """Read and check a caption config file; every problem is a one-line :class:`ConfigError`."""
-    data = load_toml(path)
+def load_caption_config(path: str | Path, sets: list[str] | None = None) -> CaptionConfig:
+    """Read and check a caption config file with ``--set`` items on top (``--set rerank.batch_size=8``, as
+    :mod:`kdata.config` layers them); every problem is a one-line :class:`ConfigError`."""
+    data = layered_settings(CaptionConfig, path, sets=sets)
     return caption_config_from_dict(data, where=str(path))
 
 

@@ -113,18 +113,22 @@ def _count(language: str, choices: list[Choice]) -> Counter[str]:
     return counts
 
 
-def prepare_caption(manifest: str | Path, config: str | Path | CaptionConfig) -> tuple[Manifest, CaptionPlan]:
-    """Open the manifest, load the config and check every backend's columns; raises before any work."""
+def prepare_caption(manifest: str | Path, config: str | Path | CaptionConfig,
+                    sets: list[str] | None = None) -> tuple[Manifest, CaptionPlan]:
+    """Open the manifest, load the config (``sets``: ``--set`` items over the file) and check every backend's
+    columns; raises before any work."""
+    if sets and isinstance(config, CaptionConfig):
+        raise ValueError("--set items apply to a config file; build the CaptionConfig with them instead")
     parent = open_manifest(manifest)
     config_file = None
     if not isinstance(config, CaptionConfig):
         config_file = str(Path(config).resolve())
-        config = load_caption_config(config)
+        config = load_caption_config(config, sets)
     return parent, plan_for_columns(config, parent.schema().names, str(parent.path), config_file)
 
 
 def run_caption(manifest: str | Path, config: str | Path | CaptionConfig, out: str | Path,
-                options: RunOptions = RunOptions()) -> RunResult:
+                options: RunOptions = RunOptions(), sets: list[str] | None = None) -> RunResult:
     """Caption every ``ok`` row of ``manifest`` into ``out``; resumable. Columns are checked before any model loads."""
-    parent, plan = prepare_caption(manifest, config)
+    parent, plan = prepare_caption(manifest, config, sets)
     return run_stage(CaptionStage, plan, manifest_sources(parent), out, parent=parent, options=options)

@@ -1,4 +1,4 @@
-"""The crawl's settings: one dataclass, filled defaults < a TOML file (``--config``) < command-line options.
+"""The crawl's settings: one dataclass, filled defaults < a TOML file (``--config``) < named options < ``--set``.
 
 Politeness is on by default (robots.txt, ``noai``/``noimageai`` opt-outs, a delay per domain with
 AutoThrottle, an honest User-Agent, bounded retries); turning any of it off takes an explicit setting.
@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kdata import __version__
-from kdata.config import from_dict, load_toml
+from kdata.config import layered_config
 from kdata.errors import ConfigError
 from kdata.ingest.columns import STORES
 from kdata.ingest.imaging import ImageOptions
@@ -85,16 +85,17 @@ class CrawlConfig:
         return self.allowed_domains or sorted({urlsplit(s).hostname or "" for s in self.seeds} - {""})
 
 
-def crawl_config(seeds: list[str], options: dict[str, Any], file: Path | None = None) -> CrawlConfig:
-    """Layer defaults < ``file`` < ``options`` (``None`` and empty lists in ``options`` are unset)."""
-    data: dict[str, Any] = load_toml(file) if file else {}
+def crawl_config(seeds: list[str], options: dict[str, Any], file: Path | None = None,
+                 sets: list[str] | None = None) -> CrawlConfig:
+    """Layer defaults < ``file`` < ``options`` (``None`` and empty lists are unset) and ``seeds`` < ``sets``."""
+    named: dict[str, Any] = {}
     for name, value in options.items():
         if value is None or value == [] or value == ():
             continue
-        data[name] = list(value) if isinstance(value, tuple) else value
+        named[name] = list(value) if isinstance(value, tuple) else value
     if seeds:
-        data["seeds"] = list(seeds)
-    config = from_dict(CrawlConfig, data, where=str(file) if file else "crawl")
+        named["seeds"] = list(seeds)
+    config = layered_config(CrawlConfig, file, named, sets, where="crawl")
     check_seeds(config.seeds)
     return config
 

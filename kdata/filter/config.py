@@ -9,7 +9,7 @@ value, so one config can hold a rule for most rows and exempt a category it woul
 
 Rules run in order; a row's reason is the first rule it fails, and ``filter_failed`` lists every one.
 Unknown sections, keys, filter names and parameters are errors that list what is valid. Paths in the
-file are relative to the file.
+file are relative to the file. ``--set clip.model=ViT-B-32`` overrides one key of the file (kdata.config).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kdata.config import from_dict, load_toml
+from kdata.config import from_dict, layered_settings
 from kdata.errors import ConfigError
 from kdata.filter.registry import NEEDS_AESTHETIC, NEEDS_CLIP, NEEDS_SAFETY, FilterSpec, load_builtin_filters
 
@@ -126,10 +126,11 @@ class FilterConfig:
         return bool(self.clip.model)
 
 
-def load_filter_config(path: str | Path | None = None) -> FilterConfig:
-    """Read a filter config file (the packaged default when ``path`` is None) and validate it."""
+def load_filter_config(path: str | Path | None = None, sets: list[str] | None = None) -> FilterConfig:
+    """Read a filter config file (the packaged default when ``path`` is None), apply ``--set`` items, validate."""
     source = Path(path) if path is not None else DEFAULT_CONFIG
-    return parse_filter_config(load_toml(source), base_dir=source.resolve().parent, source=str(source))
+    data = layered_settings(FilterConfig, source, sets=sets)
+    return parse_filter_config(data, base_dir=source.resolve().parent, source=str(source))
 
 
 def parse_filter_config(data: dict[str, Any], base_dir: Path | None = None, source: str = "") -> FilterConfig:

@@ -1,10 +1,16 @@
-"""Settings of an export: what goes into the published folder and how it is cut into files."""
+"""Settings of an export: what goes into the published folder and how it is cut into files.
+
+Filled defaults < a TOML file < named options < ``--set``, as :mod:`kdata.config` layers every config.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from kdata.config import layered_config
 from kdata.errors import ConfigError
 
 # ``datasets`` cuts ``push_to_hub`` uploads at 500 MB of uncompressed data per Parquet file
@@ -35,3 +41,8 @@ class PublishConfig:
     @property
     def shard_bytes(self) -> int:
         return int(self.shard_size_mb * 1024 * 1024)
+
+
+def publish_config(options: dict[str, Any], file: Path | None = None, sets: list[str] | None = None) -> PublishConfig:
+    """Layer defaults < ``file`` < ``options`` (named options; ``None`` means unset) < ``sets`` (``--set`` items)."""
+    return layered_config(PublishConfig, file, options, sets, where="publish")

@@ -1,4 +1,4 @@
-"""``EncoderTrainConfig``: every setting of ``kcli train encoder``, filled defaults < TOML file < command line.
+"""``EncoderTrainConfig``: every setting of ``kcli train encoder``, filled defaults < TOML file < named options < --set.
 
 Unknown keys are errors (kdata.config). The resolved config is saved in every checkpoint and export.
 Objectives are switched on by a positive weight; the baseline of earlier Korean CLIP work is
@@ -11,9 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from kdata.config import build_config, load_toml
+from kdata.config import layered_config
 from kdata.errors import ConfigError
 from ktrain.encoder.evaluate import DEFAULT_TIMESTEPS, GREATER_IS_BETTER
 from ktrain.runtime import PRECISIONS
@@ -99,26 +97,11 @@ class EncoderTrainConfig:
         return asdict(self)
 
 
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """``--set key=value`` pairs; the value is read as TOML (``0``, ``1e-4``, ``true``, ``[1, 2]``) or else a string."""
-    result: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw.strip()
-        result[key.strip()] = value
-    return result
-
-
-def load_train_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None,
+def load_train_config(file: str | Path | None = None, *, sets: list[str] | None = None,
                       **options: Any) -> EncoderTrainConfig:
-    """Defaults < ``file`` (TOML) < ``overrides`` (``--set``) < named options (``--pairs``, ``--max-steps``...)."""
-    from_file = load_toml(file) if file else {}
-    config = build_config(EncoderTrainConfig, from_file, overrides, options, where=str(file or "config"))
+    """Defaults < ``file`` (TOML) < named ``options`` (``--pairs``, ``--max-steps``...; ``None`` means unset) <
+    ``sets`` (raw ``--set KEY=VALUE`` items), as :mod:`kdata.config` documents."""
+    config = layered_config(EncoderTrainConfig, file, options, sets, where="config")
     for name in ("pairs", "teacher", "out"):
         if not getattr(config, name):
             raise ConfigError(f"{name} is required (--{name} or `{name} = ...` in the config file)")

@@ -1,4 +1,4 @@
-"""``LoraTrainConfig``: every setting of ``kcli train lora``, filled defaults < TOML file < command line.
+"""``LoraTrainConfig``: every setting of ``kcli train lora``, filled defaults < TOML file < named options < --set.
 
 Unknown keys are errors (``kdata.config``), each value is checked here with a message that says how to
 fix it, and the resolved config is saved in every checkpoint and next to the exported LoRA.
@@ -10,9 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from kdata.config import build_config, load_toml
+from kdata.config import layered_config
 from kdata.errors import ConfigError
 
 # The attention projections of SD's transformer blocks (self- and cross-attention), as in the diffusers
@@ -144,25 +142,11 @@ class LoraTrainConfig:
         return asdict(self)
 
 
-def load_lora_config(config_file: str | Path | None = None, **overrides: Any) -> LoraTrainConfig:
-    """Defaults < ``config_file`` (TOML, flat keys) < ``overrides`` (command line; ``None`` means unset)."""
-    from_file = load_toml(config_file) if config_file else {}
-    where = str(config_file) if config_file else "lora config"
-    return build_config(LoraTrainConfig, from_file, overrides, where=where)
-
-
-def parse_set_options(items: list[str] | None) -> dict[str, Any]:
-    """``--set key=value`` pairs; values are read as TOML (numbers, booleans, lists), else as plain text."""
-    values: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set noise_offset=0.05")
-        try:
-            values[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            values[key.strip()] = raw
-    return values
+def load_lora_config(config_file: str | Path | None = None, *, sets: list[str] | None = None,
+                     **overrides: Any) -> LoraTrainConfig:
+    """Defaults < ``config_file`` (TOML, flat keys) < ``overrides`` (named options; ``None`` means unset) < ``sets``
+    (raw ``--set KEY=VALUE`` items), as :mod:`kdata.config` documents."""
+    return layered_config(LoraTrainConfig, config_file, overrides, sets, where="lora config")
 
 
 def changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from kdata.config import parse_set_options
 from kdata.errors import ConfigError
-from ktrain.lora.config import changed_settings, load_lora_config, parse_set_options
+from ktrain.lora.config import changed_settings, load_lora_config
 
 REQUIRED = {"manifest": "m", "out": "o", "base": "tiny-sd"}
 
