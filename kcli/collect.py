@@ -7,21 +7,21 @@ from typing import Annotated
 
 import typer
 
+from kcli.option_groups import (
+    ImageFlags,
+    SettingsFlags,
+    StageFlags,
+    image_options,
+    settings_options,
+    stage_options,
+)
 from kcli.options import (
     AllowPrivate,
-    ConfigFile,
-    EncodeFormat,
     EncodeQuality,
-    ImageSize,
     ManifestArg,
     Out,
-    ResizeMode,
-    Sets,
-    ShardSize,
     Store,
 )
-from kcli.output import emit, show_run
-from kcli.stage_flags import StageFlags, stage_options
 
 ingest_app = typer.Typer(help="Ingest images: URL lists (img2dataset-compatible), local folders, crops.",
                          no_args_is_help=True)
@@ -29,11 +29,11 @@ Patterns = list[str] | None
 
 
 @stage_options
+@settings_options
 def crawl(
     seeds: Annotated[list[str] | None, typer.Argument(help="Seed page URLs or sitemaps (.xml); or seeds in "
                                                          "--config.")] = None,
     out: Out = ...,
-    config_file: ConfigFile = None,
     allowed_domains: Annotated[Patterns, typer.Option("--allowed-domain", help="Domains to stay on (default: "
                                                       "the seeds').")] = None,
     max_depth: Annotated[int | None, typer.Option(min=0, help="Links followed from a seed (default 3).")] = None,
@@ -43,8 +43,8 @@ def crawl(
     exclude: Annotated[Patterns, typer.Option(help="Regex of page URLs not to fetch (repeatable).")] = None,
     js: Annotated[Patterns, typer.Option(help="Regex of pages to render in Chromium and scroll (repeatable).")] = None,
     allow_private: AllowPrivate = None,
-    sets: Sets = None,
     *,
+    settings: SettingsFlags,
     flags: StageFlags,
 ) -> None:
     """Crawl pages politely (robots.txt, noai, delays) and collect their images with page context.
@@ -57,9 +57,7 @@ def crawl(
     named = {"allowed_domains": allowed_domains, "max_depth": max_depth, "max_pages": max_pages,
              "max_images": max_images, "include": include, "exclude": exclude, "js": js,
              "allow_private": allow_private}
-    config = crawl_config(seeds or [], named, config_file, sets)
-    with flags.run_options() as options:
-        result = run_crawl(config, out, options)
+    config = crawl_config(seeds or [], named, settings.config, settings.sets)
 
     def show(result) -> None:  # noqa: ANN001 - a kdata.crawl.run.CrawlResult
         console.print(stats_table(result.page_stats, title=f"pages: {result.pages.path}"))
@@ -67,25 +65,21 @@ def crawl(
         if result.resumed:
             console.print("resumed an earlier run of this crawl")
 
-    emit(result, flags.as_json, show)
+    flags.run(run_crawl, config, out, show=show)
 
 
 @ingest_app.command("urls")
 @stage_options
+@settings_options
+@image_options
 def ingest_urls(
     input_path: Annotated[Path, typer.Argument(help="URL list: .txt/.csv/.tsv/.jsonl/.parquet, optionally .gz.")],
     out: Out,
     url_col: Annotated[str | None, typer.Option(help="Column holding the URL (default: url).")] = None,
     caption_col: Annotated[str | None, typer.Option(help="Column holding the caption.")] = None,
     input_format: Annotated[str | None, typer.Option(help="txt | csv | tsv | jsonl | parquet.")] = None,
-    resize_mode: ResizeMode = None,
-    image_size: ImageSize = None,
     resize_only_if_bigger: Annotated[bool | None, typer.Option("--resize-only-if-bigger",
                                                                   help="Never upscale.")] = None,
-    encode_format: EncodeFormat = None,
-    encode_quality: EncodeQuality = None,
-    store: Store = None,
-    shard_size: ShardSize = None,
     threads: Annotated[int | None, typer.Option(min=1, help="Concurrent downloads per worker.")] = None,
     retries: Annotated[int | None, typer.Option(min=0, help="Retries on 429/5xx/network errors.")] = None,
     retry_failed: Annotated[int | None, typer.Option(min=0, help="Re-runs that retry retryable failures.")] = None,
@@ -94,29 +88,27 @@ def ingest_urls(
     per_host: Annotated[int | None, typer.Option(min=1, help="Concurrent requests per host, per worker.")] = None,
     user_agent: Annotated[str | None, typer.Option(help="User-Agent header (keep it honest).")] = None,
     allow_private: AllowPrivate = None,
-    config_file: ConfigFile = None,
-    sets: Sets = None,
     *,
+    settings: SettingsFlags,
+    image: ImageFlags,
     flags: StageFlags,
 ) -> None:
     """Download a URL list into an image manifest; re-running resumes and retries retryable failures."""
     from kdata.ingest.settings import url_config
     from kdata.ingest.urls import ingest_urls as run_ingest
 
-    named = {"url_col": url_col, "caption_col": caption_col, "input_format": input_format,
-             "resize_mode": resize_mode, "image_size": image_size, "resize_only_if_bigger": resize_only_if_bigger,
-             "encode_format": encode_format, "encode_quality": encode_quality, "store": store,
-             "shard_size": shard_size, "threads": threads, "retries": retries, "retry_failed": retry_failed,
-             "read_timeout": read_timeout, "max_bytes": max_bytes, "per_host": per_host, "user_agent": user_agent,
-             "allow_private": allow_private}
-    config = url_config(input_path, named, config_file, sets)
-    with flags.run_options() as options:
-        result = run_ingest(config, out, options)
-    emit(result, flags.as_json, show_run)
+    named = {**image.named(), "url_col": url_col, "caption_col": caption_col, "input_format": input_format,
+             "resize_only_if_bigger": resize_only_if_bigger, "threads": threads, "retries": retries,
+             "retry_failed": retry_failed, "read_timeout": read_timeout, "max_bytes": max_bytes, "per_host": per_host,
+             "user_agent": user_agent, "allow_private": allow_private}
+    config = url_config(input_path, named, settings.config, settings.sets)
+    flags.run(run_ingest, config, out)
 
 
 @ingest_app.command("folder")
 @stage_options
+@settings_options
+@image_options
 def ingest_folder(
     root: Annotated[Path, typer.Argument(help="A folder of images (searched recursively).")],
     out: Out,
@@ -128,32 +120,24 @@ def ingest_folder(
                                                     "file_name).")] = None,
     sidecar_dir: Annotated[Path | None, typer.Option(help="Where sidecar JSON files live, if elsewhere.")] = None,
     source: Annotated[str | None, typer.Option(help="The source column for rows whose metadata has none.")] = None,
-    resize_mode: ResizeMode = None,
-    image_size: ImageSize = None,
-    encode_format: EncodeFormat = None,
-    encode_quality: EncodeQuality = None,
-    store: Store = None,
-    shard_size: ShardSize = None,
-    config_file: ConfigFile = None,
-    sets: Sets = None,
     *,
+    settings: SettingsFlags,
+    image: ImageFlags,
     flags: StageFlags,
 ) -> None:
     """Ingest local images with per-image sidecar JSON (mapped to columns) or one metadata file."""
     from kdata.ingest.folder import ingest_folder as run_ingest
     from kdata.ingest.settings import folder_config
 
-    named = {"mapping": mapping, "metadata": metadata, "file_col": file_col, "sidecar_dir": sidecar_dir,
-             "source": source, "resize_mode": resize_mode, "image_size": image_size, "encode_format": encode_format,
-             "encode_quality": encode_quality, "store": store, "shard_size": shard_size}
-    config = folder_config(root, named, config_file, sets)
-    with flags.run_options() as options:
-        result = run_ingest(config, out, options)
-    emit(result, flags.as_json, show_run)
+    named = {**image.named(), "mapping": mapping, "metadata": metadata, "file_col": file_col,
+             "sidecar_dir": sidecar_dir, "source": source}
+    config = folder_config(root, named, settings.config, settings.sets)
+    flags.run(run_ingest, config, out)
 
 
 @ingest_app.command("crop")
 @stage_options
+@settings_options
 def ingest_crop(
     manifest: ManifestArg,
     out: Out,
@@ -164,9 +148,8 @@ def ingest_crop(
     encode_format: Annotated[str | None, typer.Option(help="jpeg | png | webp.")] = None,
     encode_quality: EncodeQuality = None,
     store: Store = None,
-    config_file: ConfigFile = None,
-    sets: Sets = None,
     *,
+    settings: SettingsFlags,
     flags: StageFlags,
 ) -> None:
     """Random square crops after a short-side resize (a LoRA data recipe), one row per crop."""
@@ -176,11 +159,9 @@ def ingest_crop(
 
     named = {"short_side": short_side, "size": size, "crops": crops, "seed": seed, "encode_format": encode_format,
              "encode_quality": encode_quality, "store": store}
-    config = crop_config(named, config_file, sets)
+    config = crop_config(named, settings.config, settings.sets)
     parent = open_manifest(manifest)
-    with flags.run_options() as options:
-        result = crop_manifest(parent, config, out, options)
-    emit(result, flags.as_json, show_run)
+    flags.run(crop_manifest, parent, config, out)
 
 
 @stage_options
@@ -188,6 +169,4 @@ def verify(manifest: ManifestArg, out: Out, *, flags: StageFlags) -> None:
     """Decode every image, check its sha256, record width/height/format; bad rows become 'failed'."""
     from kdata.verify import verify_manifest
 
-    with flags.run_options() as options:
-        result = verify_manifest(manifest, out, options)
-    emit(result, flags.as_json, show_run)
+    flags.run(verify_manifest, manifest, out)

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
+from kcli.option_groups import StageFlags, stage_options
 from kcli.options import Out
-from kcli.output import emit, show_run
-from kcli.stage_flags import StageFlags, stage_options
 
 corpus_app = typer.Typer(help="Korean-English parallel corpus: build a cleaned, split manifest.", no_args_is_help=True)
 
@@ -30,6 +29,5 @@ def build(
     """Read sentence pairs, drop empty / identical / wrong-script / length-ratio / duplicate ones, split."""
     from kdata.corpus.build import run_corpus_build
 
-    with flags.run_options() as options:  # the inputs are read and checked before the first bar
-        result = run_corpus_build(inputs, out, options, ko_col=ko_col, en_col=en_col, val_fraction=val_fraction)
-    emit(result, flags.as_json, show_run)
+    # The inputs are read and checked before the first bar.
+    flags.run(run_corpus_build, inputs, out, ko_col=ko_col, en_col=en_col, val_fraction=val_fraction)

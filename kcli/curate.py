@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from kcli.options import AsJson, ConfigFile, ManifestArg, Out, Overwrite, Sets
-from kcli.output import emit, show_run
-from kcli.stage_flags import StageFlags, stage_options
+from kcli.option_groups import SettingsFlags, StageFlags, settings_options, stage_options
+from kcli.options import AsJson, ManifestArg, Out, Overwrite, Sets
+from kcli.output import emit
 
 ReportLimit = Annotated[int, typer.Option("--limit", min=1, help="Most rows in the grid (a key-hash sample beyond).")]
 
@@ -28,13 +28,13 @@ def inspect(
 
 
 @stage_options
+@settings_options
 def filter(  # noqa: A001 - the command is called filter
     manifest: ManifestArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output manifest directory (the report goes in "
                                       "OUT/report).")],
-    config: ConfigFile = None,
-    sets: Sets = None,
     *,
+    settings: SettingsFlags,
     flags: StageFlags,
 ) -> None:
     """Score quality, text, CLIP similarity, aesthetics and safety; dedup; keep or reject every row with a reason.
@@ -44,9 +44,7 @@ def filter(  # noqa: A001 - the command is called filter
     from kdata.filter.config import load_filter_config
     from kdata.filter.run import run_filter
 
-    filter_config = load_filter_config(config, sets)
-    with flags.run_options() as options:
-        result = run_filter(manifest, filter_config, out, options)
+    filter_config = load_filter_config(settings.config, settings.sets)
 
     def show(result) -> None:  # noqa: ANN001 - a kdata.filter.run.FilterResult
         console.print(stats_table(result.stats, title=f"{result.manifest.path}"))
@@ -56,7 +54,7 @@ def filter(  # noqa: A001 - the command is called filter
             console.print(f"[yellow]warning:[/] {warning}")
         console.print(f"report: {result.report / 'index.html'}")
 
-    emit(result, flags.as_json, show)
+    flags.run(run_filter, manifest, filter_config, out, show=show)
 
 
 @stage_options
@@ -71,9 +69,8 @@ def caption(
     """Add caption_en / caption_ko with provenance: templates, alt text, captioners, translators."""
     from kdata.caption.stage import run_caption
 
-    with flags.run_options() as options:  # columns and config are checked before the first bar and any model
-        result = run_caption(manifest, config, out, options, sets=sets)
-    emit(result, flags.as_json, show_run)
+    # The columns and the config are checked before the first bar and any model.
+    flags.run(run_caption, manifest, config, out, sets=sets)
 
 
 def report(
@@ -132,9 +129,8 @@ def publish(
     from kdata.publish.publish import publish_manifest
 
     config = PublishConfig(keep_exif=keep_exif, shard_size_mb=shard_size_mb, repo_id=repo_id)
-    with StageFlags(overwrite=overwrite, as_json=as_json).run_options() as options:
-        outcome = publish_manifest(manifest, config, to=to, private=private, options=options)
-    emit(outcome, as_json, show_publish)
+    StageFlags(overwrite=overwrite, as_json=as_json).run(publish_manifest, manifest, config, to, private,
+                                                         show=show_publish)
 
 
 def show_publish(outcome: dict) -> None:

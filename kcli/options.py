@@ -2,7 +2,7 @@
 
 A command writes ``out: Out`` or ``as_json: AsJson = False`` instead of repeating the flag, its short name
 and its help. The run options every data stage takes (workers, executor, batch size, overwrite, --json)
-are added together by :func:`kcli.stage_flags.stage_options`.
+are added together by :func:`kcli.option_groups.stage_options`.
 """
 
 from __future__ import annotations

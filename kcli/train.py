@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from kcli.options import AsJson, ConfigFile, MaxSteps, Overwrite, Resume, Sets, TextEncoder
+from kcli.option_groups import SettingsFlags, settings_options
+from kcli.options import AsJson, MaxSteps, Overwrite, Resume, TextEncoder
 from kcli.output import emit
 
 tokenizer_app = typer.Typer(help="Korean tokenizers in CLIP's format.", no_args_is_help=True)
@@ -47,12 +48,12 @@ def tokenizer_train(
 
 
 @train_app.command("encoder")
+@settings_options
 def train_encoder(
     pairs: Pairs = None,
     teacher: Annotated[str | None, typer.Option(help="SD checkpoint (tiny-sd, a diffusers folder or Hub "
                                                    "id).")] = None,
     out: RunOut = None,
-    config: ConfigFile = None,
     tokenizer: Annotated[str | None, typer.Option(help="A tokenizer folder or id (default: train one).")] = None,
     resume: Resume = None,
     max_steps: MaxSteps = None,
@@ -60,9 +61,10 @@ def train_encoder(
     learning_rate: Annotated[float | None, typer.Option("--learning-rate", "--lr", help="Peak learning "
                                                            "rate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for init, data order and noise.")] = None,
-    sets: Sets = None,
     overwrite: Overwrite = False,
     as_json: AsJson = False,
+    *,
+    settings: SettingsFlags,
 ) -> None:
     """Distil the teacher's English text encoder into a Korean student that drops into diffusers."""
     from kcli.output import progress_bars
@@ -72,7 +74,7 @@ def train_encoder(
 
     named = {"pairs": pairs and str(pairs), "teacher": teacher, "out": out and str(out), "tokenizer": tokenizer,
              "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
-    resolved = load_train_config(config, sets=sets, **named)
+    resolved = load_train_config(settings.config, sets=settings.sets, **named)
     with progress_bars(not as_json and is_main_process()) as progress:
         result = run_training(resolved, resume=resume, overwrite=overwrite, progress=progress)
     if is_main_process():  # one report per run
@@ -83,6 +85,7 @@ train_encoder.__doc__ += MULTI_PROCESS
 
 
 @train_app.command("lora")
+@settings_options
 def train_lora(
     manifest: Annotated[Path | None, typer.Option("--manifest", "-m", help="Image manifest with "
                                                      "captions.")] = None,
@@ -90,7 +93,6 @@ def train_lora(
     out: RunOut = None,
     caption_col: Annotated[str | None, typer.Option(help="Caption column (default caption_ko).")] = None,
     text_encoder: TextEncoder = None,
-    config: ConfigFile = None,
     resume: Resume = None,
     max_steps: MaxSteps = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Images per micro-batch on each process.")] = None,
@@ -100,9 +102,10 @@ def train_lora(
     resolution: Annotated[int | None, typer.Option(help="Training resolution (bucket area = this²).")] = None,
     train_text_encoder: Annotated[bool | None, typer.Option("--train-text-encoder/--no-train-text-encoder",
                                                                help="Also train a LoRA on the text encoder.")] = None,
-    sets: Sets = None,
     overwrite: Overwrite = False,
     as_json: AsJson = False,
+    *,
+    settings: SettingsFlags,
 ) -> None:
     """Train a LoRA on Stable Diffusion from an image manifest's captions; writes diffusers + kohya files."""
     from kcli.output import console, key_value_table, progress_bars
@@ -114,7 +117,7 @@ def train_lora(
              "caption_col": caption_col, "text_encoder": text_encoder, "max_steps": max_steps,
              "batch_size": batch_size, "learning_rate": learning_rate, "rank": rank, "resolution": resolution,
              "train_text_encoder": train_text_encoder}
-    cfg = load_lora_config(config, sets=sets, **named)
+    cfg = load_lora_config(settings.config, sets=settings.sets, **named)
     with progress_bars(not as_json and is_main_process()) as progress:
         result = run_training(cfg, resume=resume, overwrite=overwrite, progress=progress)
     if not is_main_process():
