@@ -118,8 +118,8 @@ def demo(
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the whole pipeline offline on the bundled samples with tiny model presets."""
+    from kcli.demo_steps import run_demo, summary_rows
     from kdata.console import step_progress
-    from kdata.demo import run_demo, summary_rows
 
     with step_progress("demo", not as_json) as on_step:
         results = run_demo(workdir, on_step=on_step)
