@@ -13,7 +13,7 @@ from typing import Any
 
 from kdata.caption.backends.base import ImageUnavailable, RowItem
 from kdata.caption.config import RerankConfig
-from kdata.models._deps import require
+from kdata.deps import require
 
 
 class ClipReranker:

@@ -15,7 +15,7 @@ import asyncio
 from typing import Any
 
 from kdata.crawl.config import CrawlConfig
-from kdata.ingest.guard import BlockedUrl, check_url
+from kdata.download import BlockedUrl, check_url
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]

@@ -16,9 +16,8 @@ from urllib.parse import urlsplit
 
 from kdata import __version__
 from kdata.config import layered_config
+from kdata.download import STORES, ImageOptions
 from kdata.errors import ConfigError
-from kdata.ingest.columns import STORES
-from kdata.ingest.imaging import ImageOptions
 
 # Where site owners learn what the crawler is and how to reach whoever runs it. Operators crawling the
 # open web should point ``contact_url`` at their own page or a mailto: address.

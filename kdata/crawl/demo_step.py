@@ -9,14 +9,10 @@ on the ingest output.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from kdata.demo_context import DemoContext, StepResult
 from kdata.manifest import DESCRIPTOR, open_manifest
 from kdata.runner import RunOptions
 from kdata.samples import SAMPLE_IMAGES, SAMPLES_DIR
-
-if TYPE_CHECKING:  # kdata.demo imports this module for its STEPS list
-    from kdata.demo import DemoContext, StepResult
 
 SAMPLE_SITE = SAMPLES_DIR / "site"
 
@@ -25,7 +21,6 @@ def step_crawl(ctx: DemoContext) -> StepResult:
     from kdata.crawl.config import CrawlConfig
     from kdata.crawl.localsite import serve_site
     from kdata.crawl.run import crawl
-    from kdata.demo import StepResult
 
     out = ctx.path("01-crawl")
     if (out / "images" / DESCRIPTOR).exists():  # done before; the server's port differs each time

@@ -24,9 +24,15 @@ import pyarrow.parquet as pq
 from protego import Protego
 
 from kdata.crawl.config import CrawlConfig
-from kdata.ingest.fetch import FetchConfig, Fetcher
-from kdata.ingest.plan import input_fingerprint, plan_sources, stage_input
-from kdata.ingest.urls import UrlIngestConfig, UrlIngestStage
+from kdata.download import (
+    FetchConfig,
+    Fetcher,
+    UrlIngestConfig,
+    UrlIngestStage,
+    input_fingerprint,
+    plan_sources,
+    stage_input,
+)
 from kdata.manifest import Manifest
 from kdata.runner import RunOptions, RunResult, run_stage
 from kdata.schema import Status

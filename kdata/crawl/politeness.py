@@ -23,8 +23,7 @@ from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.robotstxt import RobotParser
 
-from kdata.ingest.guard import BlockedUrl, check_url
-from kdata.ingest.robots import optout_directive
+from kdata.download import BlockedUrl, check_url, optout_directive
 
 NOFOLLOW = ("nofollow", "none")
 # A Crawl-delay above this is read as a mistake (some sites write 3600): a crawl of that host would stall.

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from kdata.models._deps import require
+from kdata.deps import require
 from kdata.registry import Registry
 
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from kdata.demo import DemoContext, StepResult
+from kdata.demo_context import DemoContext, StepResult
 
 DEMO_HEAD_SEED = 0
 
 
 def step_filter(ctx: DemoContext) -> StepResult:
-    from kdata.demo import StepResult
     from kdata.filter.config import load_filter_config
     from kdata.filter.run import run_filter
     from kdata.samples import SAMPLES_DIR

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from kdata.deps import require
 from kdata.errors import ConfigError
-from kdata.models._deps import require
 
 # LAION improved aesthetic predictor (github.com/christophschuhmann/improved-aesthetic-predictor,
 # sac+logos+ava1-l14-linearMSE.pth): Linear(768,1024), Dropout, Linear(1024,128), Dropout,

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kdata.deps import require
 from kdata.errors import ConfigError
-from kdata.models._deps import require
 from kdata.registry import Registry
 
 # NudeNet classes that make an image unsafe; covered parts, faces, feet, belly and armpits do not.

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from kdata.demo_context import DemoContext, StepResult
 from kdata.ingest.fetch import FetchConfig
 from kdata.ingest.folder import FolderIngestConfig, ingest_folder
 from kdata.ingest.imaging import ImageOptions
@@ -21,15 +21,10 @@ from kdata.manifest import DESCRIPTOR, open_manifest
 from kdata.runner import RunOptions
 from kdata.samples import SAMPLE_IMAGES
 
-if TYPE_CHECKING:  # kdata.demo imports this module for its STEPS list
-    from kdata.demo import DemoContext, StepResult
-
 URL_SAMPLES = ("ink_painting-06.jpg", "ink_painting-09.jpg", "hanok-13.jpg", "not-there.jpg")
 
 
 def step_ingest(ctx: DemoContext) -> StepResult:
-    from kdata.demo import StepResult
-
     out = ctx.path("01-ingest")
     config = FolderIngestConfig(root=str(SAMPLE_IMAGES), mapping_name="ink-painting",
                                 mapping=load_mapping("ink-painting"), shard_size=11)

@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kdata.deps import require
 from kdata.errors import MissingDependencyError
-from kdata.models._deps import require
 
 if TYPE_CHECKING:
     from transformers import CLIPTokenizer

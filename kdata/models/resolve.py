@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kdata.deps import require
 from kdata.errors import ConfigError, KcliError
 from kdata.models import tiny_open_clip
-from kdata.models._deps import require
 from kdata.models.presets import PRESETS, ensure_preset, get_preset
 
 if TYPE_CHECKING:

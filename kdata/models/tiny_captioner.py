@@ -12,7 +12,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-from kdata.models._deps import require, seeded_torch
+from kdata.deps import require, seeded_torch
 from kdata.models.seed_corpus import english_words
 
 SEED = 0

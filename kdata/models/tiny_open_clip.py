@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kdata.models._deps import require, seeded_torch
+from kdata.deps import require, seeded_torch
 from kdata.models.clip_tokenizer import CLIP_CONTEXT_LENGTH, CLIP_VOCAB_SIZE
 
 SEED = 0

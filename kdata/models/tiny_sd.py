@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kdata.models._deps import require, seeded_torch
+from kdata.deps import require, seeded_torch
 from kdata.models.clip_tokenizer import (
     BOS_TOKEN_ID,
     CLIP_CONTEXT_LENGTH,

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kdata.models._deps import require, seeded_torch
+from kdata.deps import require, seeded_torch
 from kdata.models.seed_corpus import seed_pairs
 
 SEED = 0

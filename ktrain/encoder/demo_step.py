@@ -8,10 +8,9 @@ The export folder is recorded as ``ctx.artifacts["text_encoder"]`` for later ste
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # kdata.demo imports this module for its STEPS list
-    from kdata.demo import DemoContext, StepResult
+from kdata.demo_context import DemoContext, StepResult
 
 OUT = "08-encoder"
 PROMPT = "한복을 입은 여인이 한옥 마당에 서 있다"
@@ -37,7 +36,6 @@ def demo_pairs(ctx: DemoContext, out: Path) -> Path:
 
 
 def step_encoder(ctx: DemoContext) -> StepResult:
-    from kdata.demo import StepResult
     from ktrain.encoder.config import EncoderTrainConfig
     from ktrain.encoder.evaluate import evaluate_encoder
     from ktrain.encoder.loop import StaleRunError, train_encoder

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdata.deps import require
 from kdata.errors import ConfigError
-from kdata.models._deps import require
 from kdata.models.clip_tokenizer import CLIP_CONTEXT_LENGTH
 
 NUM_TRAIN_TIMESTEPS = 1000  # SD 1.x/2.x/XL training schedules all use 1000 steps

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kdata.models._deps import require
+from kdata.deps import require
 from ktrain.encoder.encoding import encode_texts
 
 DEFAULT_TIMESTEPS = (100, 300, 500, 700, 900)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic
+from kdata.deps import require
 from kdata.errors import ConfigError
-from kdata.models._deps import require
 
 INFO_FILE = "kcli_encoder.json"
 

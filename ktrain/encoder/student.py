@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kdata.deps import require
 from kdata.errors import ConfigError
-from kdata.models._deps import require
 from ktrain.encoder.tokenizer import SUFFIX, byte_tokens
 
 WITH_PROJECTION = "CLIPTextModelWithProjection"  # SDXL's second encoder; the first is a plain CLIPTextModel

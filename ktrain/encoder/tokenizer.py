@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic, write_text_atomic
+from kdata.deps import require
 from kdata.errors import ConfigError
-from kdata.models._deps import require
 from kdata.models.clip_tokenizer import BOS_TOKEN, CLIP_CONTEXT_LENGTH, EOS_TOKEN, bytes_to_unicode
 
 SUFFIX = "</w>"

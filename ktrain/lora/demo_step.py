@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # kdata.demo imports this module for its STEPS list
-    from kdata.demo import DemoContext, StepResult
+from kdata.demo_context import DemoContext, StepResult
 
 OUT = "70-lora"
 CAPTION_COLUMNS = ("caption_ko", "title", "alt_text")  # the caption stage's Korean caption when it ran
@@ -35,7 +34,6 @@ def demo_text_encoder(ctx: DemoContext, base: str) -> tuple[str | None, str | No
 
 
 def step_lora(ctx: DemoContext) -> StepResult:
-    from kdata.demo import StepResult
     from kdata.manifest import open_manifest
     from ktrain.lora.config import LoraTrainConfig
     from ktrain.lora.generate import GenerateConfig, generate

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kdata.models._deps import require
+from kdata.deps import require
 
 SCALE = 100.0  # torchmetrics' CLIPScore scale
 

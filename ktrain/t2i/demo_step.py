@@ -12,10 +12,8 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # kdata.demo imports this module for its STEPS list
-    from kdata.demo import DemoContext, StepResult
+from kdata.demo_context import DemoContext, StepResult
 
 OUT = "85-eval-t2i"
 BASE = "tiny-sd"
@@ -53,7 +51,6 @@ def _one_thread() -> Iterator[None]:
 
 
 def step_eval_t2i(ctx: DemoContext) -> StepResult:
-    from kdata.demo import StepResult
     from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i
 
     encoder, encoder_note = demo_text_encoder(ctx)

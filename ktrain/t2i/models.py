@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdata.deps import require
 from kdata.errors import ConfigError
-from kdata.models._deps import require
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kdata.demo import DemoContext
+from kdata.demo_context import DemoContext
 from ktrain.t2i.demo_step import demo_text_encoder
 
 

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from kdata.models._deps import require, seeded_torch
+from kdata.deps import require, seeded_torch
 from kdata.models.resolve import _load_errors, resolve_model
 
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from kdata.demo import DemoContext, StepResult
+from kdata.demo_context import DemoContext, StepResult
 
 
 def step_publish(ctx: DemoContext) -> StepResult:
     """Works on whatever image manifest the demo reached; absent caption or score columns are fine."""
-    from kdata.demo import StepResult
     from kdata.publish import PublishConfig, export_dataset
     from kdata.report import write_report
 

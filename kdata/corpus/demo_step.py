@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from kdata.corpus.sample import SAMPLE_CORPUS
-
-if TYPE_CHECKING:
-    from kdata.demo import DemoContext, StepResult
+from kdata.demo_context import DemoContext, StepResult
 
 
 def step_corpus(ctx: DemoContext) -> StepResult:
     from kdata.corpus.build import run_corpus_build
-    from kdata.demo import StepResult
 
     out = ctx.path("07-corpus")
     result = run_corpus_build([SAMPLE_CORPUS], out)

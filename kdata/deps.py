@@ -1,4 +1,12 @@
-"""Lazy imports of heavy optional libraries, failing with the exact install command."""
+"""Lazy imports of heavy optional libraries, failing with the exact install command.
+
+The one place kdata and ktrain import an optional dependency (torch, transformers, open_clip, ...):
+
+- :func:`require` imports a module on first use, so ``kcli --help`` and light stages never pay for
+  torch, and a missing package fails with ``pip install <name>`` instead of a bare ImportError.
+- :func:`seeded_torch` runs a block under a fixed torch seed without disturbing the caller's RNG
+  (tiny presets are built from seeded random weights).
+"""
 
 from __future__ import annotations
 

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kdata.demo_context import DemoContext, StepResult
 from kdata.samples import REPO_ROOT
-
-if TYPE_CHECKING:
-    from kdata.demo import DemoContext, StepResult
 
 DEMO_CONFIG = REPO_ROOT / "manifests" / "caption" / "demo.toml"
 
 
 def step_caption(ctx: DemoContext) -> StepResult:
     from kdata.caption.stage import run_caption
-    from kdata.demo import StepResult
 
     out = ctx.path("06-captioned")
     result = run_caption(ctx.image_manifest, DEMO_CONFIG, out)
