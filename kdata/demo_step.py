@@ -1,4 +1,4 @@
-"""kdata's own ``kcli demo`` steps that belong to no single stage: samples, verify, inspect, presets."""
+"""kdata's own ``kcli demo`` steps that belong to no single stage: verify, inspect, presets."""
 
 from __future__ import annotations
 
