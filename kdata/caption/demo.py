@@ -6,12 +6,12 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from kdata.samples import REPO_ROOT
+from kdata.bundled import bundled_path
 
 if TYPE_CHECKING:
     from kdata.demo import DemoContext, StepResult
 
-DEMO_CONFIG = REPO_ROOT / "manifests" / "caption" / "demo.toml"
+DEMO_CONFIG = bundled_path("caption/demo.toml")
 
 
 def step_caption(ctx: DemoContext) -> StepResult:
