@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kdata.bundled import bundled_path  # noqa: E402
 from kdata.caption.backends.base import RowItem  # noqa: E402
 from kdata.caption.backends.image_models import ImageToTextBackend, ImageToTextConfig  # noqa: E402
 from kdata.caption.config import caption_config_from_dict, load_caption_config  # noqa: E402
@@ -26,7 +27,7 @@ from kdata.caption.stage import run_caption  # noqa: E402
 from kdata.corpus.build import run_corpus_build  # noqa: E402
 from kdata.corpus.sample import SAMPLE_CORPUS  # noqa: E402
 from kdata.runner import RunOptions
-from kdata.samples import REPO_ROOT, sample_rows, write_sample_manifest  # noqa: E402
+from kdata.samples import sample_rows, write_sample_manifest  # noqa: E402
 
 IMAGES = 64
 
@@ -58,7 +59,7 @@ def bench_batching() -> None:
 
 def bench_collect(work: Path) -> None:
     manifest = write_sample_manifest(work / "samples")
-    demo = load_caption_config(REPO_ROOT / "manifests" / "caption" / "demo.toml")
+    demo = load_caption_config(bundled_path("caption/demo.toml"))
     tables = {"en": demo.en, "ko": demo.ko}
     first = caption_config_from_dict({**tables, "collect": "first"})
     every = caption_config_from_dict({**tables, "collect": "all"})

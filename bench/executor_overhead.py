@@ -9,7 +9,7 @@ with ``--executor ray`` and no address pays it once. Trials alternate local/ray 
 counts (the CPU is shared; the best trial is the least disturbed one).
 
 ``--stage filter`` (the default) is the whole ``kcli filter`` command with the demo's config
-(manifests/filters/demo.toml: tiny open_clip embeddings and similarity, NudeNet, quality rules, dedup),
+(kdata/bundled/filters/demo.toml: tiny open_clip embeddings and similarity, NudeNet, quality rules, dedup),
 both passes, each trial with an empty embedding cache of its own so every trial computes every embedding.
 ``--stage`` also takes a name from ``STAGES`` or ``module:StageClass:ConfigClass`` (``--config`` is a JSON
 object of config fields), so any :class:`kdata.runner.Stage` can be measured the same way.
@@ -34,13 +34,14 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from kdata.bundled import bundled_path
 from kdata.manifest import DESCRIPTOR, Lineage, Manifest, open_manifest, write_manifest
 from kdata.runner import RunOptions, manifest_sources, run_stage
 from kdata.schema import IMAGE, Status, conform_table
 
 OUT = Path(__file__).resolve().parent / "out" / "executor-overhead"
 STAGES = {"verify": "kdata.verify:VerifyStage:VerifyConfig"}
-FILTER_CONFIG = Path(__file__).resolve().parents[1] / "manifests" / "filters" / "demo.toml"
+FILTER_CONFIG = bundled_path("filters/demo.toml")
 TARGET_OVERHEAD = 0.25  # the target for Ray on one machine
 
 

@@ -1,4 +1,4 @@
-"""The bundled sample images (synthetic, CC0) under ``manifests/samples/``, as an image manifest.
+"""The bundled sample images (synthetic, CC0) under ``kdata/bundled/samples/``, as an image manifest.
 
 The demo and the tests start from these. Each image has a sidecar JSON; its top-level scalar fields
 become columns (nested annotation objects are left to ``kcli ingest folder`` and its mapping files).
@@ -13,12 +13,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from kdata.bundled import bundled_name, bundled_path
 from kdata.manifest import Lineage, Manifest, write_manifest
 from kdata.schema import IMAGE, Status, conform_table
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLES_DIR = REPO_ROOT / "manifests" / "samples"
-SAMPLE_IMAGES = SAMPLES_DIR / "images"
+SAMPLE_IMAGES = bundled_path("samples/images")
 
 
 def sample_rows(images_dir: Path = SAMPLE_IMAGES) -> list[dict[str, Any]]:
@@ -44,5 +43,5 @@ def write_sample_manifest(out: Path, shards: int = 2) -> Manifest:
     table = conform_table(pa.Table.from_pylist(rows), IMAGE)
     size = -(-table.num_rows // shards)
     tables = [table.slice(i * size, size) for i in range(shards)]
-    lineage = Lineage(stage="samples", config={"images": str(SAMPLE_IMAGES.relative_to(REPO_ROOT))})
+    lineage = Lineage(stage="samples", config={"images": bundled_name("samples/images")})
     return write_manifest(out, tables, IMAGE, lineage)

@@ -1,7 +1,7 @@
 """Draw the bundled demo images (synthetic, CC0) and their sidecar metadata, deterministically.
 
 Run from the repository root: ``python scripts/make_samples.py``. The output under
-``manifests/samples/images/`` is committed; this script documents how it was made.
+``kdata/bundled/samples/images/`` is committed; this script documents how it was made.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
-OUT = Path("manifests/samples/images")
+OUT = Path("kdata/bundled/samples/images")
 
 HANBOK = [("저고리", "jeogori"), ("치마", "chima"), ("두루마기", "durumagi"), ("배자", "baeja")]
 PAPERS = ["화선지", "순지"]

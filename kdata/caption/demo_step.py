@@ -6,10 +6,10 @@ import json
 from collections import Counter
 from typing import Any
 
+from kdata.bundled import bundled_path
 from kdata.demo_context import DemoContext, StepResult
-from kdata.samples import REPO_ROOT
 
-DEMO_CONFIG = REPO_ROOT / "manifests" / "caption" / "demo.toml"
+DEMO_CONFIG = bundled_path("caption/demo.toml")
 
 
 def step_caption(ctx: DemoContext) -> StepResult:

@@ -7,7 +7,7 @@ the Korean text encoder's training and the corpus used by tests and ``kcli demo`
 
 from __future__ import annotations
 
-from kdata.samples import REPO_ROOT
+from kdata.bundled import bundled_path
 
-SAMPLE_CORPUS = REPO_ROOT / "manifests" / "corpus" / "k-contents-ko-en.jsonl"
+SAMPLE_CORPUS = bundled_path("corpus/k-contents-ko-en.jsonl")
 CATEGORIES = ("hanbok", "hanok", "ink_painting", "food", "festival", "landscape", "animation")

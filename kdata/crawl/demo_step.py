@@ -1,4 +1,4 @@
-"""The demo's crawl step: ``kcli crawl`` over the bundled sample site (``manifests/samples/site/``, Korean
+"""The demo's crawl step: ``kcli crawl`` over the bundled sample site (``kdata/bundled/samples/site/``, Korean
 pages showing the sample images under ``/images/``) served on 127.0.0.1 for the length of the step.
 
 The site has a static gallery, lazy-loaded and srcset images, an EUC-KR page, a page built by JavaScript
@@ -9,12 +9,13 @@ on the ingest output.
 
 from __future__ import annotations
 
+from kdata.bundled import bundled_path
 from kdata.demo_context import DemoContext, StepResult
 from kdata.manifest import DESCRIPTOR, open_manifest
 from kdata.runner import RunOptions
-from kdata.samples import SAMPLE_IMAGES, SAMPLES_DIR
+from kdata.samples import SAMPLE_IMAGES
 
-SAMPLE_SITE = SAMPLES_DIR / "site"
+SAMPLE_SITE = bundled_path("samples/site")
 
 
 def step_crawl(ctx: DemoContext) -> StepResult:

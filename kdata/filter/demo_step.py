@@ -10,11 +10,11 @@ DEMO_HEAD_SEED = 0
 
 
 def step_filter(ctx: DemoContext) -> StepResult:
+    from kdata.bundled import bundled_path
     from kdata.filter.config import load_filter_config
     from kdata.filter.run import run_filter
-    from kdata.samples import SAMPLES_DIR
 
-    config = load_filter_config(SAMPLES_DIR.parent / "filters" / "demo.toml")
+    config = load_filter_config(bundled_path("filters/demo.toml"))
     config.aesthetic.weights = str(_demo_aesthetic_head(ctx))
     out = ctx.path("04-filtered")
     result = run_filter(ctx.image_manifest, config, out)

@@ -25,7 +25,7 @@ from kdata.atomic import atomic_path, write_json_atomic
 from kdata.errors import ConfigError
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.t2i.pipelines import STAGE_COLUMNS, ModelSet, ModelSpecs, PipelineSpec, parse_pipelines
-from ktrain.t2i.prompts import BUNDLED_PROMPTS, Prompt, load_prompts
+from ktrain.t2i.prompts import BUNDLED_PROMPTS, BUNDLED_PROMPTS_NAME, Prompt, load_prompts
 from ktrain.t2i.render import RenderSettings
 
 # Real models a user would compare with; tests and the demo pass tiny presets.
@@ -116,7 +116,7 @@ def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: Progr
 def _prepare_out(out: Path, config: T2IEvalConfig, overwrite: bool) -> dict[str, Any]:
     """Write the resolved config; refuse an OUT made with other settings. ``overwrite`` clears OUT's rows."""
     prompts_file = Path(config.prompts) if config.prompts else BUNDLED_PROMPTS
-    record = {**asdict(config), "prompts": str(prompts_file),
+    record = {**asdict(config), "prompts": str(prompts_file) if config.prompts else BUNDLED_PROMPTS_NAME,
               "prompts_sha256": hashlib.sha256(prompts_file.read_bytes()).hexdigest(), "kcli_version": __version__}
     previous_file = out / CONFIG_FILE
     if previous_file.exists():

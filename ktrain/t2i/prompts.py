@@ -1,6 +1,6 @@
 """The prompt set an evaluation reads: JSON Lines of ``{"id", "category", "ko", "en"}``.
 
-The bundled set (``manifests/prompts/k-contents-prompts.jsonl``) holds 98 Korean K-contents prompts written
+The bundled set (``kdata/bundled/prompts/k-contents-prompts.jsonl``) holds 98 Korean K-contents prompts written
 for this project, seven categories of 14 (hanbok, hanok, ink painting, food, festival, landscape,
 animation), each with an English translation: the English side feeds the ``english-reference`` pipeline
 and the English CLIP score, the Korean side everything else.
@@ -12,10 +12,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdata.bundled import bundled_name, bundled_path
 from kdata.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_PROMPTS = REPO_ROOT / "manifests" / "prompts" / "k-contents-prompts.jsonl"
+BUNDLED_PROMPTS = bundled_path("prompts/k-contents-prompts.jsonl")
+BUNDLED_PROMPTS_NAME = bundled_name("prompts/k-contents-prompts.jsonl")  # for records: the same in every install
 FIELDS = ("id", "category", "ko", "en")
 
 

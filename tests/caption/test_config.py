@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from kdata.bundled import bundled_path
 from kdata.caption.backends.base import RowItem, short_hash
 from kdata.caption.config import caption_config_from_dict, load_caption_config
 from kdata.caption.plan import build_backends, plan_for_columns
 from kdata.caption.stage import run_caption
 from kdata.errors import ConfigError, ManifestSchemaError
-from kdata.samples import REPO_ROOT
 from tests.caption.conftest import ink_rows
 
-INK_CONFIG = REPO_ROOT / "manifests" / "caption" / "ink-painting.toml"
+INK_CONFIG = bundled_path("caption/ink-painting.toml")
 INK_COLUMNS = ["key", "status", "paper_type", "method", "paper_type_en", "method_en", "caption_ko", "caption_en",
                "alt_text"]
 
@@ -139,13 +139,13 @@ def test_bad_configs_are_one_line_errors(data: dict, message: str) -> None:
 
 
 def test_shipped_configs_load() -> None:
-    for path in sorted((REPO_ROOT / "manifests" / "caption").glob("*.toml")):
+    for path in sorted(bundled_path("caption").glob("*.toml")):
         config = load_caption_config(path)
         assert config.ko and config.en, path
 
 
 def test_demo_config_captions_ink_paintings_from_the_template_once_ingest_adds_the_columns() -> None:
-    demo = REPO_ROOT / "manifests" / "caption" / "demo.toml"
+    demo = bundled_path("caption/demo.toml")
     ko, en = _captions(demo, "ko"), _captions(demo, "en")
     assert ko["ink-1"] == ("화선지에 백묘법으로 그린 수묵화", "ko[0]:template")
     assert ko["ink-2"] == ("순지에 몰골법으로 그린 수묵화", "ko[0]:template")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kdata.manifest import open_manifest
+from kdata.samples import SAMPLE_IMAGES
+from tests.e2e.demo_cli import assert_demo_finished, run_demo_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,20 +18,13 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
     workdir = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "kcli", "demo", "--workdir", str(workdir), "--json"],
-                          cwd=REPO, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return workdir, json.loads(done.stdout)
+    return workdir, run_demo_cli(workdir, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 def test_demo_runs_every_step_and_writes_a_summary(demo_run: tuple[Path, list[dict]]) -> None:
     workdir, steps = demo_run
-    names = [s["step"] for s in steps]
-    assert names[:4] == ["ingest", "crawl", "verify", "inspect"]
-    assert json.loads((workdir / "summary.json").read_text()) == steps
-    for step in steps:
-        assert Path(step["output"]).exists(), step
+    assert [s["step"] for s in steps][:4] == ["ingest", "crawl", "verify", "inspect"]
+    assert_demo_finished(workdir, steps)
 
 
 def test_demo_manifests_keep_every_sample_row_and_lineage(demo_run: tuple[Path, list[dict]]) -> None:
@@ -43,11 +36,7 @@ def test_demo_manifests_keep_every_sample_row_and_lineage(demo_run: tuple[Path, 
 
 def test_demo_rerun_resumes_without_redoing_work(demo_run: tuple[Path, list[dict]]) -> None:
     workdir, steps = demo_run
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "kcli", "demo", "--workdir", str(workdir), "--json"],
-                          cwd=REPO, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-4000:]
-    again = {s["step"]: s for s in json.loads(done.stdout)}
+    again = {s["step"]: s for s in run_demo_cli(workdir, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})}
     assert again["verify"]["stats"] == {s["step"]: s for s in steps}["verify"]["stats"]
 
 
@@ -110,7 +99,7 @@ def test_demo_crawls_the_sample_site_with_page_context(demo_run: tuple[Path, lis
                      "/picks.html": ("ok", None, True), "/drafts/": ("rejected", "robots_txt", False)}
     images = {urlsplit(r["url"]).path.rsplit("/", 1)[1]: r
               for r in open_manifest(workdir / "01-crawl" / "images").read_table().to_pylist()}
-    samples = {p.name for p in (REPO / "manifests" / "samples" / "images").glob("*.jpg")}
+    samples = {p.name for p in SAMPLE_IMAGES.glob("*.jpg")}
     assert set(images) == samples - {"hanbok-00-small.jpg", "hanok-12-blurred.jpg"}  # srcset/lazy: the real ones
     assert all(r["status"] == "ok" and r["width"] for r in images.values())
     ink = images["ink_painting-06.jpg"]  # from the EUC-KR page

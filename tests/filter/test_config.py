@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from kdata.bundled import bundled_path
 from kdata.errors import ConfigError
 from kdata.filter.config import DEFAULT_CONFIG, load_filter_config, parse_filter_config
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_default_and_shipped_configs_load() -> None:
@@ -17,10 +16,10 @@ def test_default_and_shipped_configs_load() -> None:
     assert default.source == str(DEFAULT_CONFIG) and not default.uses_clip
     scoped = {r.name: r.unless for r in default.rules if r.unless}
     assert scoped == {n: {"category": ["ink_painting"]} for n in ("too_light", "low_information", "grayscale")}
-    example = load_filter_config(REPO / "manifests" / "filters" / "example.toml")
+    example = load_filter_config(bundled_path("filters/example.toml"))
     assert example.clip.model == "ViT-L-14:openai" and example.dedup.embedding_min_cosine == 0.95
     assert [r.params.top_percent for r in example.rules if r.filter == "clip_score"] == [30]
-    demo = load_filter_config(REPO / "manifests" / "filters" / "demo.toml")
+    demo = load_filter_config(bundled_path("filters/demo.toml"))
     assert demo.clip.model == "tiny-open-clip" and demo.safety.scorer == "nudenet"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from kdata.bundled import bundled_path
 from kdata.filter.config import DEFAULT_CONFIG, load_filter_config
 from kdata.filter.run import run_filter
 from kdata.ingest.fetch import FetchConfig
@@ -30,7 +31,7 @@ from tests.ingest.fault_server import default_routes, image_route, serve
 from tests.kill import kill_after_done_shards
 from tests.runner.conftest import REPO
 
-DEMO_FILTER = REPO / "manifests" / "filters" / "demo.toml"
+DEMO_FILTER = bundled_path("filters/demo.toml")
 # Routes whose replies never change with the number of hits, so two runs against one server see the same web.
 STATELESS = ("/ok.jpg", "/404.jpg", "/always-500.jpg", "/reset.jpg", "/loop-a.jpg", "/redirect.jpg", "/html.jpg",
              "/truncated.jpg", "/empty.jpg", "/bomb.png", "/animated.gif", "/cmyk.jpg", "/16bit.png",
