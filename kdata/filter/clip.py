@@ -133,11 +133,11 @@ class HfClipEncoder:
 
 def _load_text_model(path: str, device: str) -> tuple[Any, Any]:
     """A CLIPTextModel(WithProjection) folder and its tokenizer, loaded like any checkpoint."""
-    from kdata.models.resolve import _load_errors
+    from kdata.models.resolve import load_errors
 
     transformers = require("transformers", "transformers")
     torch = require("torch", "torch")
-    with _load_errors(path, "CLIP text model"):
+    with load_errors(path, "CLIP text model"):
         config = transformers.AutoConfig.from_pretrained(path)
         with_projection = "CLIPTextModelWithProjection" in (getattr(config, "architectures", None) or [])
         cls = transformers.CLIPTextModelWithProjection if with_projection else transformers.CLIPTextModel

@@ -79,7 +79,7 @@ def load_open_clip(spec: str, device: str = "cpu") -> tuple[Any, Callable[..., A
         if pretrained is not None:
             raise ConfigError(f"preset {name!r} carries its own weights; drop ':{pretrained}' from {spec!r}")
         name, pretrained = tiny_open_clip.register(_preset_dir(name, "open-clip"))
-    with _load_errors(spec, "open_clip model"):
+    with load_errors(spec, "open_clip model"):
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained, precision="fp32", device=device
         )
@@ -93,7 +93,7 @@ def load_hf_clip(spec: str, device: str = "cpu") -> tuple[CLIPModel, CLIPProcess
     torch = require("torch", "torch")
     transformers = require("transformers", "transformers")
     path = resolve_model(spec, family="hf-clip")
-    with _load_errors(spec, "CLIP model"):
+    with load_errors(spec, "CLIP model"):
         # transformers 5 loads in the checkpoint's own dtype by default; this CPU path is fp32 only.
         model = transformers.CLIPModel.from_pretrained(path, dtype=torch.float32)
         processor = transformers.CLIPProcessor.from_pretrained(path)
@@ -106,7 +106,7 @@ def _preset_dir(name: str, family: str) -> Path:
 
 
 @contextlib.contextmanager
-def _load_errors(spec: str, what: str) -> Iterator[None]:
+def load_errors(spec: str, what: str) -> Iterator[None]:
     """Re-raise a library's loading failure as a one-line KcliError naming `spec`."""
     try:
         yield

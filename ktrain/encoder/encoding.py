@@ -89,10 +89,10 @@ def load_unet(spec: str, dtype: Any = None) -> Any:
     """The frozen UNet of a Stable Diffusion checkpoint (preset, diffusers folder or Hub id), in eval mode."""
     torch = require("torch", "torch")
     diffusers = require("diffusers", "diffusers")
-    from kdata.models.resolve import _load_errors, resolve_model
+    from kdata.models.resolve import load_errors, resolve_model
 
     path = resolve_model(spec)
-    with _load_errors(spec, "UNet"):
+    with load_errors(spec, "UNet"):
         unet = diffusers.UNet2DConditionModel.from_pretrained(path, subfolder="unet", dtype=dtype or torch.float32)
     unet.requires_grad_(False)
     return unet.eval()

@@ -33,13 +33,13 @@ def load_text_encoder(spec: str, subfolder: str = "text_encoder", dtype: Any = N
     """A CLIP text model from a preset, a diffusers folder/id (``subfolder``), a text-model folder or a CLIP id."""
     torch = require("torch", "torch")
     transformers = require("transformers", "transformers")
-    from kdata.models.resolve import _load_errors, resolve_model
+    from kdata.models.resolve import load_errors, resolve_model
 
     path = resolve_model(spec)
     kwargs = _local_subfolder(path, subfolder)
     if not kwargs and subfolder and not Path(path).expanduser().exists():  # a Hub id: try the SD layout first
         kwargs = _hub_subfolder(transformers, path, subfolder)
-    with _load_errors(spec, "text encoder"):
+    with load_errors(spec, "text encoder"):
         config = transformers.AutoConfig.from_pretrained(path, **kwargs)
         cls = getattr(transformers, WITH_PROJECTION) if WITH_PROJECTION in (config.architectures or []) \
             else transformers.CLIPTextModel

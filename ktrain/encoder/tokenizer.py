@@ -94,13 +94,13 @@ def train_clip_bpe(texts: Iterable[str], config: TokenizerTrainConfig) -> Any:
 def load_tokenizer(spec: str | Path, subfolder: str = "tokenizer") -> Any:
     """A tokenizer folder, a model folder with a ``tokenizer/`` subfolder, or a Hub id (e.g. a Korean CLIP's)."""
     transformers = require("transformers", "transformers")
-    from kdata.models.resolve import _load_errors
+    from kdata.models.resolve import load_errors
 
     path = Path(str(spec)).expanduser()
     kwargs: dict[str, Any] = {}
     if path.is_dir() and (path / subfolder).is_dir():
         kwargs["subfolder"] = subfolder
-    with _load_errors(str(spec), "tokenizer"):
+    with load_errors(str(spec), "tokenizer"):
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(spec), **kwargs)
     if tokenizer.model_max_length > CLIP_CONTEXT_LENGTH:  # Hub CLIP tokenizers without a config say 1e30
         tokenizer.model_max_length = CLIP_CONTEXT_LENGTH

@@ -41,11 +41,11 @@ def load_pipeline(base: str, text_encoder: str | None, device: Any, dtype: Any) 
     """A ``StableDiffusionPipeline`` on ``device``; the refs say what was loaded (ids, paths, fingerprints)."""
     from diffusers import StableDiffusionPipeline
 
-    from kdata.models.resolve import _load_errors
+    from kdata.models.resolve import load_errors
 
     base_dir = resolve_base(base)
     tokenizer, encoder, encoder_ref = load_text_encoder(text_encoder, base_dir, dtype)
-    with _load_errors(base, "Stable Diffusion model"):
+    with load_errors(base, "Stable Diffusion model"):
         pipe = StableDiffusionPipeline.from_pretrained(
             base_dir, text_encoder=encoder, tokenizer=tokenizer, safety_checker=None, feature_extractor=None,
             requires_safety_checker=False, dtype=dtype,
@@ -73,9 +73,9 @@ def load_loras(pipe: Any, specs: list[LoraSpec]) -> list[dict[str, Any]]:
 
 
 def load_lora(pipe: Any, path: Path, adapter_name: str) -> None:
-    from kdata.models.resolve import _load_errors
+    from kdata.models.resolve import load_errors
 
-    with _load_errors(str(path), "LoRA"):
+    with load_errors(str(path), "LoRA"):
         state_dict, alphas, metadata = pipe.lora_state_dict(str(path), return_lora_metadata=True)
         if not any(k.startswith("text_encoder.") for k in state_dict):
             pipe.load_lora_weights(str(path), adapter_name=adapter_name)

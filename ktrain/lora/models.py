@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kdata.errors import ConfigError
-from kdata.models.resolve import _load_errors, resolve_model
+from kdata.models.resolve import load_errors, resolve_model
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.fingerprint import model_fingerprint
 
@@ -68,7 +68,7 @@ def resolve_base(spec: str) -> Path:
         return path
     from huggingface_hub import snapshot_download
 
-    with _load_errors(spec, "Stable Diffusion model"):
+    with load_errors(spec, "Stable Diffusion model"):
         return Path(snapshot_download(spec, allow_patterns=["*.json", "*.txt", "*.safetensors"]))
 
 
@@ -89,7 +89,7 @@ def load_text_encoder(spec: str | None, base: Path, dtype: Any) -> tuple[Any, An
     from transformers import AutoTokenizer, CLIPTextModel
 
     model_dir, tok_dir = text_encoder_dirs(spec) if spec else (base / "text_encoder", base / "tokenizer")
-    with _load_errors(str(spec or base), "text encoder"):
+    with load_errors(str(spec or base), "text encoder"):
         tokenizer = AutoTokenizer.from_pretrained(tok_dir)
         encoder = CLIPTextModel.from_pretrained(model_dir, dtype=dtype)
     positions = encoder.config.max_position_embeddings
@@ -105,7 +105,7 @@ def load_components(base_spec: str, text_encoder: str | None, dtype: Any) -> SDC
 
     base = resolve_base(base_spec)
     tokenizer, encoder, encoder_ref = load_text_encoder(text_encoder, base, dtype)
-    with _load_errors(base_spec, "Stable Diffusion model"):
+    with load_errors(base_spec, "Stable Diffusion model"):
         vae = AutoencoderKL.from_pretrained(base, subfolder="vae", dtype=dtype)
         unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet", dtype=dtype)
         noise_scheduler = DDPMScheduler.from_pretrained(base, subfolder="scheduler")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kdata.deps import require, seeded_torch
-from kdata.models.resolve import _load_errors, resolve_model
+from kdata.models.resolve import load_errors, resolve_model
 
 
 def load_pretrained(spec: str, family: str, model_class: str, processor_class: str, device: str) -> tuple[Any, Any]:
@@ -15,7 +15,7 @@ def load_pretrained(spec: str, family: str, model_class: str, processor_class: s
     torch = require("torch", "torch")
     transformers = require("transformers", "transformers")
     path = resolve_model(spec, family=family)
-    with _load_errors(spec, f"{family} model"):
+    with load_errors(spec, f"{family} model"):
         # transformers 5 loads a checkpoint in its own dtype by default; kcli's CPU path is fp32 only.
         dtype = torch.float32 if device == "cpu" else "auto"
         model = getattr(transformers, model_class).from_pretrained(path, dtype=dtype)
