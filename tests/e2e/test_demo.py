@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kdata.manifest import open_manifest
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.cli import REPO, kcli
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
     workdir = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "kcli", "demo", "--workdir", str(workdir), "--json"],
-                          cwd=REPO, env=env, capture_output=True, text=True)
+    done = kcli("demo", "--workdir", str(workdir), "--json")
     assert done.returncode == 0, done.stderr[-4000:]
     return workdir, json.loads(done.stdout)
 
@@ -43,9 +37,7 @@ def test_demo_manifests_keep_every_sample_row_and_lineage(demo_run: tuple[Path, 
 
 def test_demo_rerun_resumes_without_redoing_work(demo_run: tuple[Path, list[dict]]) -> None:
     workdir, steps = demo_run
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "kcli", "demo", "--workdir", str(workdir), "--json"],
-                          cwd=REPO, env=env, capture_output=True, text=True)
+    done = kcli("demo", "--workdir", str(workdir), "--json")
     assert done.returncode == 0, done.stderr[-4000:]
     again = {s["step"]: s for s in json.loads(done.stdout)}
     assert again["verify"]["stats"] == {s["step"]: s for s in steps}["verify"]["stats"]

@@ -8,8 +8,7 @@ import pytest
 
 from kdata.errors import ConfigError
 from kdata.filter.config import DEFAULT_CONFIG, load_filter_config, parse_filter_config
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.cli import REPO
 
 
 def test_default_and_shipped_configs_load() -> None:

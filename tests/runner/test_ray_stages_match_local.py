@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,9 @@ from kdata.ingest.folder import FolderIngestConfig, ingest_folder
 from kdata.ingest.urls import UrlIngestConfig, ingest_urls
 from kdata.manifest import open_manifest
 from kdata.samples import SAMPLE_IMAGES, write_sample_manifest
+from tests.helpers.cli import REPO, kcli, kcli_popen
+from tests.helpers.kill import kill_after_done_shards
 from tests.ingest.fault_server import default_routes, image_route, serve
-from tests.kill import kill_after_done_shards
-from tests.runner.conftest import REPO
 
 DEMO_FILTER = REPO / "manifests" / "filters" / "demo.toml"
 # Routes whose replies never change with the number of hits, so two runs against one server see the same web.
@@ -35,12 +33,6 @@ STATELESS = ("/ok.jpg", "/404.jpg", "/always-500.jpg", "/reset.jpg", "/loop-a.jp
              "/truncated.jpg", "/empty.jpg", "/bomb.png", "/animated.gif", "/cmyk.jpg", "/16bit.png",
              "/palette-alpha.png", "/image.webp", "/vector.svg", "/rotated.jpg", "/too-large.jpg",
              "/noimageai-for-kcli.jpg", "/noai-for-another-bot.jpg")
-
-
-def kcli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def on_ray(ray_address: str) -> list[str]:
@@ -73,8 +65,10 @@ def test_ingest_urls_on_ray_keeps_and_fails_the_same_rows_as_local(tmp_path: Pat
         listing = tmp_path / "urls.txt"
         listing.write_text("".join(server.url(path) + "\n" for path in STATELESS), encoding="utf-8")
         common = ["--shard-size", "4", "--retries", "0", "--allow-private", "--timeout", "5"]
-        local = kcli("ingest", "urls", str(listing), "--out", str(tmp_path / "local"), "--json", *common)
-        ray = kcli("ingest", "urls", str(listing), "--out", str(tmp_path / "ray"), *common, *on_ray(ray_address))
+        local = kcli("ingest", "urls", str(listing), "--out", str(tmp_path / "local"), "--json", *common,
+                     timeout=300)
+        ray = kcli("ingest", "urls", str(listing), "--out", str(tmp_path / "ray"), *common, *on_ray(ray_address),
+                   timeout=300)
     assert local.returncode == 0 and ray.returncode == 0, local.stderr + ray.stderr
     local_result, ray_result = json.loads(local.stdout), json.loads(ray.stdout)
     assert ray_result["stats"] == local_result["stats"] and ray_result["shards_run"] == 5
@@ -109,7 +103,7 @@ def test_filter_on_ray_keeps_the_same_rows_with_the_same_reasons_and_scores(tmp_
     local = run_filter(parent.path, load_filter_config(_filter_config_file(tmp_path, "local")), tmp_path / "local",
                        report=False)
     done = kcli("filter", str(parent.path), "--config", str(_filter_config_file(tmp_path, "ray")),
-                "--out", str(tmp_path / "ray"), *on_ray(ray_address))
+                "--out", str(tmp_path / "ray"), *on_ray(ray_address), timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["stats"] == local.stats and result["shards_run"] == 3
@@ -143,10 +137,9 @@ def _slow_web(count: int) -> dict[str, Any]:
 
 
 def _ingest_urls(listing: Path, out: Path, ray_address: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "kcli", "ingest", "urls", str(listing), "--out", str(out), "--shard-size", "2",
-               "--threads", "1", "--allow-private", *on_ray(ray_address)]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return kcli_popen("ingest", "urls", str(listing), "--out", str(out), "--shard-size", "2", "--threads", "1",
+                      "--allow-private", *on_ray(ray_address), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                      text=True)
 
 
 def test_sigkill_of_a_ray_ingest_part_way_then_rerun_resumes(tmp_path: Path, ray_address: str) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.ktrain.lora.helpers import food_rows, write_rows
-from tests.test_cli import kcli
+from tests.helpers.cli import kcli
+from tests.helpers.manifests import write_rows
+from tests.ktrain.lora.helpers import food_rows
 
 
 def test_train_lora_with_a_wrong_caption_column_is_a_one_line_error(tmp_path: Path) -> None:
