@@ -20,6 +20,7 @@ from tests.crawl.runs import crawl_json
 from tests.crawl.sitegen import jpeg
 from tests.helpers.cli import kcli_popen
 
+pytestmark = pytest.mark.slow  # three crawls of the slowed-down chain site
 PAGES = 20
 SLOW = """download_delay = 0.12
 autothrottle = false

@@ -10,6 +10,8 @@ import pytest
 from kdata.manifest import open_manifest
 from tests.helpers.cli import REPO, kcli
 
+# Every test reads one run of the whole demo (about 45 s), and the rerun test runs it again.
+pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:

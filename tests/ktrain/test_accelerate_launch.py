@@ -22,6 +22,7 @@ from tests.helpers.manifests import write_rows
 from tests.helpers.net import unused_port
 from tests.ktrain.lora.helpers import food_rows
 
+pytestmark = pytest.mark.slow  # two training runs of about a minute each
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # one torch thread per process: two processes already fill two cores
 
 

@@ -82,6 +82,7 @@ def _launch(source: Path, out: Path, seconds: float, ray_address: str) -> subpro
                         stdout=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_ray_run_part_way_then_rerun_resumes(tmp_path: Path, ray_address: str) -> None:
     source = make_input(tmp_path / "in", shards=16, rows=8).path
     killed = tmp_path / "killed"

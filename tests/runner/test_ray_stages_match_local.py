@@ -97,6 +97,7 @@ def _filter_config_file(tmp_path: Path, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_filter_on_ray_keeps_the_same_rows_with_the_same_reasons_and_scores(tmp_path: Path,
                                                                             ray_address: str) -> None:
     parent = write_sample_manifest(tmp_path / "samples", shards=3)
@@ -142,6 +143,7 @@ def _ingest_urls(listing: Path, out: Path, ray_address: str) -> subprocess.Popen
                       text=True)
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_ray_ingest_part_way_then_rerun_resumes(tmp_path: Path, ray_address: str) -> None:
     with serve(_slow_web(24)) as server:
         listing = tmp_path / "urls.txt"

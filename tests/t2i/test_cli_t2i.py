@@ -7,12 +7,15 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.cli import kcli
 from tests.t2i.tiny import write_prompts
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny models: a second thread only spin-waits (tests/t2i/conftest.py)
 
 
+@pytest.mark.slow
 def test_eval_t2i_json_writes_the_csv_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "eval"
     prompts = write_prompts(tmp_path / "p.jsonl")
