@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def kcli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=cwd, env=env, capture_output=True, text=True)
+from tests.helpers.cli import kcli, python
 
 
 def _groups() -> list[list[str]]:
@@ -36,8 +28,7 @@ def test_help_answers_without_importing_torch(group: list[str]) -> None:
         "heavy = [m for m in ('torch', 'transformers', 'diffusers', 'open_clip') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", probe, *group], cwd=REPO, env=env, capture_output=True, text=True)
+    done = python("-c", probe, *group)
     assert done.returncode == 0, done.stderr
     assert "Usage" in done.stdout
 

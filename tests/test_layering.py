@@ -11,7 +11,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.cli import REPO
+
 PACKAGES = ("kdata", "ktrain", "kcli")
 
 

@@ -12,7 +12,7 @@ from kdata.caption.config import caption_config_from_dict, load_caption_config
 from kdata.caption.plan import build_backends, plan_for_columns
 from kdata.caption.stage import run_caption
 from kdata.errors import ConfigError, ManifestSchemaError
-from tests.caption.conftest import ink_rows
+from tests.caption.rows import ink_rows
 
 INK_CONFIG = bundled_path("caption/ink-painting.toml")
 INK_COLUMNS = ["key", "status", "paper_type", "method", "paper_type_en", "method_en", "caption_ko", "caption_en",

@@ -15,7 +15,8 @@ from kdata.caption.backends.translate import TranslateBackend
 from kdata.caption.config import caption_config_from_dict
 from kdata.caption.stage import run_caption
 from kdata.manifest import open_manifest
-from tests.caption.conftest import image_row, ink_rows, write_rows
+from tests.caption.rows import image_row, ink_rows
+from tests.helpers.manifests import write_rows
 
 TINY_CHAINS: dict[str, Any] = {
     "ko": [

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.caption.conftest import ink_rows, write_rows
-from tests.corpus.test_build import CSV_TEXT, XLSX_ROWS, write_xlsx
-from tests.test_cli import kcli
+from tests.caption.rows import ink_rows
+from tests.corpus.inputs import CSV_TEXT, XLSX_ROWS, write_xlsx
+from tests.helpers.cli import kcli
+from tests.helpers.manifests import write_rows
 
 
 def test_corpus_build_on_xlsx_and_csv_reports_the_funnel_and_resumes(tmp_path: Path) -> None:

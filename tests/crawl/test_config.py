@@ -9,7 +9,7 @@ import pytest
 from kdata.crawl.config import DEFAULT_CONTACT_URL, CrawlConfig, crawl_config
 from kdata.crawl.settings import scrapy_settings
 from kdata.errors import ConfigError
-from tests.crawl.conftest import kcli
+from tests.crawl.runs import crawl
 
 
 def test_polite_defaults_reach_scrapy(tmp_path: Path) -> None:
@@ -55,10 +55,10 @@ def test_bad_config_files_are_one_line_errors(tmp_path: Path, toml: str, message
 
 def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     (tmp_path / "crawl.toml").write_text("delay = 1\n", encoding="utf-8")
-    done = kcli("crawl", "https://a.test/", "--out", str(tmp_path / "out"), "--config", str(tmp_path / "crawl.toml"))
+    done = crawl("https://a.test/", "--out", str(tmp_path / "out"), "--config", str(tmp_path / "crawl.toml"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().startswith("error:") and "unknown key 'delay'" in done.stderr
-    done = kcli("crawl", "ftp://a.test/", "--out", str(tmp_path / "out"))
+    done = crawl("ftp://a.test/", "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "is not an http(s) URL" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
 

@@ -15,7 +15,7 @@ from kdata.crawl.localsite import SiteServer
 from kdata.crawl.pagelog import read_records
 from kdata.ingest.urls import OUTPUT_FIELDS
 from kdata.manifest import open_manifest
-from tests.crawl.conftest import crawl_json
+from tests.crawl.runs import crawl_json
 from tests.crawl.sitegen import ORPHAN_ALT
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ import pytest
 
 from kdata.crawl.localsite import SiteServer, serve_site
 from kdata.manifest import open_manifest
-from tests.crawl.conftest import FAST, crawl_json, kcli
+from tests.crawl.runs import FAST, crawl, crawl_json
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_page_and_image_budgets_and_changed_settings(site: SiteServer, static_co
     assert set(outcome(out, "pages")) == {"/", "/gallery.html", "/lazy.html"}  # breadth-first, in link order
     assert result["page_stats"]["skipped/max_pages"] == 11 and result["finish_reason"] == "finished"
 
-    done = kcli("crawl", *args, "--out", str(out), "--max-pages", "4")
+    done = crawl(*args, "--out", str(out), "--max-pages", "4")
     assert done.returncode == 2 and "different settings (max_pages changed)" in done.stderr
 
     out = tmp_path / "images2"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +16,11 @@ import pytest
 from kdata.crawl.localsite import SiteServer, serve_site
 from kdata.crawl.pagelog import read_records
 from kdata.manifest import open_manifest
-from tests.crawl.conftest import REPO, crawl_json
+from tests.crawl.runs import crawl_json
 from tests.crawl.sitegen import jpeg
+from tests.helpers.cli import kcli_popen
 
+pytestmark = pytest.mark.slow  # three crawls of the slowed-down chain site
 PAGES = 20
 SLOW = """download_delay = 0.12
 autothrottle = false
@@ -75,9 +76,7 @@ def test_killed_crawl_resumes_to_the_same_result(chain_site: SiteServer, tmp_pat
     reference = crawl_json(*args, "--out", str(tmp_path / "whole"))
 
     out = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = subprocess.Popen([sys.executable, "-m", "kcli", "crawl", *args, "--out", str(out), "--json"], cwd=REPO,
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = kcli_popen("crawl", *args, "--out", str(out), "--json", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = out / "_crawl" / "pages.jsonl"
     wait_until(lambda: len(read_records(log)) >= 6)
     run.send_signal(signal.SIGKILL)  # the whole kcli process, as kill -9 would

@@ -11,9 +11,10 @@ import pytest
 from kdata.manifest import open_manifest
 from kdata.samples import SAMPLE_IMAGES
 from tests.e2e.demo_cli import assert_demo_finished, run_demo_cli
+from tests.helpers.cli import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-
+# Every test reads one run of the whole demo (about 45 s), and the rerun test runs it again.
+pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:

@@ -1,19 +1,16 @@
-"""Tiny images and manifests made in code for the filter tests."""
+"""Tiny images and rows made in code for the filter tests."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 from PIL import Image, ImageDraw, ImageFilter
 
-from kdata.manifest import Lineage, Manifest, write_manifest
-from kdata.schema import IMAGE, Status, conform_table
+from kdata.schema import Status
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
@@ -59,13 +56,6 @@ def ink_painting(size: tuple[int, int] = (200, 150)) -> Image.Image:
 def row(key: str, data: bytes, **extra: Any) -> dict[str, Any]:
     return {"key": key, "image_bytes": data, "sha256": hashlib.sha256(data).hexdigest(), "status": Status.OK,
             "alt_text": extra.pop("alt_text", "빨간 지붕이 있는 집"), **extra}
-
-
-def manifest(path: Path, rows: Sequence[dict[str, Any]], shards: int = 1) -> Manifest:
-    table = conform_table(pa.Table.from_pylist(list(rows)), IMAGE)
-    size = -(-table.num_rows // shards)
-    tables = [table.slice(i * size, size) for i in range(shards)]
-    return write_manifest(path, tables, IMAGE, Lineage(stage="unit", config={}))
 
 
 def decisions(path: Path) -> dict[str, tuple[str, str | None]]:

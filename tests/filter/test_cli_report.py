@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.test_cli import kcli
+from tests.helpers.cli import kcli
 
 
 def test_filter_default_config_writes_manifest_and_report(sample_manifest) -> None:  # noqa: ANN001

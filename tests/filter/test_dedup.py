@@ -11,7 +11,8 @@ from kdata.filter.run import run_filter
 from kdata.manifest import open_manifest
 from kdata.runner import RunOptions
 from kdata.runner.shard import WORK_DIR
-from tests.filter.images import decisions, encode, manifest, recoloured, row, scene
+from tests.filter.images import decisions, encode, recoloured, row, scene
+from tests.helpers.manifests import write_rows
 
 DEDUP_ONLY = {"dedup": {"phash_max_distance": 4, "color_max_distance": 6.0}}
 
@@ -31,7 +32,7 @@ def _rows() -> list[dict]:
 
 
 def test_groups_keep_the_highest_resolution_then_the_smallest_key(tmp_path: Path) -> None:
-    source = manifest(tmp_path / "in", _rows(), shards=2)
+    source = write_rows(tmp_path / "in", _rows(), shards=2)
     run_filter(source.path, parse_filter_config(DEDUP_ONLY), tmp_path / "out", report=False)
     assert decisions(tmp_path / "out") == {
         "a-orig": ("rejected", "duplicate_of=e-big"), "b-copy": ("rejected", "duplicate_of=e-big"),
@@ -43,7 +44,7 @@ def test_groups_keep_the_highest_resolution_then_the_smallest_key(tmp_path: Path
 
 def test_exact_modes_and_the_colour_guard_can_be_switched(tmp_path: Path) -> None:
     rows = [r for r in _rows() if r["key"] != "e-big"]
-    source = manifest(tmp_path / "in", rows)
+    source = write_rows(tmp_path / "in", rows)
     exact_bytes_only = {"dedup": {"phash_max_distance": -1, "exact_pixels": False}}
     run_filter(source.path, parse_filter_config(exact_bytes_only), tmp_path / "bytes", report=False)
     assert {k for k, v in decisions(tmp_path / "bytes").items() if v[0] == "rejected"} == {"b-copy"}
@@ -55,7 +56,7 @@ def test_exact_modes_and_the_colour_guard_can_be_switched(tmp_path: Path) -> Non
 def test_prefer_score_breaks_resolution_ties(tmp_path: Path) -> None:
     data = encode(scene(seed=4))
     rows = [row("x1", data, quality=0.2), row("x2", data, quality=0.9), row("x3", data, quality=0.5)]
-    source = manifest(tmp_path / "in", rows)
+    source = write_rows(tmp_path / "in", rows)
     run_filter(source.path, parse_filter_config({"dedup": {"prefer": "quality"}}), tmp_path / "out", report=False)
     assert decisions(tmp_path / "out") == {"x1": ("rejected", "duplicate_of=x2"), "x2": ("ok", None),
                                            "x3": ("rejected", "duplicate_of=x2")}
@@ -64,7 +65,7 @@ def test_prefer_score_breaks_resolution_ties(tmp_path: Path) -> None:
 def test_rows_rejected_by_a_rule_do_not_take_part_in_dedup(tmp_path: Path) -> None:
     original = scene((240, 200), seed=1)
     big_blurred = original.resize((480, 400)).filter(ImageFilter.GaussianBlur(3))  # pHash-equal, larger
-    source = manifest(tmp_path / "in", [row("a-orig", encode(original)), row("z-big-blurred", encode(big_blurred))])
+    source = write_rows(tmp_path / "in", [row("a-orig", encode(original)), row("z-big-blurred", encode(big_blurred))])
     with_blur = parse_filter_config({**DEDUP_ONLY, "rules": [{"filter": "blur", "min_variance": 40.0}]})
     run_filter(source.path, with_blur, tmp_path / "out", report=False)
     assert decisions(tmp_path / "out") == {"a-orig": ("ok", None), "z-big-blurred": ("rejected", "blur")}
@@ -73,7 +74,7 @@ def test_rows_rejected_by_a_rule_do_not_take_part_in_dedup(tmp_path: Path) -> No
 
 
 def test_rerun_and_resume_give_the_same_manifest(tmp_path: Path) -> None:
-    source = manifest(tmp_path / "in", _rows(), shards=3)
+    source = write_rows(tmp_path / "in", _rows(), shards=3)
     config = parse_filter_config(DEDUP_ONLY)
     first = run_filter(source.path, config, tmp_path / "out", report=False)
     again = run_filter(source.path, config, tmp_path / "out", report=False)

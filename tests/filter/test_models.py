@@ -15,7 +15,8 @@ from kdata.filter.heads import random_aesthetic_state, random_nsfw_state
 from kdata.filter.run import run_filter
 from kdata.manifest import open_manifest
 from kdata.runner import RunOptions
-from tests.filter.images import decisions, encode, manifest, row, scene
+from tests.filter.images import decisions, encode, row, scene
+from tests.helpers.manifests import write_rows
 
 COLUMNS = ["key", "status", "reason", "clip_score", "clip_model", "clip_text_column", "embedding_ref"]
 
@@ -25,7 +26,7 @@ def source(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a Manife
     root = tmp_path_factory.mktemp("clip")
     rows = [row(f"img-{i}", encode(scene(seed=i)), caption_en=f"a drawing number {i}",
                 alt_text=None if i == 3 else f"그림 {i}") for i in range(6)]
-    return manifest(root / "in", rows, shards=2)
+    return write_rows(root / "in", rows, shards=2)
 
 
 def _clip(backend: str, model: str, cache: Path, **extra: object) -> dict:
@@ -111,7 +112,7 @@ def test_nudenet_runs_offline_and_scores_in_unit_range(tmp_path: Path) -> None:
 def test_percentile_rule_keeps_the_top_share_in_its_scope(tmp_path: Path) -> None:
     rows = [{"key": f"r{i}", "status": "ok", "clip_score": i / 10, "category": "a" if i <= 10 else "b"}
             for i in range(1, 13)]
-    scored = manifest(tmp_path / "scored", rows)
+    scored = write_rows(tmp_path / "scored", rows)
     config = parse_filter_config({"clip": {"model": "tiny-clip"}, "dedup": {"exact_bytes": False},
                                   "rules": [{"filter": "clip_score", "top_percent": 30, "when": {"category": "a"}}]})
     result = decide(scored, config)

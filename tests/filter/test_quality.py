@@ -12,7 +12,8 @@ from kdata.filter.quality import measure_image
 from kdata.filter.registry import FILTERS
 from kdata.filter.run import run_filter
 from kdata.filter.stage import apply_rules
-from tests.filter.images import blurred, decisions, encode, ink_painting, manifest, row, scene
+from tests.filter.images import blurred, decisions, encode, ink_painting, row, scene
+from tests.helpers.manifests import write_rows
 
 QUALITY_RULES = [
     {"filter": "min_side", "min": 64},
@@ -73,7 +74,7 @@ def test_scoped_config_keeps_ink_paintings_end_to_end(tmp_path: Path) -> None:
             row("ink-photo", encode(ink_painting().rotate(180)), category="photo"),
             row("sharp", encode(scene()), category="photo"),
             row("blurry", encode(blurred(scene(seed=3))), category="photo")]
-    source = manifest(tmp_path / "in", rows)
+    source = write_rows(tmp_path / "in", rows)
     scoped = [dict(r, unless={"category": "ink_painting"}) if r["filter"] in ("too_light", "low_information",
                                                                                "grayscale") else r
               for r in QUALITY_RULES]
@@ -90,7 +91,7 @@ def test_undecodable_and_missing_bytes_become_failed_rows(tmp_path: Path) -> Non
     good = encode(scene())
     rows = [row("ok", good), row("truncated", good[:100]), row("nobytes", b"x", image_bytes=None)]
     rows[2]["image_bytes"] = None
-    source = manifest(tmp_path / "in", rows)
+    source = write_rows(tmp_path / "in", rows)
     run_filter(source.path, parse_filter_config({}), tmp_path / "out", report=False)
     assert decisions(tmp_path / "out") == {"ok": ("ok", None), "truncated": ("failed", "undecodable:OSError"),
                                            "nobytes": ("failed", "missing_bytes")}

@@ -10,8 +10,8 @@ import pytest
 from kdata.errors import ConfigError
 from kdata.ingest.settings import crop_config, folder_config, url_config
 from kdata.manifest import open_manifest
+from tests.helpers.cli import kcli
 from tests.ingest.fault_server import image_route, serve
-from tests.test_cli import kcli
 
 
 def test_urls_from_a_csv_with_resize_and_carried_columns(tmp_path: Path) -> None:

@@ -3,9 +3,7 @@ killed with SIGKILL part way and run again equals an uninterrupted run."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,11 +12,10 @@ from kdata.errors import ConfigError
 from kdata.ingest.fetch import FetchConfig
 from kdata.ingest.urls import UrlIngestConfig, ingest_urls
 from kdata.manifest import open_manifest
+from tests.helpers.cli import kcli_popen
+from tests.helpers.kill import kill_after_done_shards
 from tests.ingest import images
 from tests.ingest.fault_server import Reply, image_route, serve
-from tests.kill import kill_after_done_shards
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(listing: Path, **fetch: object) -> UrlIngestConfig:
@@ -65,10 +62,8 @@ def test_a_changed_input_is_refused_on_resume(tmp_path: Path) -> None:
 
 
 def _launch(listing: Path, out: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "kcli", "ingest", "urls", str(listing), "--out", str(out), "--shard-size", "5",
-               "--threads", "2", "--allow-private", "--retries", "0", "--json"]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return kcli_popen("ingest", "urls", str(listing), "--out", str(out), "--shard-size", "5", "--threads", "2",
+                      "--allow-private", "--retries", "0", "--json", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _rows(path: Path) -> list[dict]:

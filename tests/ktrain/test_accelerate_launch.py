@@ -10,41 +10,28 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ktrain.checkpoints import read_state
-from tests.ktrain.lora.helpers import food_rows, write_rows
+from tests.helpers.cli import python
+from tests.helpers.manifests import write_rows
+from tests.helpers.net import unused_port
+from tests.ktrain.lora.helpers import food_rows
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _env() -> dict[str, str]:
-    # One torch thread per process: two processes already fill this machine's two cores.
-    return {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "160"}
+pytestmark = pytest.mark.slow  # two training runs of about a minute each
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # one torch thread per process: two processes already fill two cores
 
 
 def launch(processes: int, *args: str) -> subprocess.CompletedProcess[str]:
     """``accelerate launch --multi_gpu --num_processes N -m kcli ...`` (plain ``python -m kcli`` for one process)."""
-    if processes == 1:
-        command = [sys.executable, "-m", "kcli", *args]
-    else:
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-                   str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   "--main_process_port", str(_free_port()), "-m", "kcli", *args]
-    done = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    launcher = [] if processes == 1 else [
+        "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(unused_port())]
+    done = python(*launcher, "-m", "kcli", *args, env=ONE_THREAD, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     return done
 

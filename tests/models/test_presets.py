@@ -4,8 +4,6 @@ runs, reloads to the same outputs, and builds to the same weights in any home.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +15,7 @@ from kdata.models import ensure_preset, kcli_home, list_presets, load_hf_clip, l
 from kdata.models import presets as presets_module
 from kdata.models.presets import MARKER_FILE, PresetSpec, get_preset
 from kdata.models.resolve import parse_open_clip_spec
+from tests.helpers.cli import python
 from tests.models.samples import HANGUL_SENTENCE
 
 if TYPE_CHECKING:
@@ -31,7 +30,6 @@ ALL_PRESETS = [
     "tiny-translator-en-ko",
     "tiny-translator-ko-en",
 ]
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- one forward per family, through the same public loaders a real checkpoint uses ------------------
@@ -325,4 +323,5 @@ def test_importing_model_registry_does_not_import_torch(module: str) -> None:
         "heavy = [n for n in ('torch', 'transformers', 'diffusers', 'open_clip') if n in sys.modules];"
         "assert not heavy, heavy"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=60)
+    done = python("-c", code, timeout=60)
+    assert done.returncode == 0, done.stderr

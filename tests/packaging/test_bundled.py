@@ -12,8 +12,8 @@ import pytest
 
 from kdata.bundled import BundledDataError, bundled_name, bundled_path
 from kdata.errors import KcliError
+from tests.helpers.cli import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 ZIPPED = ("kdata/__init__.py", "kdata/errors.py", "kdata/bundled/__init__.py", "kdata/bundled/filters/demo.toml")
 
 

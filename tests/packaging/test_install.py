@@ -15,10 +15,10 @@ import pytest
 from kdata.manifest import open_manifest
 from kdata.models.home import KCLI_HOME_ENV
 from tests.e2e.demo_cli import assert_demo_finished, run_demo_cli
+from tests.helpers.cli import REPO
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("kcli", "kdata", "ktrain")
 # What a checkout holds besides its source. The wheel is built from a copy without these: setuptools reuses
 # an existing build/lib, so a module deleted from the source (the old top-level ``cli``) would ship again.

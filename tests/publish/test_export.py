@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,14 +11,8 @@ import pytest
 
 from kdata.manifest import Manifest
 from kdata.publish import PublishConfig, PublishError, export_dataset
+from tests.helpers.cli import REPO, kcli
 from tests.publish.manifests import FAILED, GPS_KEY, GPS_TEXT, REJECTED, ROTATED_KEY, write_filtered_manifest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def kcli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=REPO, env=env, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

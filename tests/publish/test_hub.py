@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,10 +10,11 @@ import pytest
 
 from kdata.manifest import Manifest
 from kdata.publish import PublishConfig, export_dataset
+from tests.helpers.cli import kcli
+from tests.helpers.net import unused_port
 from tests.publish.fake_hub import FakeHub
 from tests.publish.manifests import write_filtered_manifest
 
-REPO = Path(__file__).resolve().parents[2]
 FAKE_TOKEN = "hf_FAKEkcliTestToken0123456789abcdef"
 
 
@@ -26,18 +24,12 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
 
 
 def publish(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``kcli publish`` with the Hub reachable in principle (offline mode off) and homes under tmp_path."""
-    base = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT")}
-    full = {**base, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0",
-            "HF_HOME": str(tmp_path / "hf-home"), "KCLI_HOME": str(tmp_path / "kcli-home"), **env}
-    return subprocess.run([sys.executable, "-m", "kcli", "publish", *args], cwd=REPO, env=full,
-                          capture_output=True, text=True, timeout=300)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """``kcli publish`` with the Hub reachable in principle (offline mode off), no token or endpoint from this
+    environment, and homes under tmp_path."""
+    online = {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf-home"),
+              "KCLI_HOME": str(tmp_path / "kcli-home"), **env}
+    return kcli("publish", *args, env=online, unset=("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT"),
+                timeout=300)
 
 
 def test_fake_token_is_used_but_never_written_or_logged(manifest: Manifest, tmp_path: Path) -> None:
@@ -69,7 +61,7 @@ def test_offline_mode_is_a_one_line_error_before_any_work(manifest: Manifest, tm
 
 
 def test_unreachable_endpoint_is_a_one_line_error(manifest: Manifest, tmp_path: Path) -> None:
-    port = closed_port()
+    port = unused_port()  # nothing listens there: the connection is refused
     done = publish(tmp_path, str(manifest.path), "--repo-id", "org/name",
                    HF_TOKEN=FAKE_TOKEN, HF_ENDPOINT=f"http://127.0.0.1:{port}")
     assert done.returncode == 2

@@ -8,20 +8,15 @@ import pytest
 
 from kdata.report import write_report
 from kdata.report.serve import ReportServer
+from tests.helpers.browser import ARTIFACTS, CHROMIUM, INSTALL_CHROMIUM, LAUNCH_ARGS
 from tests.publish.manifests import REJECTED, filtered_rows, write_filtered_manifest
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", "--disable-sync"]
 
 
 @pytest.mark.browser
 def test_clicking_a_reason_facet_shows_exactly_that_reasons_images(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), "install Chromium: apt-get install -y chromium fonts-nanum (scripts/setup.sh)"
+    assert Path(CHROMIUM).exists(), INSTALL_CHROMIUM
     manifest = write_filtered_manifest(tmp_path / "manifests")
     report = write_report(manifest.path, tmp_path / "report")
     server = ReportServer(report.path).start()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -15,9 +13,8 @@ import pytest
 from kdata.errors import ManifestError
 from kdata.manifest import Manifest
 from kdata.report import write_report
+from tests.helpers.cli import kcli, kcli_popen
 from tests.publish.manifests import FAILED, REJECTED, write_filtered_manifest
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +70,8 @@ def test_report_refuses_a_folder_with_other_files(manifest: Manifest, tmp_path: 
 
 
 def test_view_serves_the_report_on_localhost(manifest: Manifest, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KCLI_HOME": str(tmp_path / "home")}
-    process = subprocess.Popen([sys.executable, "-m", "kcli", "view", str(manifest.path), "--port", "0", "--json"],
-                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = kcli_popen("view", str(manifest.path), "--port", "0", "--json", env={"KCLI_HOME": str(tmp_path / "home")},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = []
         while True:
@@ -95,9 +91,7 @@ def test_view_serves_the_report_on_localhost(manifest: Manifest, tmp_path: Path)
 
 
 def test_report_command_json(manifest: Manifest, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "kcli", "report", str(manifest.path), "--out", str(tmp_path / "r"),
-                           "--json"], cwd=REPO, env=env, capture_output=True, text=True)
+    done = kcli("report", str(manifest.path), "--out", str(tmp_path / "r"), "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert (result["rows"], result["shown"]) == (22, 22) and Path(result["index"]).exists()

@@ -10,12 +10,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-INSTALL = "pip install 'kcli[ray]'"
+from tests.helpers.cli import REPO
+from tests.runner.ray_stages import INSTALL
 
 
 @pytest.fixture(scope="package")

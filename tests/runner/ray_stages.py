@@ -9,6 +9,8 @@ import pyarrow as pa
 from kdata.errors import ConfigError
 from kdata.runner import Stage
 
+INSTALL = "pip install 'kcli[ray]'"  # what kcli tells a user without Ray to run
+
 
 @dataclass
 class ProbeConfig:

@@ -1,4 +1,5 @@
-"""A stage that behaves like a slow model (sleeps per batch) so a test can kill a run part way.
+"""A stage that behaves like a slow model (sleeps per batch) so a test can kill a run part way, the manifest
+of keys it reads (``make_input``) and a buggy variant of it that loses a row (``LossyStage``).
 
 Run as a script it processes ``INPUT`` into ``OUT`` with the real runner, like a CLI command would:
 ``python -m tests.runner.slow_stage INPUT OUT SECONDS [EXECUTOR [RAY_ADDRESS]]``; it prints how many
@@ -11,13 +12,14 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kdata.manifest import open_manifest
+from kdata.manifest import Lineage, Manifest, open_manifest, write_manifest
 from kdata.runner import RunOptions, Stage, manifest_sources, run_stage
-from kdata.schema import Status
+from kdata.schema import IMAGE, Status, conform_table
 
 
 @dataclass
@@ -39,6 +41,26 @@ class SlowStage(Stage):
         batch = batch.set_column(batch.schema.get_field_index("status"), "status", status)
         batch = batch.set_column(batch.schema.get_field_index("reason"), "reason", reason)
         return batch.append_column("score", score)
+
+
+class LossyStage(SlowStage):
+    """A stage with a bug: it loses the first row of every batch."""
+
+    name = "lossy"
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        return super().process(batch).slice(1)
+
+
+def make_input(root: Path, shards: int = 4, rows: int = 6, failed: tuple[str, ...] = ()) -> Manifest:
+    """``shards`` shards of ``rows`` rows keyed row-0, row-1, …; the ``failed`` keys failed a download."""
+    tables = []
+    for s in range(shards):
+        keys = [f"row-{s * rows + i}" for i in range(rows)]
+        status = [Status.FAILED if k in failed else Status.OK for k in keys]
+        reason = ["download:404" if k in failed else None for k in keys]
+        tables.append(conform_table(pa.table({"key": keys, "status": status, "reason": reason}), IMAGE))
+    return write_manifest(root, tables, IMAGE, Lineage(stage="source", config={}))
 
 
 def main(source: str, out: str, seconds: float, executor: str = "local", ray_address: str | None = None) -> None:

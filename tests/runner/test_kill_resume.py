@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from kdata.manifest import open_manifest
-from tests.kill import kill_after_done_shards
-from tests.runner.test_runner import make_input
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.cli import python_popen
+from tests.helpers.kill import kill_after_done_shards
+from tests.runner.slow_stage import make_input
 
 
 def _launch(source: Path, out: Path, seconds: float) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "tests.runner.slow_stage", str(source), str(out), str(seconds)]
-    return subprocess.Popen(command, cwd=REPO, env=env)
+    return python_popen("-m", "tests.runner.slow_stage", str(source), str(out), str(seconds))
 
 
 def _rows(path: Path) -> list[dict]:

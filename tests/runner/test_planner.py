@@ -8,8 +8,7 @@ import pytest
 
 from kdata.errors import ConfigError
 from kdata.runner import ManifestShardSource, run_stage
-from tests.runner.slow_stage import SlowConfig, SlowStage
-from tests.runner.test_runner import make_input
+from tests.runner.slow_stage import SlowConfig, SlowStage, make_input
 
 
 def test_planner_runs_inside_the_claimed_output_and_its_shards_resume(tmp_path: Path) -> None:

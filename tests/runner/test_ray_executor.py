@@ -7,9 +7,7 @@ subprocess drivers (the CLI, a killed run) join it through its address.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,16 +21,10 @@ from kdata.runner.stage import StageContext
 from kdata.samples import sample_rows
 from kdata.schema import IMAGE, conform_table
 from kdata.verify import VerifyConfig, VerifyStage
-from tests.kill import kill_after_done_shards
-from tests.runner.conftest import INSTALL, REPO
-from tests.runner.ray_stages import GpuProbeStage, MissingModelStage, ProbeConfig
-from tests.runner.slow_stage import SlowConfig, SlowStage
-from tests.runner.test_runner import make_input
-
-
-def _python(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160"}
-    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+from tests.helpers.cli import kcli, python, python_popen
+from tests.helpers.kill import kill_after_done_shards
+from tests.runner.ray_stages import INSTALL, GpuProbeStage, MissingModelStage, ProbeConfig
+from tests.runner.slow_stage import LossyStage, SlowConfig, SlowStage, make_input
 
 
 def _verify_input(root: Path) -> Manifest:
@@ -48,8 +40,8 @@ def _verify_input(root: Path) -> Manifest:
 def test_kcli_verify_on_ray_gives_the_same_manifest_as_local(tmp_path: Path, ray_address: str) -> None:
     parent = _verify_input(tmp_path / "in")
     local = run_stage(VerifyStage, VerifyConfig(), manifest_sources(parent), tmp_path / "local", parent=parent)
-    on_ray = _python("-m", "kcli", "verify", str(parent.path), "--out", str(tmp_path / "ray"), "--json",
-                     "--executor", "ray", "--ray-address", ray_address, "--workers", "2")
+    on_ray = kcli("verify", str(parent.path), "--out", str(tmp_path / "ray"), "--json", "--executor", "ray",
+                  "--ray-address", ray_address, "--workers", "2", timeout=120)
     assert on_ray.returncode == 0, on_ray.stderr
     result = json.loads(on_ray.stdout)
     assert result["stats"] == local.stats == {
@@ -86,11 +78,11 @@ def test_slow_stage_on_ray_equals_local_rows_decisions_scores_and_stats(tmp_path
 
 
 def _launch(source: Path, out: Path, seconds: float, ray_address: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "tests.runner.slow_stage", str(source), str(out), str(seconds), "ray", ray_address]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    return python_popen("-m", "tests.runner.slow_stage", str(source), str(out), str(seconds), "ray", ray_address,
+                        stdout=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_ray_run_part_way_then_rerun_resumes(tmp_path: Path, ray_address: str) -> None:
     source = make_input(tmp_path / "in", shards=16, rows=8).path
     killed = tmp_path / "killed"
@@ -134,12 +126,6 @@ def test_a_user_error_in_an_actor_comes_back_as_itself(tmp_path: Path, ray_addre
 
 
 def test_a_stage_bug_in_an_actor_fails_the_run_and_writes_no_manifest(tmp_path: Path, ray_address: str) -> None:
-    class LossyStage(SlowStage):
-        name = "lossy"
-
-        def process(self, batch: pa.Table) -> pa.Table:
-            return super().process(batch).slice(1)
-
     parent = make_input(tmp_path / "in", shards=2)
     with pytest.raises(RuntimeError, match="never added, dropped or duplicated"):
         run_stage(LossyStage, SlowConfig(0), manifest_sources(parent), tmp_path / "out", parent=parent,
@@ -154,7 +140,7 @@ def test_without_ray_the_ray_executor_fails_with_the_install_command(tmp_path: P
         "import sys, runpy; sys.modules['ray'] = None; sys.argv = ['kcli', *sys.argv[1:]]\n"
         "runpy.run_module('kcli', run_name='__main__')\n"
     )
-    done = _python("-c", probe, "verify", str(source), "--out", str(out), "--executor", "ray")
+    done = python("-c", probe, "verify", str(source), "--out", str(out), "--executor", "ray", timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"error: --executor ray needs Ray, which is not installed: {INSTALL}"]
     assert not out.exists(), "nothing may be written before the executor is known to work"

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +25,9 @@ from kdata.ingest.urls import UrlIngestConfig, ingest_urls
 from kdata.manifest import open_manifest
 from kdata.runner import RunOptions
 from kdata.samples import SAMPLE_IMAGES, write_sample_manifest
+from tests.helpers.cli import kcli, kcli_popen
+from tests.helpers.kill import kill_after_done_shards
 from tests.ingest.fault_server import default_routes, image_route, serve
-from tests.kill import kill_after_done_shards
-from tests.runner.conftest import REPO
 
 DEMO_FILTER = bundled_path("filters/demo.toml")
 # Routes whose replies never change with the number of hits, so two runs against one server see the same web.
@@ -37,12 +35,6 @@ STATELESS = ("/ok.jpg", "/404.jpg", "/always-500.jpg", "/reset.jpg", "/loop-a.jp
              "/truncated.jpg", "/empty.jpg", "/bomb.png", "/animated.gif", "/cmyk.jpg", "/16bit.png",
              "/palette-alpha.png", "/image.webp", "/vector.svg", "/rotated.jpg", "/too-large.jpg",
              "/noimageai-for-kcli.jpg", "/noai-for-another-bot.jpg")
-
-
-def kcli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def on_ray(ray_address: str) -> list[str]:
@@ -75,8 +67,10 @@ def test_ingest_urls_on_ray_keeps_and_fails_the_same_rows_as_local(tmp_path: Pat
         listing = tmp_path / "urls.txt"
         listing.write_text("".join(server.url(path) + "\n" for path in STATELESS), encoding="utf-8")
         common = ["--shard-size", "4", "--retries", "0", "--allow-private", "--timeout", "5"]
-        local = kcli("ingest", "urls", str(listing), "--out", str(tmp_path / "local"), "--json", *common)
-        ray = kcli("ingest", "urls", str(listing), "--out", str(tmp_path / "ray"), *common, *on_ray(ray_address))
+        local = kcli("ingest", "urls", str(listing), "--out", str(tmp_path / "local"), "--json", *common,
+                     timeout=300)
+        ray = kcli("ingest", "urls", str(listing), "--out", str(tmp_path / "ray"), *common, *on_ray(ray_address),
+                   timeout=300)
     assert local.returncode == 0 and ray.returncode == 0, local.stderr + ray.stderr
     local_result, ray_result = json.loads(local.stdout), json.loads(ray.stdout)
     assert ray_result["stats"] == local_result["stats"] and ray_result["shards_run"] == 5
@@ -105,13 +99,14 @@ def _filter_config_file(tmp_path: Path, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_filter_on_ray_keeps_the_same_rows_with_the_same_reasons_and_scores(tmp_path: Path,
                                                                             ray_address: str) -> None:
     parent = write_sample_manifest(tmp_path / "samples", shards=3)
     local = run_filter(parent.path, load_filter_config(_filter_config_file(tmp_path, "local")), tmp_path / "local",
                        report=False)
     done = kcli("filter", str(parent.path), "--config", str(_filter_config_file(tmp_path, "ray")),
-                "--out", str(tmp_path / "ray"), *on_ray(ray_address))
+                "--out", str(tmp_path / "ray"), *on_ray(ray_address), timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["stats"] == local.stats and result["shards_run"] == 3
@@ -145,12 +140,12 @@ def _slow_web(count: int) -> dict[str, Any]:
 
 
 def _ingest_urls(listing: Path, out: Path, ray_address: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "kcli", "ingest", "urls", str(listing), "--out", str(out), "--shard-size", "2",
-               "--threads", "1", "--allow-private", *on_ray(ray_address)]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return kcli_popen("ingest", "urls", str(listing), "--out", str(out), "--shard-size", "2", "--threads", "1",
+                      "--allow-private", *on_ray(ray_address), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                      text=True)
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_ray_ingest_part_way_then_rerun_resumes(tmp_path: Path, ray_address: str) -> None:
     with serve(_slow_web(24)) as server:
         listing = tmp_path / "urls.txt"

@@ -4,25 +4,13 @@ import json
 import time
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from kdata.errors import ConfigError
-from kdata.manifest import Lineage, Manifest, open_manifest, write_manifest
+from kdata.manifest import Manifest, open_manifest
 from kdata.progress import ProgressEvent
 from kdata.runner import RunOptions, manifest_sources, run_stage
-from kdata.schema import IMAGE, Status, conform_table
-from tests.runner.slow_stage import SlowConfig, SlowStage
-
-
-def make_input(root: Path, shards: int = 4, rows: int = 6, failed: tuple[str, ...] = ()) -> Manifest:
-    tables = []
-    for s in range(shards):
-        keys = [f"row-{s * rows + i}" for i in range(rows)]
-        status = [Status.FAILED if k in failed else Status.OK for k in keys]
-        reason = ["download:404" if k in failed else None for k in keys]
-        tables.append(conform_table(pa.table({"key": keys, "status": status, "reason": reason}), IMAGE))
-    return write_manifest(root, tables, IMAGE, Lineage(stage="source", config={}))
+from tests.runner.slow_stage import LossyStage, SlowConfig, SlowStage, make_input
 
 
 def run(parent: Manifest, out: Path, **kwargs) -> object:  # noqa: ANN003
@@ -102,12 +90,6 @@ def test_progress_reports_every_shard(tmp_path: Path) -> None:
 
 
 def test_stage_that_loses_a_row_is_a_bug_not_a_silent_drop(tmp_path: Path) -> None:
-    class LossyStage(SlowStage):
-        name = "lossy"
-
-        def process(self, batch: pa.Table) -> pa.Table:
-            return super().process(batch).slice(1)
-
     parent = make_input(tmp_path / "in", shards=1)
     with pytest.raises(RuntimeError, match="never added, dropped or duplicated"):
         run_stage(LossyStage, SlowConfig(0), manifest_sources(parent), tmp_path / "out", parent=parent)

@@ -8,17 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.torch_threads import torch_on_one_thread
+
 
 @pytest.fixture(autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine the threads' spin-waits
     make a 64 px render tens of times slower; one thread keeps these tests at seconds."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_on_one_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

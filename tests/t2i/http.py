@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.cli import kcli_popen
 
 
 def start_serve(args: list[str], stderr_log: Path, timeout: float = 300) -> tuple[subprocess.Popen, dict]:
     """Start ``kcli serve ... --port 0 --json`` and wait for the JSON it prints once it listens."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     with open(stderr_log, "wb") as stderr:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen([sys.executable, "-m", "kcli", "serve", *args, "--port", "0", "--json"], cwd=REPO,
-                                   env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        process = kcli_popen("serve", *args, "--port", "0", "--json", env={"OMP_NUM_THREADS": "1"},
+                             stdout=subprocess.PIPE, stderr=stderr, text=True)
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
+from tests.helpers.cli import kcli
 from tests.t2i.tiny import write_prompts
 
-REPO = Path(__file__).resolve().parents[2]
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny models: a second thread only spin-waits (tests/t2i/conftest.py)
 
 
-def kcli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "kcli", *args], cwd=REPO, env=env, capture_output=True, text=True)
-
-
+@pytest.mark.slow
 def test_eval_t2i_json_writes_the_csv_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "eval"
     prompts = write_prompts(tmp_path / "p.jsonl")
     done = kcli("eval", "t2i", "--base", "tiny-sd", "--out", str(out), "--prompts", str(prompts),
                 "--pipelines", "ko-encoder,translate", "--translator", "tiny-translator-ko-en", "--english-clip",
-                "tiny-clip", "--korean-clip", "tiny-clip", "--limit", "1", "--steps", "1", "--warmup", "0", "--json")
+                "tiny-clip", "--korean-clip", "tiny-clip", "--limit", "1", "--steps", "1", "--warmup", "0", "--json",
+                env=ONE_THREAD)
     assert done.returncode == 0, done.stderr[-3000:]
     payload = json.loads(done.stdout)
     assert (payload["rows"], payload["generated"], payload["skipped"]) == (2, 2, 0)
@@ -38,11 +35,12 @@ def test_eval_t2i_json_writes_the_csv_and_reports(tmp_path: Path) -> None:
 
 
 def test_eval_and_serve_user_errors_are_one_line(tmp_path: Path) -> None:
-    done = kcli("eval", "t2i", "--base", "tiny-sd", "--out", str(tmp_path / "o"), "--pipelines", "ko-encoder,nope")
+    done = kcli("eval", "t2i", "--base", "tiny-sd", "--out", str(tmp_path / "o"), "--pipelines", "ko-encoder,nope",
+                env=ONE_THREAD)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
         "error: unknown t2i pipeline 'nope'; valid names: english-reference, ko-encoder, translate"]
-    done = kcli("serve", "--base", "tiny-sd", "--lora", "broken")
+    done = kcli("serve", "--base", "tiny-sd", "--lora", "broken", env=ONE_THREAD)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: --lora 'broken': expected NAME=PATH, e.g. --lora ink=out/lora/ink.safetensors"]
@@ -50,7 +48,7 @@ def test_eval_and_serve_user_errors_are_one_line(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        done = kcli("serve", "--base", "tiny-sd", "--port", str(port))
+        done = kcli("serve", "--base", "tiny-sd", "--port", str(port), env=ONE_THREAD)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"error: port {port} on 127.0.0.1 is in use; pass another --port (0 picks a free one)"]

@@ -1,6 +1,6 @@
 """Shared set-up for the encoder trainer's tests: the bundled K-contents corpus and the 50 seed pairs as
-parallel manifests, tiny settings, and one short training run that several tests read (training is the
-slow part; the quick tests train a few steps on the seed pairs)."""
+parallel manifests, and one short training run with the tiny settings that several tests read (training is
+the slow part; the quick tests train a few steps on the seed pairs)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,16 @@ from typing import Any
 
 import pytest
 
-# Tiny-sd is 32 wide; the UNet terms run on 8 x 8 latents (the UNet is convolutional) to stay fast.
-TINY: dict[str, Any] = {
-    "teacher": "tiny-sd", "batch_size": 8, "learning_rate": 1e-3, "warmup_steps": 2, "vocab_size": 2000,
-    "min_frequency": 1, "unet_latent_size": 8, "eval_latents": 1, "eval_timesteps": [200, 600], "log_every": 1,
-}
+from tests.helpers.torch_threads import torch_on_one_thread
+from tests.ktrain.encoder.settings import TINY
 
 
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread() -> Any:
     """Tiny models do microseconds of work per op; on a shared 2-core machine two threads' barriers made the
     tiny UNet about 20 times slower than one thread. Results do not depend on it."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_on_one_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

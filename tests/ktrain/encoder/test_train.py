@@ -15,7 +15,7 @@ from kdata.errors import ConfigError
 from ktrain.checkpoints import list_checkpoints, read_state
 from ktrain.encoder.config import EncoderTrainConfig
 from ktrain.encoder.loop import StaleRunError, train_encoder
-from tests.ktrain.encoder.conftest import TINY
+from tests.ktrain.encoder.settings import TINY
 
 
 def _losses(out: Path) -> list[float]:

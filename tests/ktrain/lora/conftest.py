@@ -18,17 +18,15 @@ import pytest
 from kdata.manifest import Manifest
 from kdata.samples import sample_rows
 from kdata.schema import Status
-from tests.ktrain.lora.helpers import food_rows, tiny_config, write_rows
+from tests.helpers.manifests import write_rows
+from tests.helpers.torch_threads import torch_on_one_thread
+from tests.ktrain.lora.helpers import food_rows, tiny_config
 
 
 @pytest.fixture(scope="package", autouse=True)
 def one_torch_thread() -> Any:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_on_one_thread():
+        yield
 
 
 @pytest.fixture(scope="package")

@@ -1,4 +1,4 @@
-"""Helpers for the LoRA trainer tests: tiny manifests and a tiny-sd training config."""
+"""Helpers for the LoRA trainer tests: the food sample rows and a tiny-sd training config."""
 
 from __future__ import annotations
 
@@ -6,18 +6,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from kdata.manifest import Lineage, Manifest, write_manifest
+from kdata.manifest import Manifest
 from kdata.samples import sample_rows
-from kdata.schema import IMAGE, conform_table
 
 FOOD = ["food-16", "food-17", "food-18", "food-19"]  # 256 x 256 each: one 64 x 64 bucket
-
-
-def write_rows(path: Path, rows: list[dict[str, Any]]) -> Manifest:
-    table = conform_table(pa.Table.from_pylist(rows), IMAGE)
-    return write_manifest(path, [table], IMAGE, Lineage(stage="unit", config={}))
 
 
 def food_rows() -> list[dict[str, Any]]:

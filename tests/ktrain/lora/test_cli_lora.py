@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.ktrain.lora.helpers import food_rows, write_rows
-from tests.test_cli import kcli
+import pytest
+
+from tests.helpers.cli import kcli
+from tests.helpers.manifests import write_rows
+from tests.ktrain.lora.helpers import food_rows
 
 
 def test_train_lora_with_a_wrong_caption_column_is_a_one_line_error(tmp_path: Path) -> None:
@@ -17,6 +20,7 @@ def test_train_lora_with_a_wrong_caption_column_is_a_one_line_error(tmp_path: Pa
     assert len(lines) == 1 and "no caption column 'caption_ko'; choose one with --caption-col" in lines[0]
 
 
+@pytest.mark.slow
 def test_train_then_generate_from_the_command_line(tmp_path: Path) -> None:
     manifest = write_rows(tmp_path / "m", food_rows()[:2])
     out, images = tmp_path / "lora", tmp_path / "images"

@@ -24,7 +24,8 @@ from ktrain.lora.data import (
     open_training_manifest,
     preprocess,
 )
-from tests.ktrain.lora.helpers import food_rows, tiny_config, write_rows
+from tests.helpers.manifests import write_rows
+from tests.ktrain.lora.helpers import food_rows, tiny_config
 
 
 def test_buckets_keep_the_area_and_the_aspect_limit() -> None:

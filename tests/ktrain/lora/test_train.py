@@ -109,6 +109,7 @@ def test_resuming_with_other_settings_or_without_resume_is_refused(trained: tupl
         train_lora(config)
 
 
+@pytest.mark.slow
 def test_every_option_together_trains_and_resumes_exactly(food_manifest: Any, lora_cache: Path,
                                                           tmp_path: Path) -> None:
     """Text-encoder LoRA, EMA, accumulation, checkpointing, dropouts, offset noise, v-prediction, no caches."""
