@@ -1,0 +1,1 @@
+"""Hostile input: tampered manifests, crafted URLs, bombs, malformed descriptors, dangerous --out and --overwrite."""
