@@ -8,14 +8,18 @@ exactly the policy a URL list does.
 Network policy:
 
 - :func:`check_url` raises :class:`BlockedUrl` for a URL kcli must not fetch (a scheme other than
-  http/https, no host, a host that does not resolve, or one that resolves to a loopback, private,
-  link-local or cloud-metadata address unless ``allow_private``); the message is the row's reason. It
-  guards against server-side request forgery from an untrusted URL list or page.
+  http/https, no host, an ambiguous URL that parsers read differently -- backslashes, userinfo, control
+  characters or whitespace --, or a host that resolves to a loopback, private, link-local, reserved,
+  multicast or cloud-metadata address unless ``allow_private``); the message is the row's reason
+  (``rejected``). A host that does not resolve raises :class:`HostNotFound` (``dns_error``, a retryable
+  failure). It guards against server-side request forgery from an untrusted URL list or page, and
+  returns the checked :class:`Target`: a client must connect to its addresses only (as :class:`Fetcher`
+  does), not look the name up again.
 - :func:`optout_directive` reads ``X-Robots-Tag`` values and returns the first opt-out directive
   (``noai``, ``noimageai``, ...) that applies to a user-agent token, or None.
-- :class:`FetchConfig` / :class:`Fetcher`: one polite, bounded HTTP GET per URL (redirects re-checked
-  by the guard, retries with backoff, timeouts, a size cap, a per-host limit), shared by a worker's
-  threads.
+- :class:`FetchConfig` / :class:`Fetcher`: one polite, bounded HTTP GET per URL (connections only to
+  the addresses the guard checked, every redirect hop checked before its request, retries with
+  backoff, timeouts, a size cap, a per-host limit), shared by a worker's threads.
 
 Images and output:
 
@@ -37,7 +41,7 @@ from __future__ import annotations
 
 from kdata.ingest.columns import STORES
 from kdata.ingest.fetch import FetchConfig, Fetcher
-from kdata.ingest.guard import BlockedUrl, check_url
+from kdata.ingest.guard import BlockedUrl, HostNotFound, Target, check_url
 from kdata.ingest.imaging import ImageOptions
 from kdata.ingest.plan import input_fingerprint, plan_sources, stage_input
 from kdata.ingest.robots import optout_directive
@@ -48,7 +52,9 @@ __all__ = [
     "BlockedUrl",
     "FetchConfig",
     "Fetcher",
+    "HostNotFound",
     "ImageOptions",
+    "Target",
     "UrlIngestConfig",
     "UrlIngestStage",
     "check_url",

@@ -5,6 +5,7 @@
 - :mod:`kdata.ingest.crop` — ``kcli ingest crop``: random crops after a short-side resize (LoRA recipe).
 
 The pieces each do one job: readers (input lists), plan (deterministic shards, resume and retries),
-guard (which addresses may be fetched), fetch (HTTP policy), robots (opt-outs), sniff (magic bytes),
-imaging (safe decode and resize), phash, exif, mapping (sidecar fields to columns).
+guard (which URLs and addresses may be fetched), pinning (connections to the checked addresses only),
+fetch (HTTP policy), robots (opt-outs), sniff (magic bytes), imaging (safe decode and resize), phash,
+exif, mapping (sidecar fields to columns).
 """

@@ -3,13 +3,14 @@
 Built on urllib3 (the connection pool under ``requests``; already a dependency of the project through
 it). It is used directly because the fetcher needs three things ``requests`` hides: the response
 headers before any body byte is read (the ``X-Robots-Tag`` opt-out and ``Content-Length`` are decided
-there), the peer address of the live connection (the network guard re-checks it), and one thread-safe
-pool with keep-alive connections shared by every thread of a worker.
+there), connections to exactly the addresses the network guard checked (:mod:`kdata.ingest.pinning`),
+and thread-safe keep-alive pools shared by every thread of a worker.
 
-Policy, each bounded: redirects (every hop passes the network guard), retries with exponential backoff
-on 429/5xx and connection errors (``Retry-After`` honoured up to a cap), connect and read timeouts plus
-a whole-body deadline (a server that drips one byte a second never trips a read timeout), a maximum
-size (checked on ``Content-Length`` and while reading), and a per-host concurrency limit.
+Policy, each bounded: redirects, followed here and not by urllib3, so that every hop is parsed, resolved
+and checked by the network guard before its request; retries with exponential backoff on 429/5xx and
+connection errors (``Retry-After`` honoured up to a cap), connect and read timeouts plus a whole-body
+deadline (a server that drips one byte a second never trips a read timeout), a maximum size (checked on
+``Content-Length`` and while reading), and a per-host concurrency limit.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import urllib3
 from urllib3.exceptions import (
@@ -32,7 +33,8 @@ from urllib3.exceptions import (
 )
 
 from kdata import __version__
-from kdata.ingest.guard import BlockedUrl, check_peer, check_url
+from kdata.ingest.guard import BlockedUrl, HostNotFound, Target, check_url
+from kdata.ingest.pinning import PinnedPools
 from kdata.ingest.robots import optout_directive
 
 DEFAULT_USER_AGENT = (
@@ -90,13 +92,13 @@ class Fetcher:
         self.config = config
         self._sleep = sleep
         timeout = urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout)
-        self._pool = urllib3.PoolManager(num_pools=64, maxsize=max(config.per_host, 1), block=False,
-                                         timeout=timeout, retries=False, headers={"User-Agent": config.user_agent})
+        self._pools = PinnedPools(num_pools=64, maxsize=max(config.per_host, 1), timeout=timeout,
+                                  headers={"User-Agent": config.user_agent})
         self._host_limits: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._pool.clear()
+        self._pools.clear()
 
     def fetch(self, url: str) -> Fetched:
         result = Fetched(url)
@@ -117,7 +119,10 @@ class Fetcher:
                 result.http_status = failure.http_status
                 delay = failure.retry_after if failure.retry_after is not None else self.config.backoff * 2**attempt
                 # A Retry-After beyond the cap is not waited for now: the row stays retryable for a later run.
-                if not failure.retryable or attempt == self.config.retries or delay > self.config.max_retry_after:
+                # Nor is a name that does not resolve: dead domains are common in web-scale URL lists, and
+                # backing off on each would stall a thread for seconds; a later run tries it again.
+                if (not failure.retryable or attempt == self.config.retries or delay > self.config.max_retry_after
+                        or failure.reason == "dns_error"):
                     return result
                 self._sleep(delay)
         return result
@@ -125,32 +130,34 @@ class Fetcher:
     def _get_following_redirects(self, url: str) -> tuple[bytes, str, int]:
         current = url
         for _ in range(self.config.max_redirects + 1):
-            check_url(current, self.config.allow_private)
-            with self._host_slot(current):
-                location, payload = self._get_once(current)
+            try:  # parse, resolve once and check: the request goes to exactly these addresses
+                target = check_url(current, self.config.allow_private)
+            except HostNotFound as missing:
+                raise FetchFailure(str(missing), retryable=True) from None
+            with self._host_slot(target.host):
+                location, payload = self._get_once(target)
             if location is None:
                 assert payload is not None
                 return payload[0], current, payload[1]
             current = urljoin(current, location)
         raise FetchFailure("too_many_redirects")
 
-    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
-        host = (urlsplit(url).hostname or "").lower()
+    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
         with self._lock:
             slot = self._host_limits.get(host)
             if slot is None:
                 slot = self._host_limits[host] = threading.BoundedSemaphore(max(self.config.per_host, 1))
         return slot
 
-    def _get_once(self, url: str) -> tuple[str | None, tuple[bytes, int] | None]:
+    def _get_once(self, target: Target) -> tuple[str | None, tuple[bytes, int] | None]:
         """One request: a redirect location, or the body and status; raises :class:`FetchFailure`."""
         try:
-            response = self._pool.request("GET", url, redirect=False, preload_content=False)
+            response = self._pools.get(target).urlopen("GET", target.request_uri, redirect=False, retries=False,
+                                                       preload_content=False)
         except (ConnectTimeoutError, MaxRetryError, NewConnectionError, ProtocolError, HTTPError) as exc:
             raise _network_failure(exc) from None
         finished = False
         try:
-            check_peer(_peer_address(response), self.config.allow_private)
             location, payload = self._handle_response(response)
             finished = payload is not None  # the whole body was read: the connection can be reused
             return location, payload
@@ -207,15 +214,6 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _peer_address(response: urllib3.BaseHTTPResponse) -> str | None:
-    connection = getattr(response, "connection", None)
-    sock = getattr(connection, "sock", None)
-    try:
-        return str(sock.getpeername()[0]) if sock is not None else None
-    except OSError:
-        return None
 
 
 def _network_failure(exc: BaseException) -> FetchFailure:

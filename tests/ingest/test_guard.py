@@ -1,11 +1,11 @@
-"""The network guard on literal addresses and schemes (no connection is ever made here)."""
+"""The network guard on literal addresses, schemes and URL forms (no connection is ever made here)."""
 
 from __future__ import annotations
 
 import pytest
 
 from kdata.ingest.fetch import FetchConfig, Fetcher
-from kdata.ingest.guard import BlockedUrl, address_class, check_peer, check_url
+from kdata.ingest.guard import BlockedUrl, HostNotFound, Target, address_class, check_url
 from kdata.ingest.robots import optout_directive
 
 
@@ -14,6 +14,8 @@ from kdata.ingest.robots import optout_directive
     ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("192.168.1.1", "private"), ("fd12::1", "private"),
     ("100.64.0.1", "private"), ("169.254.169.254", "metadata"), ("169.254.1.1", "link_local"),
     ("fe80::1", "link_local"), ("0.0.0.0", "reserved"), ("224.0.0.1", "multicast"),
+    ("::ffff:169.254.169.254", "metadata"), ("2002:7f00:1::1", "loopback"), ("2002:a00:1::1", "private"),
+    ("fec0::1", "private"), ("::", "reserved"), ("2002:808:808::1", None),
     ("8.8.8.8", None), ("2606:4700:4700::1111", None),
 ])
 def test_address_classes(address: str, expected: str | None) -> None:
@@ -35,13 +37,41 @@ def test_check_url_refuses(url: str, reason: str) -> None:
         check_url(url)
 
 
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:18080\\@8.8.8.8/admin", "http://8.8.8.8\\@127.0.0.1/", "http://8.8.8.8/a\\b.jpg",
+    "http://user@8.8.8.8/", "http://user:pw@8.8.8.8/", "http://@8.8.8.8/", "http://8.8.8.8%2f@8.8.8.8/",
+    "http://8.8.8.8/a\tb", "http://8.8.8.8/\r\nX-Injected: 1", "http://8.8.8.8\x00.example/", " http://8.8.8.8/",
+    "http://8.8.8.8/\n", "http://%38.8.8.8/", "http://[fe80::1%25eth0]/", "http://a.example;8.8.8.8/",
+])
+def test_ambiguous_urls_are_refused_before_any_lookup(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.getaddrinfo", _no_lookup)
+    for allow_private in (False, True):  # allow_private lifts the address check, never this one
+        with pytest.raises(BlockedUrl, match="^blocked:ambiguous_url$"):
+            check_url(url, allow_private)
+
+
+def test_the_target_is_what_the_client_will_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.getaddrinfo", _no_lookup)
+    assert check_url("HTTP://8.8.8.8/a b.jpg?q=1#frag") == Target("http", "8.8.8.8", 80, "/a%20b.jpg?q=1", ("8.8.8.8",))
+    assert check_url("https://[2606:4700::1111]:8443/") == Target("https", "2606:4700::1111", 8443, "/",
+                                                                  ("2606:4700::1111",))
+
+
+def test_every_resolved_address_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = {"public.test": ["8.8.8.8"], "mixed.test": ["8.8.8.8", "10.0.0.1"], "gone.test": None}
+    monkeypatch.setattr("socket.getaddrinfo", _fake_dns(answers))
+    assert check_url("http://public.test/").addresses == ("8.8.8.8",)
+    with pytest.raises(BlockedUrl, match="^blocked:private$"):
+        check_url("http://mixed.test/")
+    assert check_url("http://mixed.test/", allow_private=True).addresses == ("8.8.8.8", "10.0.0.1")
+    with pytest.raises(HostNotFound, match="^dns_error$"):
+        check_url("http://gone.test/")
+
+
 def test_allow_private_lifts_the_address_check_but_not_the_scheme_check() -> None:
-    check_url("http://127.0.0.1:9/a.jpg", allow_private=True)
-    check_peer("10.0.0.1", allow_private=True)
+    assert check_url("http://127.0.0.1:9/a.jpg", allow_private=True).addresses == ("127.0.0.1",)
     with pytest.raises(BlockedUrl, match="blocked:scheme=file"):
         check_url("file:///etc/passwd", allow_private=True)
-    with pytest.raises(BlockedUrl, match="blocked:private"):
-        check_peer("192.168.0.10")
 
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -57,3 +87,29 @@ def test_x_robots_tag_opt_outs(values: list[str], expected: str | None) -> None:
 def test_malformed_urls_fail_with_a_reason_before_any_request(url: str) -> None:
     fetched = Fetcher(FetchConfig(allow_private=True)).fetch(url)
     assert (fetched.reason, fetched.rejected, fetched.retryable, fetched.data) == ("invalid_url", False, False, None)
+
+
+def test_an_unresolvable_host_fails_retryably_without_a_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.getaddrinfo", _fake_dns({"gone.test": None}))
+    sleeps: list[float] = []
+    fetched = Fetcher(FetchConfig(retries=2), sleep=sleeps.append).fetch("http://gone.test/a.jpg")
+    assert (fetched.reason, fetched.rejected, fetched.retryable, fetched.attempts) == ("dns_error", False, True, 1)
+    assert sleeps == []  # retried by a later run, not by backing off now
+
+
+def _no_lookup(*args: object, **kwargs: object) -> list[object]:
+    raise AssertionError(f"unexpected look-up {args}")
+
+
+def _fake_dns(answers: dict[str, list[str] | None]) -> object:
+    import socket
+
+    def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list[object]:
+        if host not in answers:
+            raise AssertionError(f"unexpected look-up of {host}")
+        if answers[host] is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in answers[host] or []]
+
+    return getaddrinfo
