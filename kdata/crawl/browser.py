@@ -15,7 +15,7 @@ import asyncio
 from typing import Any
 
 from kdata.crawl.config import CrawlConfig
-from kdata.download import BlockedUrl, check_url
+from kdata.download import BlockedUrl, HostNotFound, check_url
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
@@ -60,7 +60,7 @@ class BrowserRequestFilter:
             return False
         try:  # resolving the host blocks: off the event loop
             await asyncio.to_thread(check_url, request.url, False)
-        except BlockedUrl:
+        except (BlockedUrl, HostNotFound, ValueError):  # refused, unresolvable or malformed: not requested
             return True
         return False
 

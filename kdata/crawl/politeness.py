@@ -8,8 +8,9 @@
   downloader uses for image responses) and from ``<meta name="robots">`` or ``<meta name="<token>">``
   (the user-agent-scoped form, like ``<meta name="googlebot">``). A page that opts out is recorded as
   rejected and none of its images is collected; ``nofollow`` (or ``none``) stops its links being followed.
-- The ingest network guard, as a downloader middleware: a page link to a private or loopback address
-  is refused like an image URL would be (server-side request forgery), unless ``allow_private``.
+- The ingest network guard, as a downloader middleware: a page link to a private or loopback address,
+  or an ambiguous URL, is refused like an image URL would be (server-side request forgery), unless
+  ``allow_private``; a host that does not resolve fails as ``dns_error`` (and is retried), as in ingest.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.robotstxt import RobotParser
+from twisted.internet.error import DNSLookupError
 
-from kdata.download import BlockedUrl, check_url, optout_directive
+from kdata.download import BlockedUrl, HostNotFound, check_url, optout_directive
 
 NOFOLLOW = ("nofollow", "none")
 # A Crawl-delay above this is read as a mistake (some sites write 3600): a crawl of that host would stall.
@@ -50,7 +52,11 @@ def page_nofollow(header: Sequence[str], meta: Sequence[str], token: str) -> boo
 
 
 class NetworkGuardMiddleware:
-    """Refuse requests to non-public addresses (``IgnoreRequest("blocked:<why>")``) unless allowed."""
+    """Refuse requests to non-public addresses (``IgnoreRequest("blocked:<why>")``) unless allowed.
+
+    A name that does not resolve raises twisted's ``DNSLookupError``, which the crawl records as a
+    ``failed`` ``dns_error`` row and scrapy's retry middleware retries, as if scrapy had looked it up.
+    """
 
     def __init__(self, allow_private: bool) -> None:
         self.allow_private = allow_private
@@ -66,6 +72,8 @@ class NetworkGuardMiddleware:
             await asyncio.to_thread(check_url, request.url, False)
         except BlockedUrl as blocked:
             raise IgnoreRequest(str(blocked)) from None
+        except HostNotFound as missing:
+            raise DNSLookupError(str(missing)) from None
 
 
 class RobotsCrawlDelayMiddleware(RobotsTxtMiddleware):
