@@ -277,3 +277,19 @@ def test_serve_refuses_zero_and_negative_sizes_and_sends_a_content_policy() -> N
             assert response.headers["X-Content-Type-Options"] == "nosniff"
     finally:
         server.stop()
+
+
+def test_lora_model_card_shows_a_tampered_manifest_fingerprint_as_text(tmp_path: Path) -> None:
+    from ktrain.lora.config import LoraTrainConfig
+    from ktrain.lora.export import ExportInfo, write_model_card
+    from ktrain.lora.models import ModelRef
+
+    config = LoraTrainConfig(manifest="m", out=str(tmp_path), base="tiny-sd")
+    ref = ModelRef("tiny-sd", "", "0" * 64)
+    fingerprint = "x`\n\n# Injected <script>alert(1)</script>"  # what a tampered manifest.json can carry
+    card = write_model_card(tmp_path, ExportInfo(config, ref, ref, fingerprint, 1, 1, 1,
+                                                 sample_grid="javascript:alert(2)")).read_text(encoding="utf-8")
+    _, body = front_matter(card)
+    page = assert_inert_html(render_markdown(body))
+    assert page.headings == ["lora: LoRA for tiny-sd", "Files", "Use", "Final metrics", "Samples"]
+    assert "<script" not in card and [tag for tag, _ in page.tags if tag == "img"] == []
