@@ -4,7 +4,9 @@ The YAML is built with ``huggingface_hub``'s ``DatasetCardData`` and filled by `
 ``MetadataConfigs`` / ``DatasetInfosDict`` (what ``push_to_hub`` writes), so ``configs``/``data_files``
 and ``dataset_info`` are in exactly the form the Hub and ``load_dataset`` read. The body is a Jinja
 template shipped with the package (``templates/dataset_card.md.txt``: ``.txt`` so the package-data
-globs include it).
+globs include it). Every value from the manifest (captions, sources, licences, reasons, lineage) reaches
+the body through :func:`kdata.markup.md_text`, so data cannot add HTML, links or headings; the YAML is
+written by ``yaml.dump``, which quotes every value, so data cannot add keys.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kdata import __version__
+from kdata.markup import md_code, md_text, one_line
 
 if TYPE_CHECKING:
     import datasets
@@ -71,7 +74,7 @@ def build_card(facts: CardFacts) -> DatasetCard:
         license=license_id,
         task_categories=task_categories(facts.features),
         size_categories=[size_category(facts.rows)],
-        pretty_name=facts.title,
+        pretty_name=one_line(facts.title),
         tags=["kcli", "korean", *facts.extra_tags],
         **license_extra,
     )
@@ -95,29 +98,30 @@ def _body(facts: CardFacts, license_id: str, license_note: str) -> dict[str, Any
     text_columns = [c for c in (*CAPTION_COLUMNS, "alt_text") if c in facts.features]
     example_header = ["key", *text_columns] if text_columns else []
     return {
-        "title": facts.title,
+        "title": md_text(facts.title),
         "description": _description(facts),
         "grid_file": facts.grid_file,
         "load_id": facts.load_id,
         "caption_columns": caption_columns,
         "file_count": facts.file_count,
         "download_size_text": human_bytes(facts.download_size),
-        "funnel": [(r["status"], _cell(r["reason"] or "—"), f"{r['rows']:,}") for r in facts.funnel],
-        "export_notes": _export_notes(facts.counters),
+        "funnel": [(md_text(r["status"]), md_text(r["reason"] or "—"), f"{r['rows']:,}") for r in facts.funnel],
+        "export_notes": md_text(_export_notes(facts.counters)),
         "source_header": source_header,
-        "sources": [[_cell(r.get(c)) for c in source_header] + [f"{r['rows']:,}"] for r in facts.sources]
+        "sources": [[md_text(r.get(c)) for c in source_header] + [f"{r['rows']:,}"] for r in facts.sources]
         if source_header
         else [],
-        "license": license_id,
-        "license_note": license_note,
-        "models": [(_cell(m["stage"]), _cell(m["setting"]), _cell(m["model"])) for m in facts.models],
-        "columns": [(name, _cell(_feature_text(feature))) for name, feature in facts.features.items()],
+        "license": md_code(license_id),
+        "license_note": md_text(license_note),
+        "models": [(md_text(m["stage"]), md_text(m["setting"]), md_text(m["model"])) for m in facts.models],
+        "columns": [(md_text(name), md_text(_feature_text(feature))) for name, feature in facts.features.items()],
         "example_header": example_header,
-        "examples": [[_cell(row.get(c)) for c in example_header] for row in facts.examples] if example_header else [],
+        "examples": [[md_text(row.get(c)) for c in example_header] for row in facts.examples] if example_header
+        else [],
         "privacy": _privacy(facts),
         "kcli_version": __version__,
-        "fingerprint": facts.fingerprint,
-        "lineage": [(_cell(e["stage"]), _cell(e["created"]), _cell(e["kcli_version"])) for e in facts.lineage],
+        "fingerprint": md_code(facts.fingerprint),
+        "lineage": [(md_text(e["stage"]), md_text(e["created"]), md_text(e["kcli_version"])) for e in facts.lineage],
     }
 
 
@@ -187,9 +191,3 @@ def human_bytes(size: int) -> str:
 def _feature_text(feature: Any) -> str:
     name = type(feature).__name__
     return feature.dtype if name == "Value" else name
-
-
-def _cell(value: Any) -> str:
-    """A Markdown table cell: pipes escaped, one line."""
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ").strip()

@@ -7,7 +7,9 @@ ones, and is not meant to be reachable from the network.
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
+import re
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +19,7 @@ from typing import Any
 from kdata.errors import ConfigError
 
 HOST = "127.0.0.1"
+HEX_FINGERPRINT = re.compile(r"[0-9a-f]{16,64}")
 log = logging.getLogger(__name__)
 
 
@@ -71,4 +74,15 @@ def report_dir(manifest: str | Path) -> Path:
     from kdata.manifest import open_manifest
     from kdata.models.home import kcli_home
 
-    return kcli_home() / "reports" / open_manifest(manifest).fingerprint[:16]
+    return kcli_home() / "reports" / report_key(open_manifest(manifest).fingerprint)
+
+
+def report_key(fingerprint: str) -> str:
+    """A folder name for ``fingerprint``: its first 16 hex digits, or a hash of it when it is not hex.
+
+    The fingerprint is read from the manifest's descriptor, which anyone can edit; a value such as
+    ``../../x`` must not become a path, so only what is plainly a sha256 digest is used as it is.
+    """
+    if HEX_FINGERPRINT.fullmatch(fingerprint):
+        return fingerprint[:16]
+    return hashlib.sha256(fingerprint.encode("utf-8", "surrogatepass")).hexdigest()[:16]

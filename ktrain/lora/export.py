@@ -20,6 +20,7 @@ from typing import Any
 
 from kdata import __version__
 from kdata.atomic import atomic_path
+from kdata.markup import md_code, md_image, md_text
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.models import ModelRef
 
@@ -184,12 +185,12 @@ def write_model_card(out_dir: Path, info: ExportInfo) -> Path:
     )
     lines = [
         "---", data.to_yaml(), "---", "",
-        f"# {cfg.output_name}: LoRA for {info.base.spec}", "",
+        f"# {md_text(cfg.output_name)}: LoRA for {md_text(info.base.spec)}", "",
         f"Trained with kcli {__version__} on {info.num_images} images (manifest "
-        f"`{info.manifest_fingerprint[:16]}`, captions from `{cfg.caption_col}`), {info.steps} steps, "
+        f"{md_code(info.manifest_fingerprint[:16])}, captions from {md_code(cfg.caption_col)}), {info.steps} steps, "
         f"rank {cfg.rank}, alpha {cfg.alpha}, learning rate {cfg.learning_rate}, resolution {cfg.resolution} "
         f"with aspect-ratio buckets {json.dumps(info.buckets)}.", "",
-        f"Text encoder: `{info.text_encoder.spec}` (fingerprint `{info.text_encoder.fingerprint[:16]}`). "
+        f"Text encoder: {md_code(info.text_encoder.spec)} (fingerprint {md_code(info.text_encoder.fingerprint[:16])}). "
         "Prompts must be encoded with this same encoder: a LoRA trained on a replaced (Korean) encoder's "
         "states does not fit the base's original one.", "",
         "## Files", "",
@@ -200,7 +201,7 @@ def write_model_card(out_dir: Path, info: ExportInfo) -> Path:
         "## Final metrics", "", *(f"- {k}: {v:.5g}" for k, v in sorted(info.metrics.items())), "",
     ]
     if info.sample_grid:
-        lines += ["## Samples", "", f"![validation samples]({info.sample_grid})", ""]
+        lines += ["## Samples", "", md_image("validation samples", info.sample_grid), ""]
     path = Path(out_dir) / MODEL_CARD
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8")

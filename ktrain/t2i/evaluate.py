@@ -134,7 +134,11 @@ def _prepare_out(out: Path, config: T2IEvalConfig, overwrite: bool) -> dict[str,
 
 
 def _row_path(out: Path, pipeline: str, prompt_id: str) -> Path:
-    return out / "rows" / pipeline / f"{prompt_id}.json"
+    return out / "rows" / pipeline / f"{prompt_id}.json"  # prompt ids are plain file names (prompts.PROMPT_ID)
+
+
+def _image_path(pipeline: str, prompt_id: str) -> Path:
+    return Path("images") / pipeline / f"{prompt_id}.png"
 
 
 def _generate_all(out: Path, config: T2IEvalConfig, prompts: list[Prompt], pipelines: list[PipelineSpec],
@@ -156,7 +160,7 @@ def _generate_all(out: Path, config: T2IEvalConfig, prompts: list[Prompt], pipel
 
 
 def _save_row(out: Path, prompt: Prompt, pipeline: str, seed: int, result: Any) -> None:
-    image = Path("images") / pipeline / f"{prompt.id}.png"
+    image = _image_path(pipeline, prompt.id)
     with atomic_path(out / image) as tmp:
         result.image.save(tmp, format="PNG")
     seconds = {f"{stage}_s": round(result.seconds[stage], 6) for stage in STAGE_COLUMNS}
@@ -169,7 +173,9 @@ def _save_row(out: Path, prompt: Prompt, pipeline: str, seed: int, result: Any) 
 
 
 def _read_row(out: Path, pipeline: str, prompt: Prompt) -> dict[str, Any]:
-    return json.loads(_row_path(out, pipeline, prompt.id).read_text(encoding="utf-8"))
+    row = json.loads(_row_path(out, pipeline, prompt.id).read_text(encoding="utf-8"))
+    # The image is where this run put it, whatever an edited row file says: scoring opens it, reports link it.
+    return {**row, "image": _image_path(pipeline, prompt.id).as_posix()}
 
 
 def _score(out: Path, rows: list[dict[str, Any]], config: T2IEvalConfig, device: str,

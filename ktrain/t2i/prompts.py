@@ -4,11 +4,18 @@ The bundled set (``kdata/bundled/prompts/k-contents-prompts.jsonl``) holds 98 Ko
 for this project, seven categories of 14 (hanbok, hanok, ink painting, food, festival, landscape,
 animation), each with an English translation: the English side feeds the ``english-reference`` pipeline
 and the English CLIP score, the Korean side everything else.
+
+An id names the prompt's files (``images/<pipeline>/<id>.png``, ``rows/<pipeline>/<id>.json``) and its
+links in ``report.md``, so it must be a plain file name: ASCII letters, digits, ``.``, ``_`` and ``-``,
+starting with a letter or digit (no path separator, no ``..``, no hidden file), at most 64 characters,
+unique ignoring case. ASCII rather than Hangul because macOS stores file names decomposed (NFD), so two
+spellings of one Korean id would share a file; the Korean text belongs in ``ko``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +25,7 @@ from kdata.errors import ConfigError
 BUNDLED_PROMPTS = bundled_path("prompts/k-contents-prompts.jsonl")
 BUNDLED_PROMPTS_NAME = bundled_name("prompts/k-contents-prompts.jsonl")  # for records: the same in every install
 FIELDS = ("id", "category", "ko", "en")
+PROMPT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,17 @@ class Prompt:
     ko: str
     en: str
 
+    def __post_init__(self) -> None:
+        check_prompt_id(self.id)
+
+
+def check_prompt_id(prompt_id: str, where: str = "prompt") -> None:
+    """Refuse an id that is not a plain file name (see the module's docstring), naming ``where``."""
+    if not PROMPT_ID.fullmatch(prompt_id):
+        shown = prompt_id if len(prompt_id) <= 80 else prompt_id[:80] + "…"
+        raise ConfigError(f"{where}: prompt id {shown!r} is not a plain file name: use at most 64 ASCII "
+                          "letters, digits, '.', '_' and '-', starting with a letter or digit")
+
 
 def load_prompts(path: str | Path | None = None, limit: int | None = None) -> list[Prompt]:
     """Every prompt in file order (the first ``limit`` with a limit); a malformed line is a ConfigError naming it."""
@@ -34,14 +53,17 @@ def load_prompts(path: str | Path | None = None, limit: int | None = None) -> li
     if not source.is_file():
         raise ConfigError(f"--prompts {source}: no such file")
     prompts: list[Prompt] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # lower-case id -> id: case-insensitive file systems would merge the two
     for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         prompt = _parse_line(line, f"{source}:{number}")
-        if prompt.id in seen:
-            raise ConfigError(f"{source}:{number}: prompt id {prompt.id!r} appears twice")
-        seen.add(prompt.id)
+        earlier = seen.get(prompt.id.lower())
+        if earlier is not None:
+            detail = "appears twice" if earlier == prompt.id else (
+                f"differs from {earlier!r} only in case (ids name files, and some file systems ignore case)")
+            raise ConfigError(f"{source}:{number}: prompt id {prompt.id!r} {detail}")
+        seen[prompt.id.lower()] = prompt.id
         prompts.append(prompt)
     if not prompts:
         raise ConfigError(f"--prompts {source}: no prompts in the file")
@@ -59,4 +81,5 @@ def _parse_line(line: str, where: str) -> Prompt:
     if missing:
         raise ConfigError(f"{where}: needs non-empty text fields {', '.join(FIELDS)}; missing or empty: "
                           f"{', '.join(missing)}")
+    check_prompt_id(record["id"].strip(), where)
     return Prompt(*(record[f].strip() for f in FIELDS))

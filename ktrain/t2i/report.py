@@ -3,17 +3,21 @@
 ``report.md`` (readable on GitHub: the images are relative links) and ``report.html`` (one page, no
 scripts) say the same: a table of every latency stage and both CLIP scores per pipeline, the
 Korean-encoder pipeline's latency against the translation baseline's, and each prompt's images side by
-side with their timings and scores.
+side with their timings and scores. Prompt texts, ids and model names come from files a user may not have
+written: ``report.md`` shows them through :mod:`kdata.markup`, ``report.html`` through ``html.escape``,
+and image links only as relative paths inside ``OUT``.
 """
 
 from __future__ import annotations
 
 import html
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_text_atomic
+from kdata.markup import html_url, md_code, md_image, md_text, one_line
 
 METRICS = ("translate_s", "text_encode_s", "text_stage_s", "denoise_s", "decode_s", "total_s", "clip_en", "clip_ko")
 
@@ -55,31 +59,37 @@ def _fmt(value: Any, metric: str) -> str:
     return f"{value * 1000:.1f} ms" if metric.endswith("_s") else f"{value:.2f}"
 
 
-def _settings_line(config: dict[str, Any]) -> str:
-    return (f"base `{config['base']}`, text encoder `{config['text_encoder'] or '(the base’s own)'}`, translator "
-            f"`{config['translator']}`, English CLIP `{config['english_clip']}`, "
-            f"Korean CLIP `{config['korean_clip']}`; {config['steps']} steps, guidance {config['guidance']}, "
-            f"seed {config['seed']} + prompt index")
+def _settings_line(config: dict[str, Any], show: Callable[[Any], str]) -> str:
+    """The generation settings in one line, each model name through ``show`` (Markdown code or escaped HTML)."""
+    return (f"base {show(config['base'])}, text encoder {show(config['text_encoder'] or '(the base’s own)')}, "
+            f"translator {show(config['translator'])}, English CLIP {show(config['english_clip'])}, "
+            f"Korean CLIP {show(config['korean_clip'])}; {int(config['steps'])} steps, guidance "
+            f"{float(config['guidance']):g}, seed {int(config['seed'])} + prompt index")
+
+
+def _html_text(value: Any) -> str:
+    return html.escape(one_line(value))
 
 
 def markdown(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[str, Any]],
              pipelines: list[str]) -> str:
-    lines = ["# Korean prompts: text-to-image pipelines compared", "", _settings_line(config), "",
+    lines = ["# Korean prompts: text-to-image pipelines compared", "", _settings_line(config, md_code), "",
              "| pipeline | n | " + " | ".join(f"{m} mean / median" for m in METRICS) + " |",
              "|---|---|" + "---|" * len(METRICS)]
     for entry in summary:
         cells = [f"{_fmt(entry[f'{m}_mean'], m)} / {_fmt(entry[f'{m}_median'], m)}" for m in METRICS]
-        lines.append(f"| {entry['pipeline']} | {entry['n']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {md_text(entry['pipeline'])} | {entry['n']} | " + " | ".join(cells) + " |")
     for key, value in ratios(summary).items():
         lines += ["", f"- {RATIO_LABELS[key]}: **{value}x** (medians)"]
-    lines += ["", "## Images", "", "| prompt | " + " | ".join(pipelines) + " |", "|---|" + "---|" * len(pipelines)]
+    lines += ["", "## Images", "", "| prompt | " + " | ".join(md_text(p) for p in pipelines) + " |",
+              "|---|" + "---|" * len(pipelines)]
     for prompt_id in dict.fromkeys(row["prompt_id"] for row in rows):
         mine = {row["pipeline"]: row for row in rows if row["prompt_id"] == prompt_id}
         first = next(iter(mine.values()))
-        cells = [f"![{name}]({mine[name]['image']})<br>{_fmt(mine[name]['total_s'], 'total_s')}, "
+        cells = [f"{md_image(name, mine[name]['image'])}<br>{_fmt(mine[name]['total_s'], 'total_s')}, "
                  f"CLIP en {mine[name]['clip_en']:.2f} / ko {mine[name]['clip_ko']:.2f}" for name in pipelines]
-        label = f"**{prompt_id}**<br>{first['prompt_ko']}<br>{first['prompt_en']}"
-        lines.append(f"| {label.replace('|', '/')} | " + " | ".join(cells) + " |")
+        label = f"**{md_text(prompt_id)}**<br>{md_text(first['prompt_ko'])}<br>{md_text(first['prompt_en'])}"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -110,11 +120,13 @@ def page(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[
                  f"<br>{esc(first['prompt_en'])}</td>")
         for name in pipelines:
             row = mine[name]
-            grid += (f"<td><img src='{esc(row['image'])}' alt='{esc(name)}'><div class='used'>"
+            src = html_url(row["image"])
+            picture = f"<img src='{src}' alt='{esc(name)}'>" if src else ""
+            grid += (f"<td>{picture}<div class='used'>"
                      f"{esc(row['prompt_used'])}</div>{_fmt(row['total_s'], 'total_s')} · CLIP en "
                      f"{row['clip_en']:.2f} / ko {row['clip_ko']:.2f}</td>")
         grid += "</tr>"
-    settings = esc(_settings_line(config).replace("`", ""))
+    settings = _settings_line(config, _html_text)
     return (f"<!doctype html><html lang='ko'><head><meta charset='utf-8'><title>kcli eval t2i</title>"
             f"<style>{_STYLE}</style></head><body><h1>Korean prompts: text-to-image pipelines compared</h1>"
             f"<p>{settings}</p><table id='summary'><tr><th>pipeline</th><th>n</th>{head}</tr>{body}</table>"

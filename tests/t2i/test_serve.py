@@ -33,6 +33,8 @@ def _check(**fields: Any) -> Job:
     ({"prompt": "가", "guidance": 31}, "Guidance must be between 0 and 30; got 31."),
     ({"prompt": "가", "width": 60}, "Width must be a multiple of 8 between 8 and 128 pixels; got 60."),
     ({"prompt": "가", "height": 256}, "Height must be a multiple of 8 between 8 and 128 pixels; got 256."),
+    ({"prompt": "가", "width": 0}, "Width must be a multiple of 8 between 8 and 128 pixels; got 0."),
+    ({"prompt": "가", "height": -64}, "Height must be a multiple of 8 between 8 and 128 pixels; got -64."),
     ({"prompt": "가", "seed": -1}, "The seed must be between 0 and 4294967295; got -1."),
     ({"prompt": "가", "loras": [LoraChoice(name="oil")]}, "Unknown LoRA 'oil'; available: ink, hanok."),
     ({"prompt": "가", "loras": [LoraChoice(name="ink", weight=3)]},

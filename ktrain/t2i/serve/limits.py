@@ -113,7 +113,9 @@ def check_request(request: GenerateRequest, limits: ServeLimits, loras: list[str
     guidance = limits.default_guidance if request.guidance is None else request.guidance
     if not 0 <= guidance <= MAX_GUIDANCE:
         raise RequestRejected(f"Guidance must be between 0 and {MAX_GUIDANCE:g}; got {guidance:g}.")
-    width, height = request.width or native_size, request.height or native_size
+    # Only an absent size means the default: 0 or a negative size is refused like any other bad value.
+    width = native_size if request.width is None else request.width
+    height = native_size if request.height is None else request.height
     _check_size(width, height, limits, size_multiple)
     seed = random.randint(0, MAX_SEED) if request.seed is None else request.seed
     if not 0 <= seed <= MAX_SEED:
