@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from kdata import __version__
 from kdata.atomic import atomic_path, write_json_atomic
+from kdata.descriptor import check_descriptor, check_shard_files
 from kdata.errors import ManifestError, ManifestSchemaError
 from kdata.schema import SCHEMA_VERSION, ManifestKind, Status, get_kind, validate_schema
 
@@ -138,7 +139,11 @@ def iter_shard_batches(
 
 
 def open_manifest(path: str | os.PathLike[str]) -> Manifest:
-    """Open a manifest directory, or raise :class:`ManifestError` with a one-line reason."""
+    """Open a manifest directory, or raise :class:`ManifestError` with a one-line reason.
+
+    Opening checks the descriptor, keeps every shard inside the folder, and reads each shard's schema and
+    ``status`` column, so a broken manifest is refused before any stage starts.
+    """
     root = Path(path)
     if not root.exists():
         raise ManifestError(f"no such manifest: {root}")
@@ -152,28 +157,41 @@ def open_manifest(path: str | os.PathLike[str]) -> Manifest:
         descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{descriptor_path} is not valid JSON: {exc}") from None
-    _check_descriptor(descriptor, descriptor_path)
+    except RecursionError:
+        raise ManifestError(f"{descriptor_path} is not a manifest descriptor: its JSON is nested too deeply") from None
+    check_descriptor(descriptor, descriptor_path)
+    check_shard_files(descriptor["shards"], root, DATA_DIR, descriptor_path)
     manifest = Manifest(root, descriptor)
     for shard in manifest.shard_paths:
         if not shard.exists():
             raise ManifestError(f"{root}: shard {shard.name} listed in {DESCRIPTOR} is missing")
-    if manifest.shard_paths:  # one footer read catches a manifest whose data is not Parquet at all
-        read_parquet_shard_checked(manifest.shard_paths[0], manifest.kind)
+    for shard in manifest.shard_paths:  # the footers catch data that is not Parquet or not this kind
+        read_parquet_shard_checked(shard, manifest.kind)
+        check_status_values(shard)
     return manifest
 
 
-def _check_descriptor(descriptor: Any, where: Path) -> None:
-    if not isinstance(descriptor, dict):
-        raise ManifestError(f"{where} does not hold a manifest descriptor")
-    for key in ("kind", "schema_version", "shards", "num_rows", "lineage", "fingerprint"):
-        if key not in descriptor:
-            raise ManifestError(f"{where} lacks the {key!r} field")
-    if descriptor["schema_version"] > SCHEMA_VERSION:
-        raise ManifestError(
-            f"{where} has schema version {descriptor['schema_version']}, newer than this kcli "
-            f"understands ({SCHEMA_VERSION}); upgrade kcli"
-        )
-    get_kind(descriptor["kind"])
+def check_status_values(shard: Path) -> None:
+    """Refuse a shard whose ``status`` column holds a null or a value outside :class:`Status` (one line)."""
+    row = 0
+    for batch in _status_batches(shard):
+        column = batch.column(0)
+        bad = pc.invert(pc.fill_null(pc.is_in(column, value_set=pa.array(Status.ALL, column.type)), False))
+        if pc.any(bad).as_py():
+            index = pc.index(bad, True).as_py()
+            value = column[index].as_py()
+            shown = "a null" if value is None else repr(value)[:60]
+            raise ManifestError(
+                f"{shard}: column 'status' holds {shown} on row {row + index}; valid values: {', '.join(Status.ALL)}"
+            )
+        row += batch.num_rows
+
+
+def _status_batches(shard: Path) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from pq.ParquetFile(shard).iter_batches(batch_size=65536, columns=["status"])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ManifestError(f"{shard} is not a readable Parquet file: {exc}") from None
 
 
 def _looks_like_parquet(path: Path) -> bool:
