@@ -230,6 +230,16 @@ def _status_batches(shard: Path) -> Iterator[pa.RecordBatch]:
         raise ManifestError(f"{shard} is not a readable Parquet file: {exc}") from None
 
 
+def verify_shard_hashes(manifest: Manifest) -> None:
+    """Check each shard file against the sha256 its descriptor entry records (before publishing it)."""
+    for entry, path in zip(manifest.descriptor["shards"], manifest.shard_paths):
+        if file_sha256(path) != entry["sha256"]:
+            raise ManifestError(
+                f"{manifest.path}: shard {entry['file']} does not match its sha256 in {DESCRIPTOR} (it changed "
+                "after the manifest was written); re-run the stage that wrote the manifest"
+            )
+
+
 def _looks_like_parquet(path: Path) -> bool:
     with open(path, "rb") as handle:
         return handle.read(4) == b"PAR1"

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from kdata import __version__
 from kdata.atomic import write_json_atomic, write_text_atomic
 from kdata.blobs import BlobDir, blob_size
-from kdata.manifest import Manifest, file_sha256, iter_shard_batches, open_manifest
+from kdata.manifest import Manifest, file_sha256, iter_shard_batches, open_manifest, verify_shard_hashes
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from kdata.publish.card import CAPTION_COLUMNS, CardFacts, build_card
 from kdata.publish.columns import IMAGE_COLUMN, IMAGE_TYPE, convert_batch, exported_columns, features_for, read_columns
@@ -72,6 +72,7 @@ def export_dataset(
     if done is not None:
         return done
     _check_target(target, overwrite)
+    verify_shard_hashes(manifest)  # the rows that go out are the rows the descriptor vouches for
     rows_funnel = funnel(manifest)
     if not any(r["status"] == Status.OK for r in rows_funnel):
         raise PublishError(f"nothing to publish: {manifest.path} has no ok rows ({_funnel_text(rows_funnel)})")

@@ -224,6 +224,20 @@ def test_a_shard_symlinked_outside_is_refused(tmp_path: Path) -> None:
         open_manifest(manifest.path)
 
 
+def test_a_shard_that_changed_after_the_manifest_was_written_is_not_published(tmp_path: Path) -> None:
+    from kdata.publish.errors import PublishError
+
+    rows = sample_rows()[:3]
+    manifest = write_manifest(tmp_path / "m", [conform_table(pa.Table.from_pylist(rows), IMAGE)], IMAGE,
+                              Lineage(stage="unit", config={}))
+    swapped = conform_table(pa.Table.from_pylist([{**rows[0], "caption_en": MARKER}]), IMAGE)
+    pq.write_table(swapped, manifest.shard_paths[0])
+    with pytest.raises((ManifestError, PublishError), match="shard-00000.parquet") as info:
+        export_dataset(manifest.path, tmp_path / "out", PublishConfig())
+    assert "sha256" in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists() or not leaks(tmp_path / "out")
+
+
 # --- through the command line ------------------------------------------------------------------------
 
 
