@@ -148,8 +148,12 @@ def _one_line_error(done, *words: str) -> None:  # noqa: ANN001 - a CompletedPro
         assert word in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("name", ["schema_version_text", "schema_version_null", "shards_text"])
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+# Every command opens its input the same way; the library tests above cover each field, these the commands.
+CLI_CASES = [(command, name) for command in sorted(COMMANDS) for name in ("schema_version_text", "shards_text")]
+CLI_CASES += [("inspect", "schema_version_null"), ("publish", "schema_version_null")]
+
+
+@pytest.mark.parametrize(("command", "name"), CLI_CASES)
 def test_every_command_refuses_a_broken_descriptor(tmp_path: Path, name: str, command: str) -> None:
     path = _manifest(tmp_path / "m")
     _break(path, name)
@@ -159,8 +163,8 @@ def test_every_command_refuses_a_broken_descriptor(tmp_path: Path, name: str, co
     assert not out.exists()
 
 
-@pytest.mark.parametrize("value", [None, "maybe"])
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize(("command", "value"), [(command, None) for command in sorted(COMMANDS)]
+                         + [("inspect", "maybe"), ("filter", "maybe")])
 def test_every_command_refuses_an_unknown_status_before_any_work(tmp_path: Path, command: str,
                                                                  value: str | None) -> None:
     path = _manifest(tmp_path / "m")

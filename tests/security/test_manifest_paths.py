@@ -313,6 +313,7 @@ def test_every_command_refuses_a_shard_outside_in_one_line(outside_shard: Path, 
     assert not leaks(done.stdout, done.stderr, *([out] if out.exists() else []))
 
 
+@pytest.mark.slow
 def test_the_ingest_filter_publish_chain_with_a_blob_store_needs_no_flag(tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()
