@@ -24,3 +24,12 @@ class ConfigError(KcliError):
 
 class MissingDependencyError(KcliError):
     """An optional dependency is not installed; the message carries the install command."""
+
+
+class PathOutsideManifestError(ManifestError):
+    """A path read from a manifest (an image path, a blob dir) that leads outside what kcli may read.
+
+    Nothing is read from such a path; the row that holds it fails with :attr:`reason`.
+    """
+
+    reason = "path_outside_manifest"

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kdata.blobs import RefusedBlobDir
 from kdata.manifest import Manifest, open_manifest
 
 SAMPLE_CAP = 100_000
@@ -162,6 +163,8 @@ def inspect_manifest(path: str | os.PathLike[str], samples: int = SAMPLE_ROWS) -
         "columns": {name: s.to_dict() for name, s in summaries.items()},
         "samples": _sample_rows(manifest, samples),
         "stats": manifest.descriptor.get("stats", {}),
+        # Blob stores outside the manifest that kcli did not create are never read (see kdata.blobs).
+        "blob_dirs": [{"path": str(d), "readable": not isinstance(d, RefusedBlobDir)} for d in manifest.blob_dirs],
     }
 
 

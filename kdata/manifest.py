@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ import pyarrow.parquet as pq
 
 from kdata import __version__
 from kdata.atomic import atomic_path, write_json_atomic
-from kdata.errors import ManifestError, ManifestSchemaError
+from kdata.blobs import BlobDir, RefusedBlobDir, classify_blob_dirs
+from kdata.descriptor import check_descriptor, check_shard_files
+from kdata.errors import ConfigError, ManifestError, ManifestSchemaError
 from kdata.schema import SCHEMA_VERSION, ManifestKind, Status, get_kind, validate_schema
 
 DESCRIPTOR = "manifest.json"
@@ -61,10 +64,19 @@ class Lineage:
 
 @dataclass
 class Manifest:
-    """An opened manifest: its directory and parsed descriptor."""
+    """An opened manifest: its directory, parsed descriptor, and the blob stores the user named for it.
+
+    A Manifest is path-like (``os.fspath`` gives its folder) and :func:`open_manifest` returns one it is
+    given as it is, so a command can open its input with ``--blob-dir`` folders and hand the Manifest to
+    any library function that takes a manifest path.
+    """
 
     path: Path
     descriptor: dict[str, Any]
+    named_blob_dirs: tuple[Path, ...] = ()
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
 
     @property
     def kind(self) -> ManifestKind:
@@ -87,9 +99,11 @@ class Manifest:
         """This manifest's lineage first, then its parent's, back to the first stage."""
         return [self.descriptor["lineage"], *self.descriptor.get("ancestors", [])]
 
-    @property
-    def blob_dirs(self) -> list[Path]:
-        return [(self.path / d).resolve() for d in self.descriptor.get("blob_dirs", [])]
+    @cached_property
+    def blob_dirs(self) -> list[BlobDir]:
+        """Where ``image_path`` blobs may be read: the descriptor's blob dirs, each a resolved path when kcli
+        may read it or a :class:`~kdata.blobs.RefusedBlobDir` (see :mod:`kdata.blobs`), then the named ones."""
+        return classify_blob_dirs(self.descriptor.get("blob_dirs", []), self.path, self.named_blob_dirs)
 
     def schema(self) -> pa.Schema:
         if not self.shard_paths:
@@ -137,8 +151,21 @@ def iter_shard_batches(
         yield batch
 
 
-def open_manifest(path: str | os.PathLike[str]) -> Manifest:
-    """Open a manifest directory, or raise :class:`ManifestError` with a one-line reason."""
+def open_manifest(
+    path: str | os.PathLike[str] | Manifest, blob_dirs: Sequence[str | os.PathLike[str]] = ()
+) -> Manifest:
+    """Open a manifest directory, or raise :class:`ManifestError` with a one-line reason.
+
+    ``blob_dirs`` are blob stores the user named (``--blob-dir``): their blobs may be read although they
+    lie outside the manifest and kcli did not create them. A :class:`Manifest` is returned as it is, with
+    ``blob_dirs`` added. Opening checks the descriptor, keeps every shard inside the folder, and reads each
+    shard's schema and ``status`` column, so a broken manifest is refused before any stage starts.
+    """
+    named = _named_blob_dirs(blob_dirs)
+    if isinstance(path, Manifest):
+        if not named:
+            return path
+        return Manifest(path.path, path.descriptor, _dedupe_paths([*path.named_blob_dirs, *named]))
     root = Path(path)
     if not root.exists():
         raise ManifestError(f"no such manifest: {root}")
@@ -152,28 +179,65 @@ def open_manifest(path: str | os.PathLike[str]) -> Manifest:
         descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{descriptor_path} is not valid JSON: {exc}") from None
-    _check_descriptor(descriptor, descriptor_path)
-    manifest = Manifest(root, descriptor)
+    except RecursionError:
+        raise ManifestError(f"{descriptor_path} is not a manifest descriptor: its JSON is nested too deeply") from None
+    check_descriptor(descriptor, descriptor_path)
+    check_shard_files(descriptor["shards"], root, DATA_DIR, descriptor_path)
+    manifest = Manifest(root, descriptor, named)
     for shard in manifest.shard_paths:
         if not shard.exists():
             raise ManifestError(f"{root}: shard {shard.name} listed in {DESCRIPTOR} is missing")
-    if manifest.shard_paths:  # one footer read catches a manifest whose data is not Parquet at all
-        read_parquet_shard_checked(manifest.shard_paths[0], manifest.kind)
+    for shard in manifest.shard_paths:  # the footers catch data that is not Parquet or not this kind
+        read_parquet_shard_checked(shard, manifest.kind)
+        check_status_values(shard)
     return manifest
 
 
-def _check_descriptor(descriptor: Any, where: Path) -> None:
-    if not isinstance(descriptor, dict):
-        raise ManifestError(f"{where} does not hold a manifest descriptor")
-    for key in ("kind", "schema_version", "shards", "num_rows", "lineage", "fingerprint"):
-        if key not in descriptor:
-            raise ManifestError(f"{where} lacks the {key!r} field")
-    if descriptor["schema_version"] > SCHEMA_VERSION:
-        raise ManifestError(
-            f"{where} has schema version {descriptor['schema_version']}, newer than this kcli "
-            f"understands ({SCHEMA_VERSION}); upgrade kcli"
-        )
-    get_kind(descriptor["kind"])
+def _named_blob_dirs(folders: Sequence[str | os.PathLike[str]]) -> tuple[Path, ...]:
+    named = []
+    for folder in folders:
+        path = Path(folder)
+        if not path.is_dir():
+            raise ConfigError(f"--blob-dir {path}: no such folder")
+        named.append(path.resolve())
+    return _dedupe_paths(named)
+
+
+def _dedupe_paths(paths: Sequence[Path]) -> tuple[Path, ...]:
+    return tuple(dict.fromkeys(paths))
+
+
+def check_status_values(shard: Path) -> None:
+    """Refuse a shard whose ``status`` column holds a null or a value outside :class:`Status` (one line)."""
+    row = 0
+    for batch in _status_batches(shard):
+        column = batch.column(0)
+        bad = pc.invert(pc.fill_null(pc.is_in(column, value_set=pa.array(Status.ALL, column.type)), False))
+        if pc.any(bad).as_py():
+            index = pc.index(bad, True).as_py()
+            value = column[index].as_py()
+            shown = "a null" if value is None else repr(value)[:60]
+            raise ManifestError(
+                f"{shard}: column 'status' holds {shown} on row {row + index}; valid values: {', '.join(Status.ALL)}"
+            )
+        row += batch.num_rows
+
+
+def _status_batches(shard: Path) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from pq.ParquetFile(shard).iter_batches(batch_size=65536, columns=["status"])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ManifestError(f"{shard} is not a readable Parquet file: {exc}") from None
+
+
+def verify_shard_hashes(manifest: Manifest) -> None:
+    """Check each shard file against the sha256 its descriptor entry records (before publishing it)."""
+    for entry, path in zip(manifest.descriptor["shards"], manifest.shard_paths):
+        if file_sha256(path) != entry["sha256"]:
+            raise ManifestError(
+                f"{manifest.path}: shard {entry['file']} does not match its sha256 in {DESCRIPTOR} (it changed "
+                "after the manifest was written); re-run the stage that wrote the manifest"
+            )
 
 
 def _looks_like_parquet(path: Path) -> bool:
@@ -228,11 +292,15 @@ def finalize_manifest(
     shards: Sequence[dict[str, Any]],
     lineage: Lineage,
     parent: Manifest | None = None,
-    blob_dirs: Sequence[Path] = (),
+    blob_dirs: Sequence[BlobDir] = (),
     extra: dict[str, Any] | None = None,
 ) -> Manifest:
-    """Write the descriptor last, which is what makes a directory a complete manifest."""
-    all_blob_dirs = list(blob_dirs) + (parent.blob_dirs if parent else [])
+    """Write the descriptor last, which is what makes a directory a complete manifest.
+
+    The descriptor lists ``blob_dirs`` and the parent's, refused ones included: reading the child with
+    the same stores named reads the same blobs."""
+    all_blob_dirs = [d.path if isinstance(d, RefusedBlobDir) else d
+                     for d in [*blob_dirs, *(parent.blob_dirs if parent else [])]]
     descriptor: dict[str, Any] = {
         "kind": kind.name,
         "schema_version": SCHEMA_VERSION,
@@ -246,7 +314,7 @@ def finalize_manifest(
         **(extra or {}),
     }
     write_json_atomic(root / DESCRIPTOR, descriptor)
-    return Manifest(root, descriptor)
+    return Manifest(root, descriptor, parent.named_blob_dirs if parent else ())
 
 
 def _dedupe(items: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from kdata.blobs import read_image_bytes
+from kdata.blobs import read_image_bytes, unreadable_reason
 from kdata.errors import ManifestError
 from kdata.imageio import MAX_IMAGE_PIXELS, ImageDecodeError, probe_image
 from kdata.manifest import open_manifest
@@ -42,8 +42,8 @@ class VerifyStage(Stage):
         try:
             data = read_image_bytes(row, self.context.blob_dirs)
             info = probe_image(data, config.max_pixels)
-        except (ManifestError, OSError):
-            row.update(status=Status.FAILED, reason="missing_bytes")
+        except (ManifestError, OSError) as exc:
+            row.update(status=Status.FAILED, reason=unreadable_reason(exc))
             return
         except ImageDecodeError as exc:
             row.update(status=Status.FAILED, reason=str(exc))

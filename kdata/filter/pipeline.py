@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from kdata.blobs import read_image_bytes
+from kdata.blobs import read_image_bytes, unreadable_reason
 from kdata.errors import ManifestError
 from kdata.filter.quality import measure_image
 from kdata.imageio import ImageDecodeError, decode_rgb
@@ -46,8 +46,8 @@ def prepare_row(
     """Read, decode and measure one row's image; preprocess it for CLIP unless its embedding is cached."""
     try:
         data = read_image_bytes(row, blob_dirs)
-    except (ManifestError, OSError):
-        return Prepared(error="missing_bytes")
+    except (ManifestError, OSError) as exc:
+        return Prepared(error=unreadable_reason(exc))
     try:
         image = decode_rgb(data)
     except ImageDecodeError as exc:

@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kdata.blobs import BlobStore, read_image_bytes
+from kdata.blobs import BlobStore, read_image_bytes, unreadable_reason
 from kdata.errors import ManifestError
 from kdata.ingest.columns import STORES
 from kdata.ingest.imaging import MAX_IMAGE_PIXELS, ImageOptions, ImageRejected, encode, load_picture
@@ -118,8 +118,8 @@ class CropStage(Stage):
         try:
             data = read_image_bytes(row, self.context.blob_dirs)
             picture = load_picture(data, self.options).picture
-        except (ManifestError, OSError):
-            return {"status": Status.FAILED, "reason": "missing_bytes"}
+        except (ManifestError, OSError) as exc:
+            return {"status": Status.FAILED, "reason": unreadable_reason(exc)}
         except ImageRejected as exc:
             return {"status": Status.FAILED, "reason": exc.reason}
         rng = random.Random(f"{config.seed}:{row['key']}")

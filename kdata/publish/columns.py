@@ -13,14 +13,13 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
-from kdata.blobs import FORMAT_EXTENSIONS, read_image_bytes
+from kdata.blobs import FORMAT_EXTENSIONS, BlobDir, read_image_bytes, unreadable_reason
 from kdata.errors import ManifestError, ManifestSchemaError
 from kdata.imageio import ImageDecodeError
 from kdata.publish.exif import strip_metadata
@@ -55,7 +54,7 @@ def read_columns(schema: pa.Schema, keep_exif: bool) -> list[str]:
 
 
 def convert_batch(
-    batch: pa.RecordBatch, columns: Sequence[str], blob_dirs: Sequence[Path], keep_exif: bool
+    batch: pa.RecordBatch, columns: Sequence[str], blob_dirs: Sequence[BlobDir], keep_exif: bool
 ) -> tuple[pa.Table, Counter[str]]:
     """Turn ``ok`` rows into published rows; a row whose bytes cannot be read is left out and counted."""
     counters: Counter[str] = Counter()
@@ -72,8 +71,8 @@ def convert_batch(
                 data = stripped.data
                 if stripped.size is not None:
                     sizes[len(kept)] = stripped.size
-        except (ManifestError, OSError):
-            counters["skipped/missing_bytes"] += 1
+        except (ManifestError, OSError) as exc:
+            counters[f"skipped/{unreadable_reason(exc)}"] += 1
             continue
         except ImageDecodeError as exc:
             counters[f"skipped/{reason_class(str(exc))}"] += 1

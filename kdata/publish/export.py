@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 
 from kdata import __version__
 from kdata.atomic import write_json_atomic, write_text_atomic
-from kdata.manifest import Manifest, file_sha256, iter_shard_batches, open_manifest
+from kdata.blobs import BlobDir, blob_size
+from kdata.manifest import Manifest, file_sha256, iter_shard_batches, open_manifest, verify_shard_hashes
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from kdata.publish.card import CAPTION_COLUMNS, CardFacts, build_card
 from kdata.publish.columns import IMAGE_COLUMN, IMAGE_TYPE, convert_batch, exported_columns, features_for, read_columns
@@ -71,6 +72,7 @@ def export_dataset(
     if done is not None:
         return done
     _check_target(target, overwrite)
+    verify_shard_hashes(manifest)  # the rows that go out are the rows the descriptor vouches for
     rows_funnel = funnel(manifest)
     if not any(r["status"] == Status.OK for r in rows_funnel):
         raise PublishError(f"nothing to publish: {manifest.path} has no ok rows ({_funnel_text(rows_funnel)})")
@@ -139,7 +141,7 @@ def _write_batch(
     return exported
 
 
-def _input_sizes(batch: pa.RecordBatch, blob_dirs: list[Path]) -> list[int]:
+def _input_sizes(batch: pa.RecordBatch, blob_dirs: list[BlobDir]) -> list[int]:
     """Each row's image size as stored (inline or blob file): what the shard size limit counts."""
     names = batch.schema.names
     inline = (
@@ -148,15 +150,7 @@ def _input_sizes(batch: pa.RecordBatch, blob_dirs: list[Path]) -> list[int]:
         else [0] * batch.num_rows
     )
     paths = batch.column("image_path").to_pylist() if "image_path" in names else [None] * batch.num_rows
-    return [size or _blob_size(path, blob_dirs) for size, path in zip(inline, paths)]
-
-
-def _blob_size(rel: str | None, blob_dirs: list[Path]) -> int:
-    for root in blob_dirs if rel else ():
-        candidate = Path(root) / rel
-        if candidate.exists():
-            return candidate.stat().st_size
-    return 0
+    return [size or blob_size({"image_path": path}, blob_dirs) for size, path in zip(inline, paths)]
 
 
 def _ok_rows(shard: Path) -> int:

@@ -65,7 +65,8 @@ def write_report(
 
     def thumbnails(collected: Collected) -> None:
         for item, data in collected.pending:
-            item["thumb"] = write_thumbnail(data, root, item["key"])
+            # No bytes, no picture: an earlier run's thumbnail of a row that cannot be read now is not reused.
+            item["thumb"] = write_thumbnail(data, root, item["key"]) if data is not None else None
 
     collected = collect(manifest, limit, thumbnails, progress)
     histograms = [

@@ -10,18 +10,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from kdata.blobs import read_image_bytes
-from kdata.errors import ManifestError
+from kdata.blobs import BlobDir, read_image_bytes
+from kdata.errors import ManifestError, PathOutsideManifestError
 from kdata.manifest import Manifest, iter_shard_batches
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from kdata.publish.summary import numeric_columns
 from kdata.runner.stats import reason_class
+from kdata.schema import Status
 
 FACETS = ("status", "reason", "source", "category")
 TEXT_COLUMNS = (("caption_ko", "ko"), ("caption_en", "en"))
@@ -69,13 +69,13 @@ def collect(
     return out
 
 
-def _add_batch(out: Collected, batch: pa.Table, limit: int, keep_fraction: float, blob_dirs: list[Path]) -> None:
+def _add_batch(out: Collected, batch: pa.Table, limit: int, keep_fraction: float, blob_dirs: list[BlobDir]) -> None:
     _add_scores(out, batch)
     for row in batch.to_pylist():
         if len(out.items) < limit and _selected(row["key"], keep_fraction):
             item = _item(row, out)
             out.items.append(item)
-            out.pending.append((item, _image(row, blob_dirs)))
+            out.pending.append((item, _image(row, item, blob_dirs)))
 
 
 def _selected(key: str, fraction: float) -> bool:
@@ -113,9 +113,13 @@ def _number(value: Any) -> float | int | None:
     return value
 
 
-def _image(row: dict[str, Any], blob_dirs: list[Path]) -> bytes | None:
+def _image(row: dict[str, Any], item: dict[str, Any], blob_dirs: list[BlobDir]) -> bytes | None:
+    """The row's bytes for its thumbnail; a row whose path leads outside the manifest shows as failed."""
     try:
         return read_image_bytes(row, blob_dirs)
+    except PathOutsideManifestError as exc:
+        item.update(status=Status.FAILED, reason=exc.reason, reason_full=exc.reason)
+        return None
     except (ManifestError, OSError):
         return None
 

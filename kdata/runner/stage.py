@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 
+from kdata.blobs import BlobDir
 from kdata.schema import IMAGE, ManifestKind
 
 
@@ -25,7 +26,9 @@ class StageContext:
     """What a stage may need to know about where it runs."""
 
     output_dir: Path
-    blob_dirs: list[Path] = field(default_factory=list)  # where input rows' image_path blobs live
+    # Where input rows' image_path blobs live: readable folders and refused ones (kdata.blobs.RefusedBlobDir),
+    # as the input Manifest classified them. Pass them to kdata.blobs.read_image_bytes as they are.
+    blob_dirs: list[BlobDir] = field(default_factory=list)
     worker_index: int = 0
 
 
