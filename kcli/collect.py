@@ -17,6 +17,7 @@ from kcli.option_groups import (
 )
 from kcli.options import (
     AllowPrivate,
+    BlobDirs,
     EncodeQuality,
     ManifestArg,
     Out,
@@ -148,6 +149,7 @@ def ingest_crop(
     encode_format: Annotated[str | None, typer.Option(help="jpeg | png | webp.")] = None,
     encode_quality: EncodeQuality = None,
     store: Store = None,
+    blob_dir: BlobDirs = None,
     *,
     settings: SettingsFlags,
     flags: StageFlags,
@@ -160,13 +162,14 @@ def ingest_crop(
     named = {"short_side": short_side, "size": size, "crops": crops, "seed": seed, "encode_format": encode_format,
              "encode_quality": encode_quality, "store": store}
     config = crop_config(named, settings.config, settings.sets)
-    parent = open_manifest(manifest)
+    parent = open_manifest(manifest, blob_dirs=blob_dir or [])
     flags.run(crop_manifest, parent, config, out)
 
 
 @stage_options
-def verify(manifest: ManifestArg, out: Out, *, flags: StageFlags) -> None:
+def verify(manifest: ManifestArg, out: Out, blob_dir: BlobDirs = None, *, flags: StageFlags) -> None:
     """Decode every image, check its sha256, record width/height/format; bad rows become 'failed'."""
+    from kdata.manifest import open_manifest
     from kdata.verify import verify_manifest
 
-    flags.run(verify_manifest, manifest, out)
+    flags.run(verify_manifest, open_manifest(manifest, blob_dirs=blob_dir or []), out)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kcli.option_groups import SettingsFlags, StageFlags, settings_options, stage_options
-from kcli.options import AsJson, ManifestArg, Out, Overwrite, Sets
+from kcli.options import AsJson, BlobDirs, ManifestArg, Out, Overwrite, Sets
 from kcli.output import emit
 
 ReportLimit = Annotated[int, typer.Option("--limit", min=1, help="Most rows in the grid (a key-hash sample beyond).")]
@@ -18,13 +18,16 @@ ReportLimit = Annotated[int, typer.Option("--limit", min=1, help="Most rows in t
 def inspect(
     manifest: ManifestArg,
     samples: Annotated[int, typer.Option("--samples", min=0, help="Sample rows to show.")] = 3,
+    blob_dir: BlobDirs = None,
     as_json: AsJson = False,
 ) -> None:
     """Schema, row count, lineage, status/reason funnel, column summaries and sample rows."""
     from kcli.inspect_view import render_inspect
     from kdata.inspect import inspect_manifest
+    from kdata.manifest import open_manifest
 
-    emit(inspect_manifest(manifest, samples=samples), as_json, render_inspect)
+    emit(inspect_manifest(open_manifest(manifest, blob_dirs=blob_dir or []), samples=samples), as_json,
+         render_inspect)
 
 
 @stage_options
@@ -33,6 +36,7 @@ def filter(  # noqa: A001 - the command is called filter
     manifest: ManifestArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output manifest directory (the report goes in "
                                       "OUT/report).")],
+    blob_dir: BlobDirs = None,
     *,
     settings: SettingsFlags,
     flags: StageFlags,
@@ -43,6 +47,7 @@ def filter(  # noqa: A001 - the command is called filter
     from kcli.output import console, stats_table
     from kdata.filter.config import load_filter_config
     from kdata.filter.run import run_filter
+    from kdata.manifest import open_manifest
 
     filter_config = load_filter_config(settings.config, settings.sets)
 
@@ -54,7 +59,7 @@ def filter(  # noqa: A001 - the command is called filter
             console.print(f"[yellow]warning:[/] {warning}")
         console.print(f"report: {result.report / 'index.html'}")
 
-    flags.run(run_filter, manifest, filter_config, out, show=show)
+    flags.run(run_filter, open_manifest(manifest, blob_dirs=blob_dir or []), filter_config, out, show=show)
 
 
 @stage_options
@@ -63,28 +68,33 @@ def caption(
     config: Annotated[Path, typer.Option("--config", "-c", help="Caption config TOML (backends per language).")],
     out: Out,
     sets: Sets = None,
+    blob_dir: BlobDirs = None,
     *,
     flags: StageFlags,
 ) -> None:
     """Add caption_en / caption_ko with provenance: templates, alt text, captioners, translators."""
     from kdata.caption.stage import run_caption
+    from kdata.manifest import open_manifest
 
     # The columns and the config are checked before the first bar and any model.
-    flags.run(run_caption, manifest, config, out, sets=sets)
+    flags.run(run_caption, open_manifest(manifest, blob_dirs=blob_dir or []), config, out, sets=sets)
 
 
 def report(
     manifest: ManifestArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the report (index.html and its files).")],
     limit: ReportLimit = 5000,
+    blob_dir: BlobDirs = None,
     as_json: AsJson = False,
 ) -> None:
     """Write a static HTML report: thumbnails, facets, sorting, score histograms, captions, lineage."""
     from kcli.output import progress_bars
+    from kdata.manifest import open_manifest
     from kdata.report import write_report
 
+    opened = open_manifest(manifest, blob_dirs=blob_dir or [])
     with progress_bars(not as_json) as progress:
-        result = write_report(manifest, out, limit=limit, progress=progress)
+        result = write_report(opened, out, limit=limit, progress=progress)
     emit(result, as_json, lambda r: typer.echo(f"report: {r.index} ({r.shown:,} of {r.rows:,} rows in the grid)"))
 
 
@@ -93,16 +103,19 @@ def view(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")]
     = 8765,
     limit: ReportLimit = 5000,
+    blob_dir: BlobDirs = None,
     as_json: AsJson = False,
 ) -> None:
     """Build the report (under the kcli home) and serve it on 127.0.0.1 until Ctrl-C."""
     from kcli.output import progress_bars
+    from kdata.manifest import open_manifest
     from kdata.report import write_report
     from kdata.report.serve import ReportServer, report_dir
 
-    server = ReportServer(report_dir(manifest), port)  # a busy port is refused before any work
+    opened = open_manifest(manifest, blob_dirs=blob_dir or [])
+    server = ReportServer(report_dir(opened), port)  # a busy port is refused before any work
     with progress_bars(not as_json) as progress:
-        result = write_report(manifest, server.root, limit=limit, progress=progress)
+        result = write_report(opened, server.root, limit=limit, progress=progress)
     emit({"url": server.url, "report": str(result.path)}, as_json,
          lambda served: typer.echo(f"serving {served['report']} at {served['url']} (Ctrl-C to stop)"))
     sys.stdout.flush()
@@ -121,15 +134,18 @@ def publish(
     keep_exif: Annotated[bool, typer.Option("--keep-exif", help="Keep EXIF/XMP/IPTC metadata (stripped by "
                                             "default).")] = False,
     shard_size_mb: Annotated[float, typer.Option(help="Target size of each Parquet file, in MB.")] = 500,
+    blob_dir: BlobDirs = None,
     overwrite: Overwrite = False,
     as_json: AsJson = False,
 ) -> None:
     """Export a manifest as a Hub dataset (Parquet shards + dataset card) and/or upload it to the Hub."""
+    from kdata.manifest import open_manifest
     from kdata.publish import PublishConfig
     from kdata.publish.publish import publish_manifest
 
     config = PublishConfig(keep_exif=keep_exif, shard_size_mb=shard_size_mb, repo_id=repo_id)
-    StageFlags(overwrite=overwrite, as_json=as_json).run(publish_manifest, manifest, config, to, private,
+    opened = open_manifest(manifest, blob_dirs=blob_dir or [])
+    StageFlags(overwrite=overwrite, as_json=as_json).run(publish_manifest, opened, config, to, private,
                                                          show=show_publish)
 
 

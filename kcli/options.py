@@ -25,6 +25,9 @@ RayAddress = Annotated[str | None, typer.Option(
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per batch handed to the stage.")]
 
 ManifestArg = Annotated[Path, typer.Argument(help="The input manifest directory (holds manifest.json).")]
+BlobDirs = Annotated[list[Path] | None, typer.Option(
+    "--blob-dir", help="A blob store this manifest's image_path values may be read from, besides stores inside "
+    "the manifest and stores kcli created (repeatable).")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file of settings.")]
 Sets = Annotated[list[str] | None, typer.Option(

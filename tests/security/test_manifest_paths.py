@@ -259,6 +259,17 @@ def test_verify_fails_every_path_outside(tampered: Path, tmp_path: Path) -> None
     assert not leaks(done.stdout, done.stderr, tmp_path / "v")
 
 
+def test_verify_reads_a_store_the_user_names_with_blob_dir(tampered: Path, tmp_path: Path) -> None:
+    """--blob-dir opens exactly the named store: its row is read, every other path outside still fails."""
+    done = kcli("verify", str(tampered), "--out", str(tmp_path / "v"), "--json",
+                "--blob-dir", str(tampered.parent / "outside"))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    rows = _rows(tmp_path / "v")
+    assert rows["outside_blob_dir"]["status"] == "ok"
+    assert {k: rows[k]["reason"] for k in TAMPERED if k != "outside_blob_dir"} == {
+        k: "path_outside_manifest" for k in TAMPERED if k != "outside_blob_dir"}
+
+
 def test_filter_fails_every_path_outside_and_its_contact_sheet_shows_none(tampered: Path, tmp_path: Path) -> None:
     out = tmp_path / "f"
     done = kcli("filter", str(tampered), "--out", str(out), "--json")
