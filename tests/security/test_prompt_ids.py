@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from kdata.errors import ConfigError
-from kdata.report.serve import report_dir
+from kdata.errors import ConfigError, ManifestError
+from kdata.report.serve import report_dir, report_key
 from ktrain.t2i.prompts import Prompt, load_prompts
-from tests.helpers.cli import kcli, kcli_popen
+from tests.helpers.cli import kcli
 from tests.t2i.tiny import write_prompts
 
 BAD_IDS = ["../../x", "../../../escaped", "/tmp/kcli-escaped", "a/b", "a\\b", "..", ".hidden", "x" * 65, "한복-01",
@@ -62,35 +61,34 @@ def _tamper_fingerprint(manifest_path: Path, fingerprint: str) -> None:
     descriptor_path.write_text(json.dumps(descriptor), encoding="utf-8")
 
 
-@pytest.mark.parametrize("fingerprint", ["../../x", "/tmp/kcli-escaped", "..", "a/../../..", "", "ABCDEF0123456789zz"])
-def test_report_folder_stays_in_the_home_whatever_the_fingerprint(
+HOSTILE_FINGERPRINTS = ["../../x", "/tmp/kcli-escaped", "..", "a/../../..", "", "ABCDEF0123456789zz"]
+
+
+@pytest.mark.parametrize("fingerprint", HOSTILE_FINGERPRINTS)
+def test_a_report_folder_name_is_hex_whatever_the_fingerprint(fingerprint: str) -> None:
+    """Two defences: the descriptor check refuses such a fingerprint on open, and the folder name would not
+    follow it anyway."""
+    key = report_key(fingerprint)
+    assert len(key) == 16 and set(key) <= set("0123456789abcdef")
+
+
+@pytest.mark.parametrize("fingerprint", HOSTILE_FINGERPRINTS)
+def test_report_dir_refuses_a_tampered_fingerprint(
     sample_manifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fingerprint: str  # noqa: ANN001
 ) -> None:
     monkeypatch.setenv("KCLI_HOME", str(tmp_path / "home"))
     real = sample_manifest.fingerprint
     assert report_dir(sample_manifest.path) == tmp_path / "home" / "reports" / real[:16]  # unchanged for real ones
     _tamper_fingerprint(sample_manifest.path, fingerprint)
-    folder = report_dir(sample_manifest.path)
-    assert folder.parent == tmp_path / "home" / "reports"
-    assert len(folder.name) == 16 and set(folder.name) <= set("0123456789abcdef")
+    with pytest.raises(ManifestError, match="fingerprint"):
+        report_dir(sample_manifest.path)
 
 
-def test_kcli_view_with_a_tampered_fingerprint_writes_only_in_the_home(sample_manifest, tmp_path: Path) -> None:  # noqa: ANN001
+def test_kcli_view_with_a_tampered_fingerprint_is_one_line_and_writes_nothing(sample_manifest, tmp_path: Path,  # noqa: ANN001
+                                                                              ) -> None:
     _tamper_fingerprint(sample_manifest.path, "../../../../view-escaped")
     home = tmp_path / "deep" / "er" / "home"
-    process = kcli_popen("view", str(sample_manifest.path), "--port", "0", "--json", env={"KCLI_HOME": str(home)},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        lines: list[str] = []
-        while not lines or not lines[-1].startswith("}"):
-            line = process.stdout.readline()
-            assert line, process.stderr.read()
-            lines.append(line)
-        started = json.loads("".join(lines))
-        assert Path(started["report"]).parent == home / "reports"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    outside = [p for p in tmp_path.rglob("*") if p.is_file() and home not in p.parents
-               and sample_manifest.path not in p.parents]
-    assert outside == [] and not (tmp_path / "view-escaped").exists()
+    done = kcli("view", str(sample_manifest.path), "--port", "0", "--json", env={"KCLI_HOME": str(home)}, timeout=60)
+    assert done.returncode != 0 and "fingerprint" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and sample_manifest.path not in p.parents]
+    assert written == [] and not (tmp_path / "view-escaped").exists()
