@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kdata.atomic import write_json_atomic
 from kdata.errors import ConfigError
+from kdata.outputs import check_out_vs_inputs, check_overwritable, claim_output, local_paths, remove_own_output
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 STATE_FILE = "trainer_state.json"
@@ -41,6 +43,22 @@ class TrainerState:
         if better:
             self.best_metric, self.best_step = float(value), step
         return better
+
+
+def prepare_run_folder(out: Path, kind: str, overwrite: bool, accelerator: Any,
+                       inputs: Iterable[str | Path | None]) -> None:
+    """Claim ``out`` for a training run (the rules of :mod:`kdata.outputs`): it is none of the ``inputs`` that
+    exist on disk (manifest, corpus, local model folders), nor inside or around one; ``overwrite`` empties it
+    only when kcli marked it as its output; a new or empty folder is marked. Every process checks (so all
+    fail alike); only the main process deletes and marks."""
+    check_out_vs_inputs(out, local_paths(inputs))
+    if overwrite:
+        check_overwritable(out)
+    if accelerator.is_main_process:
+        if overwrite:
+            remove_own_output(out)
+        claim_output(out, kind)
+    accelerator.wait_for_everyone()  # nobody looks for checkpoints in a folder being emptied
 
 
 def list_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:

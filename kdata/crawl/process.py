@@ -1,42 +1,33 @@
 """Running the crawl worker (:mod:`kdata.crawl.worker`) as a child process and following its progress.
 
-The child dies with its parent (Linux ``PR_SET_PDEATHSIG``): a ``kcli crawl`` killed with SIGKILL must not
-leave an orphan crawler writing into the output. On Ctrl-C the whole foreground process group gets
+The child dies with its parent (:func:`kdata.lifetime.die_with_parent`): a ``kcli crawl`` killed with SIGKILL
+must not leave an orphan crawler writing into the output. On Ctrl-C the whole foreground process group gets
 SIGINT; the child then stops scrapy gracefully (in-flight pages finish and are logged) while the parent
 waits for it, and the next run resumes from the page log.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import kdata
 from kdata.errors import KcliError
+from kdata.lifetime import die_with_parent
 
 INTERRUPTED = 3  # the worker's exit code when scrapy stopped before the crawl was complete
 GRACE_SECONDS = 60
-PR_SET_PDEATHSIG = 1
 
 
 class CrawlWorkerError(KcliError):
     """The crawl process failed; the message points at its log."""
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return  # not Linux: the child may outlive a killed parent
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def run_worker(work: Path, on_event: Callable[[dict[str, Any]], None]) -> None:
@@ -46,7 +37,8 @@ def run_worker(work: Path, on_event: Callable[[dict[str, Any]], None]) -> None:
     command = [sys.executable, "-m", "kdata.crawl.worker", str(work)]
     with open(work / "worker.err", "ab") as errors:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=env, text=True,
-                                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                                 preexec_fn=partial(die_with_parent, os.getpid())
+                                 if sys.platform.startswith("linux") else None)
         (work / "worker.pid").write_text(str(child.pid), encoding="utf-8")
         try:
             _follow(child, on_event)

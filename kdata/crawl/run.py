@@ -14,7 +14,6 @@ done pages again; a finished one goes straight to the image stage, which resumes
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from kdata.crawl.pagelog import CONFIG, FINISHED, PAGE_LOG, read_records
 from kdata.crawl.process import run_worker
 from kdata.errors import ConfigError, MissingDependencyError
 from kdata.manifest import DESCRIPTOR, Lineage, Manifest, open_manifest, write_manifest
+from kdata.outputs import check_writable_output, output_lock, prepare_output, user_entries
 from kdata.progress import ProgressEvent, notify
 from kdata.runner import RunOptions, RunResult, resolved_config
 from kdata.schema import PAGE
@@ -66,8 +66,14 @@ def crawl(
     executor settings).
     """
     out = Path(out).resolve()
-    work = out / WORK
     check_browser(config)
+    check_writable_output(out, "kcli crawl output")
+    with output_lock(out):  # one crawl per OUT at a time
+        return _crawl(config, out, options)
+
+
+def _crawl(config: CrawlConfig, out: Path, options: RunOptions) -> CrawlResult:
+    work = out / WORK
     resumed = _prepare(out, work, config, options.overwrite)
     if not (work / FINISHED).exists():
         run_worker(work, lambda event: notify(options.progress, ProgressEvent(
@@ -101,10 +107,7 @@ def check_browser(config: CrawlConfig) -> None:
 def _prepare(out: Path, work: Path, config: CrawlConfig, overwrite: bool) -> bool:
     """Start a crawl in ``out`` or resume the one there; refuse a different crawl's directory."""
     record = resolved_config(config)
-    if overwrite and out.exists():
-        if any(out.iterdir()) and not (work / CONFIG).exists():
-            raise ConfigError(f"refusing to --overwrite {out}: it is not a kcli crawl output")
-        shutil.rmtree(out)
+    prepare_output(out, "crawl", overwrite, "kcli crawl output")
     if (work / CONFIG).exists():
         previous = _read_json(work / CONFIG)
         if previous != record:
@@ -114,7 +117,7 @@ def _prepare(out: Path, work: Path, config: CrawlConfig, overwrite: bool) -> boo
                 "same settings to resume, or pass --overwrite to start again"
             )
         return True
-    if out.exists() and any(out.iterdir()):
+    if user_entries(out):  # another command's output
         raise ConfigError(f"{out} exists and is not a kcli crawl output; choose an empty or new --out directory")
     write_json_atomic(work / CONFIG, record)
     return False

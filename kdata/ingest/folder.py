@@ -186,7 +186,7 @@ def ingest_folder(
                             identity="key", key=lambda index, key: key)
         return plan_sources(out_root, parts, retry_budget=0)
 
-    return run_stage(FolderIngestStage, config, planner, out, options=options)
+    return run_stage(FolderIngestStage, config, planner, out, options=options, inputs=[root, config.metadata])
 
 
 def folder_fingerprint(root: Path) -> str:

@@ -109,4 +109,4 @@ def ingest_urls(
         parts = stage_input(root, tables, config.shard_size, fingerprint)
         return plan_sources(root, parts, config.retry_failed)
 
-    return run_stage(UrlIngestStage, config, planner, out, options=options)
+    return run_stage(UrlIngestStage, config, planner, out, options=options, inputs=[path])

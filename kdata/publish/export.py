@@ -24,6 +24,7 @@ from kdata import __version__
 from kdata.atomic import write_json_atomic, write_text_atomic
 from kdata.blobs import BlobDir, blob_size
 from kdata.manifest import Manifest, file_sha256, iter_shard_batches, open_manifest, verify_shard_hashes
+from kdata.outputs import MARKER, check_out_vs_inputs, is_own_output, mark_output, user_entries
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from kdata.publish.card import CAPTION_COLUMNS, CardFacts, build_card
 from kdata.publish.columns import IMAGE_COLUMN, IMAGE_TYPE, convert_batch, exported_columns, features_for, read_columns
@@ -71,7 +72,7 @@ def export_dataset(
     done = _finished_export(target, identity)
     if done is not None:
         return done
-    _check_target(target, overwrite)
+    _check_target(target, overwrite, manifest)
     verify_shard_hashes(manifest)  # the rows that go out are the rows the descriptor vouches for
     rows_funnel = funnel(manifest)
     if not any(r["status"] == Status.OK for r in rows_funnel):
@@ -262,13 +263,16 @@ def _finished_export(target: Path, identity: dict[str, Any]) -> ExportResult | N
     )
 
 
-def _check_target(target: Path, overwrite: bool) -> None:
-    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+def _check_target(target: Path, overwrite: bool, manifest: Manifest) -> None:
+    """The export may replace only an earlier kcli export (marked by :mod:`kdata.outputs`), never the manifest."""
+    check_out_vs_inputs(target, [manifest.path, *manifest.blob_dirs], flag="--to")
+    if not user_entries(target):
         return
     if not overwrite:
         raise PublishError(f"{target} already holds a different export or other files; pass --overwrite to replace it")
-    if not (target / RECORD).exists():
-        raise PublishError(f"refusing to --overwrite {target}: it is not a kcli export (no {RECORD})")
+    if not target.is_dir() or not is_own_output(target):
+        raise PublishError(f"refusing to --overwrite {target}: it is not a kcli export (no {MARKER}); delete it "
+                           "yourself or choose another folder")
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -276,6 +280,7 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     old = target.parent / f".{target.name}.old"
     if old.exists():
         shutil.rmtree(old)
+    mark_output(staging, "export")  # kcli built every file in it
     if target.exists():
         os.replace(target, old)
     os.replace(staging, target)

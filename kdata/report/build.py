@@ -24,6 +24,7 @@ from kdata import __version__
 from kdata.atomic import write_json_atomic, write_text_atomic
 from kdata.errors import ManifestError
 from kdata.manifest import Manifest, open_manifest
+from kdata.outputs import check_out_vs_inputs, claim_output
 from kdata.progress import ProgressCallback
 from kdata.publish.summary import funnel
 from kdata.report.collect import Collected, collect
@@ -60,7 +61,7 @@ def write_report(
     if manifest.kind.name != IMAGE.name:
         raise ManifestError(f"{manifest.path} is a {manifest.kind.name} manifest; the report shows image manifests")
     root = Path(out).resolve()
-    _check_out(root)
+    _check_out(root, manifest)
     root.mkdir(parents=True, exist_ok=True)
 
     def thumbnails(collected: Collected) -> None:
@@ -115,10 +116,13 @@ def _render(manifest: Manifest, collected: Collected, histograms: list[dict[str,
     )
 
 
-def _check_out(root: Path) -> None:
+def _check_out(root: Path, manifest: Manifest) -> None:
+    """Claim ``root`` for the report: new, empty or an earlier report (marked by :mod:`kdata.outputs`, since
+    re-running deletes stale thumbnails in it), and never the manifest or around it."""
+    check_out_vs_inputs(root, [manifest.path, *manifest.blob_dirs])
     if root.exists() and not root.is_dir():
         raise ManifestError(f"--out {root} is a file; give a folder for the report")
-    if root.is_dir() and any(root.iterdir()) and not (root / RECORD).exists():
+    if not claim_output(root, "report"):
         raise ManifestError(f"--out {root} holds other files; give an empty or new folder (or an earlier report's)")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import AbstractContextManager
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from kdata.lifetime import die_with_parent
 from kdata.manifest import Lineage
 from kdata.runner.shard import ShardResult, process_shard
 from kdata.runner.stage import ShardSource, Stage, StageContext
@@ -55,8 +57,11 @@ _WORKER_STAGE: Stage | None = None
 _WORKER_SPEC: StageSpec | None = None
 
 
-def _init_worker(spec: StageSpec, counter: Any) -> None:
+def _init_worker(spec: StageSpec, counter: Any, parent_pid: int) -> None:
     global _WORKER_STAGE, _WORKER_SPEC
+    # A killed kcli must not leave its workers (each may hold a model) running with parent PID 1. Their
+    # end also ends multiprocessing's resource tracker, which exits once no process holds its pipe.
+    die_with_parent(parent_pid)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -71,7 +76,8 @@ def _run_in_worker(source: ShardSource) -> ShardResult:
 
 
 class ProcessExecutor:
-    """Runs shards on ``workers`` spawned processes (spawn, not fork: torch's threads do not survive fork)."""
+    """Runs shards on ``workers`` spawned processes (spawn, not fork: torch's threads do not survive fork),
+    which end when this process dies (:func:`kdata.lifetime.die_with_parent`)."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -80,7 +86,8 @@ class ProcessExecutor:
         context = multiprocessing.get_context("spawn")
         counter = context.Value("i", 0)
         with ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_init_worker, initargs=(spec, counter)
+            max_workers=self.workers, mp_context=context, initializer=_init_worker,
+            initargs=(spec, counter, os.getpid()),
         ) as pool:
             pending: set[Future[ShardResult]] = {pool.submit(_run_in_worker, s) for s in sources}
             while pending:

@@ -2,14 +2,15 @@
 
 Re-running the same command after an interruption is the recovery procedure: finished shards (those
 with a done marker) are skipped, unfinished ones are redone from scratch, and the descriptor is written
-last. ``overwrite=True`` is the only mode that deletes anything.
+last. ``overwrite=True`` is the only mode that deletes anything, and only in a folder kcli marked as its
+output; ``--out`` may not be an input or lie inside or around one, and one run at a time holds it (see
+:mod:`kdata.outputs`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 
 from kdata.atomic import write_json_atomic
 from kdata.errors import ConfigError
-from kdata.manifest import DESCRIPTOR, Lineage, Manifest, finalize_manifest
+from kdata.manifest import Lineage, Manifest, finalize_manifest
+from kdata.outputs import check_out_vs_inputs, check_writable_output, output_lock, prepare_output
 from kdata.progress import ProgressEvent, notify
-from kdata.runner.executors import StageSpec, make_executor
+from kdata.runner.executors import Executor, StageSpec, make_executor
 from kdata.runner.options import RunOptions
 from kdata.runner.shard import WORK_DIR, ShardResult, load_done
 from kdata.runner.stage import ManifestShardSource, ShardSource, Stage, StageContext
@@ -70,6 +72,7 @@ def run_stage(
     parent: Manifest | None = None,
     options: RunOptions = RunOptions(),
     blob_dirs: Sequence[Path] = (),
+    inputs: Sequence[str | Path] = (),
 ) -> RunResult:
     """Run ``stage_cls`` over ``sources`` into the manifest at ``out_dir``; resumable.
 
@@ -77,6 +80,8 @@ def run_stage(
     source stage (ingest) stages its input under ``out_dir`` there and returns the shards to run.
     ``options.executor`` is ``local`` (``workers`` processes on this machine) or ``ray`` (``workers`` Ray
     actors on the cluster at ``ray_address``, or on a local Ray); both give the same manifest.
+    ``inputs`` are what a source stage reads (a folder, a file): with ``parent`` and its blob stores, the
+    output may not be one of them, lie inside one or contain one.
     """
     # A bad executor choice fails here, before anything is written.
     runner = make_executor(options.executor, options.workers, address=options.ray_address)
@@ -88,11 +93,20 @@ def run_stage(
         parent=str(parent.path) if parent else None,
         parent_fingerprint=parent.fingerprint if parent else None,
     )
-    _prepare_output(out, lineage, options.overwrite)
-    if callable(sources):
-        sources = sources(out)
     input_blob_dirs = list(blob_dirs) + (parent.blob_dirs if parent else [])
-    spec = StageSpec(stage_cls, config, StageContext(out, input_blob_dirs), lineage, options.batch_size)
+    check_out_vs_inputs(out, [*inputs, *input_blob_dirs, parent.path if parent else None])
+    check_writable_output(out)  # before the lock, which would leave its file in a folder that is not ours
+    with output_lock(out):
+        _prepare_output(out, lineage, options.overwrite)
+        if callable(sources):
+            sources = sources(out)
+        spec = StageSpec(stage_cls, config, StageContext(out, input_blob_dirs), lineage, options.batch_size)
+        return _run_shards(runner, spec, sources, options, parent)
+
+
+def _run_shards(runner: Executor, spec: StageSpec, sources: Sequence[ShardSource], options: RunOptions,
+                parent: Manifest | None) -> RunResult:
+    stage_cls, out = spec.stage_cls, spec.context.output_dir
 
     results: dict[str, ShardResult] = {}
     todo: list[ShardSource] = []
@@ -112,7 +126,7 @@ def run_stage(
             notify(options.progress, ProgressEvent(stage_cls.name, len(results), len(sources), "shards", rows,
                                                    detail=result.name))
 
-    return _finish(stage_cls, out, sources, results, lineage, parent, len(todo))
+    return _finish(stage_cls, out, sources, results, spec.lineage, parent, len(todo))
 
 
 def _finish(
@@ -138,8 +152,7 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
     """Create ``out`` or resume into it; refuse to mix two different runs in one directory."""
     record_path = out / WORK_DIR / RUN_RECORD
     record = {"stage": lineage.stage, "config": lineage.config, "parent_fingerprint": lineage.parent_fingerprint}
-    if overwrite and out.exists():
-        _remove_output(out)
+    prepare_output(out, "manifest", overwrite)
     if record_path.exists():
         previous = json.loads(record_path.read_text(encoding="utf-8"))
         # A resumed run keeps its original start time, so redone shards are byte-identical to what an
@@ -151,15 +164,7 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
                 f"{out} holds a run with different settings ({', '.join(changed)} changed); "
                 "re-run with the same settings to resume, or pass --overwrite to start again"
             )
-    elif out.exists() and any(out.iterdir()) and not (out / DESCRIPTOR).exists():
-        raise ConfigError(f"{out} exists and is not a kcli output; choose an empty or new --out directory")
     write_json_atomic(record_path, {**record, "created": lineage.created})
-
-
-def _remove_output(out: Path) -> None:
-    if not ((out / WORK_DIR).exists() or (out / DESCRIPTOR).exists()) and any(out.iterdir()):
-        raise ConfigError(f"refusing to --overwrite {out}: it is not a kcli output directory")
-    shutil.rmtree(out)
 
 
 def _changed_keys(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:

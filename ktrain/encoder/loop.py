@@ -12,14 +12,20 @@ being deterministic, exports the same model again), and the last one to ``OUT/fi
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kdata.errors import ConfigError
 from kdata.progress import ProgressCallback, ProgressEvent, notify
-from ktrain.checkpoints import CONFIG_FILE, CheckpointManager, TrainerState, find_resume_checkpoint, list_checkpoints
+from ktrain.checkpoints import (
+    CONFIG_FILE,
+    CheckpointManager,
+    TrainerState,
+    find_resume_checkpoint,
+    list_checkpoints,
+    prepare_run_folder,
+)
 from ktrain.encoder.build import EncoderRun, build_run
 from ktrain.encoder.config import EncoderTrainConfig, changed_settings
 from ktrain.encoder.encoding import encode, tokenize, unet_inputs
@@ -150,9 +156,8 @@ def export_info(run: EncoderRun, step: int, validation: dict[str, Any] | None) -
 def prepare_output(config: EncoderTrainConfig, resume: str | None, overwrite: bool, accelerator: Any) -> None:
     """Refuse to mix two runs in one folder: continue it (``--resume latest``) or start over (``--overwrite``)."""
     out = Path(config.out)
-    if overwrite and out.exists() and accelerator.is_main_process:
-        shutil.rmtree(out)
-    accelerator.wait_for_everyone()
+    prepare_run_folder(out, "encoder", overwrite, accelerator,
+                       [config.pairs, config.teacher, config.tokenizer, config.student_init])
     found = list_checkpoints(out)
     if found and not resume:
         raise ConfigError(f"{out} already holds a training run (checkpoint-{found[-1][0]}); pass --resume latest to "

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,13 @@ from typing import Any
 from kdata.atomic import write_json_atomic
 from kdata.errors import ConfigError
 from kdata.progress import ProgressCallback, ProgressEvent, notify
-from ktrain.checkpoints import CheckpointManager, TrainerState, find_resume_checkpoint, list_checkpoints
+from ktrain.checkpoints import (
+    CheckpointManager,
+    TrainerState,
+    find_resume_checkpoint,
+    list_checkpoints,
+    prepare_run_folder,
+)
 from ktrain.lora.batches import drop_captions, step_generator
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.export import ExportInfo, export_lora
@@ -111,9 +116,8 @@ def train_lora(config: LoraTrainConfig, resume: str | None = None, overwrite: bo
     out = Path(config.out)
     data = load_data(config)
     accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
-    if overwrite and out.exists() and accelerator.is_main_process:
-        shutil.rmtree(out)
-    accelerator.wait_for_everyone()  # nobody looks for checkpoints in a folder being deleted
+    prepare_run_folder(out, "lora", overwrite, accelerator,
+                       [data.manifest.path, *data.manifest.blob_dirs, config.base, config.text_encoder])
     checkpoint = find_resume_checkpoint(out, resume)
     if checkpoint is None and list_checkpoints(out):
         raise ConfigError(f"{out} already holds checkpoints; pass --resume latest to continue that run, or "

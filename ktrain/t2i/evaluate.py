@@ -23,6 +23,7 @@ from typing import Any
 from kdata import __version__
 from kdata.atomic import atomic_path, write_json_atomic
 from kdata.errors import ConfigError
+from kdata.outputs import check_out_vs_inputs, check_overwritable, claim_output, local_paths
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.t2i.pipelines import STAGE_COLUMNS, ModelSet, ModelSpecs, PipelineSpec, parse_pipelines
 from ktrain.t2i.prompts import BUNDLED_PROMPTS, BUNDLED_PROMPTS_NAME, Prompt, load_prompts
@@ -115,6 +116,10 @@ def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: Progr
 
 def _prepare_out(out: Path, config: T2IEvalConfig, overwrite: bool) -> dict[str, Any]:
     """Write the resolved config; refuse an OUT made with other settings. ``overwrite`` clears OUT's rows."""
+    check_out_vs_inputs(out, local_paths([config.prompts, config.base, config.text_encoder, config.translator,
+                                          config.english_clip, config.korean_clip]))
+    if overwrite:
+        check_overwritable(out)  # only an evaluation kcli marked as its own loses its images and rows
     prompts_file = Path(config.prompts) if config.prompts else BUNDLED_PROMPTS
     record = {**asdict(config), "prompts": str(prompts_file) if config.prompts else BUNDLED_PROMPTS_NAME,
               "prompts_sha256": hashlib.sha256(prompts_file.read_bytes()).hexdigest(), "kcli_version": __version__}
@@ -129,6 +134,7 @@ def _prepare_out(out: Path, config: T2IEvalConfig, overwrite: bool) -> dict[str,
         for name in ("images", "rows"):
             shutil.rmtree(out / name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
+    claim_output(out, "t2i-eval")
     write_json_atomic(previous_file, record)
     return record
 

@@ -2,8 +2,9 @@
 of keys it reads (``make_input``) and a buggy variant of it that loses a row (``LossyStage``).
 
 Run as a script it processes ``INPUT`` into ``OUT`` with the real runner, like a CLI command would:
-``python -m tests.runner.slow_stage INPUT OUT SECONDS [EXECUTOR [RAY_ADDRESS]]``; it prints how many
-shards it ran and skipped as JSON.
+``python -m tests.runner.slow_stage INPUT OUT SECONDS [EXECUTOR [RAY_ADDRESS [WORKERS]]]``; it prints how
+many shards it ran and skipped as JSON. WORKERS (default 2 with Ray, 1 locally) with an empty RAY_ADDRESS runs
+local worker processes.
 """
 
 from __future__ import annotations
@@ -63,13 +64,15 @@ def make_input(root: Path, shards: int = 4, rows: int = 6, failed: tuple[str, ..
     return write_manifest(root, tables, IMAGE, Lineage(stage="source", config={}))
 
 
-def main(source: str, out: str, seconds: float, executor: str = "local", ray_address: str | None = None) -> None:
+def main(source: str, out: str, seconds: float, executor: str = "local", ray_address: str | None = None,
+         workers: str | None = None) -> None:
     parent = open_manifest(source)
-    workers = 2 if executor == "ray" else 1
+    count = int(workers) if workers else 2 if executor == "ray" else 1
     result = run_stage(SlowStage, SlowConfig(seconds_per_batch=seconds), manifest_sources(parent), out, parent=parent,
-                       options=RunOptions(batch_size=4, executor=executor, ray_address=ray_address, workers=workers))
+                       options=RunOptions(batch_size=4, executor=executor, ray_address=ray_address or None,
+                                          workers=count))
     print(json.dumps({"shards_run": result.shards_run, "shards_skipped": result.shards_skipped}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), *sys.argv[4:6])
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), *sys.argv[4:7])
