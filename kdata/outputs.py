@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - not POSIX: no lock, runs into one --ou
 MARKER = ".kcli-output.json"
 LOCK = ".kcli-lock"
 FORMAT = "kcli-output/1"
-_HOUSEKEEPING = frozenset({MARKER, LOCK})
+HOUSEKEEPING = frozenset({MARKER, LOCK})
 
 
 def check_out_vs_inputs(out: str | os.PathLike[str], inputs: Iterable[object],
@@ -82,7 +82,7 @@ def user_entries(out: Path) -> list[Path]:
     """What ``out`` holds besides kcli's marker and lock ([] when it does not exist)."""
     if not out.is_dir():
         return [out] if out.exists() else []
-    return sorted(p for p in out.iterdir() if p.name not in _HOUSEKEEPING)
+    return sorted(p for p in out.iterdir() if p.name not in HOUSEKEEPING)
 
 
 def check_writable_output(out: Path, what: str = "kcli output") -> None:

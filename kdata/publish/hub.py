@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kdata.outputs import HOUSEKEEPING
 from kdata.publish.errors import HubError
 
 # Remote shards this export does not contain are deleted in the same commit: a dataset re-published
@@ -49,6 +50,7 @@ def upload_export(folder: Path, repo_id: str, private: bool, fingerprint: str) -
             folder_path=str(folder),
             commit_message=f"Publish dataset from kcli manifest {fingerprint[:12]}",
             delete_patterns=STALE_DATA,
+            ignore_patterns=sorted(HOUSEKEEPING),  # kcli's own output marker and lock stay local
         )
     return {"repo_id": repo_id, "repo_url": str(repo_url), "commit_url": getattr(commit, "commit_url", None)}
 

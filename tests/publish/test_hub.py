@@ -110,6 +110,12 @@ def test_upload_sends_exactly_the_exported_folder(
     assert (upload["repo_id"], upload["repo_type"]) == ("org/name", "dataset")
     assert Path(upload["folder_path"]) == staging_dir("org/name") and upload["delete_patterns"] == ["data/*.parquet"]
     local = export_dataset(manifest.path, tmp_path / "local", PublishConfig(repo_id="org/name"))
-    assert upload["files"] == listing(local.path)  # --to writes exactly what is uploaded
+    assert upload["ignore_patterns"] == [".kcli-lock", ".kcli-output.json"]  # kcli's marker and lock stay local
+
+    def sent(files: dict[str, bytes]) -> dict[str, bytes]:
+        return {name: data for name, data in files.items() if name not in upload["ignore_patterns"]}
+
+    assert ".kcli-output.json" in listing(local.path)
+    assert sent(upload["files"]) == sent(listing(local.path))  # --to writes exactly what is uploaded
     assert 'load_dataset("org/name", split="train")' in upload["files"]["README.md"].decode()
     assert outcome["upload"]["commit_url"] == "https://huggingface.co/datasets/org/name/commit/1"
