@@ -2,7 +2,7 @@
 
 Every input row becomes one manifest row (``key``, ``ko``, ``en``, ``source``, ``split``, ``status``,
 ``reason``, plus ``category`` when an input has one and ``pair_key``): kept with its split, or rejected
-with the reason (``field_count=<n>/<header n>`` for a ragged CSV line, ``empty``,
+with the reason (``field_count=<n>/<header n>`` for a ragged CSV line, ``empty``, ``control_character``,
 ``identical``, ``wrong_script_ko``, ``wrong_script_en``, ``length_ratio=<r>``,
 ``duplicate=<key of the first copy>``). The funnel lands in ``stats.json``: ``total``, ``kept``,
 ``dropped/<reason>``, ``split/<name>`` and ``input/<file>``. An input that would expand past
