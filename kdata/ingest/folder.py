@@ -118,6 +118,7 @@ def read_sidecar(root: Path, rel: str, sidecar_dir: Path | None,
 
 
 def parse_sidecar(path: Path, max_depth: int) -> tuple[dict[str, Any], str | None]:
+    """A sidecar file's JSON object, or ``{}`` and the reason it cannot be used."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
