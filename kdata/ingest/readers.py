@@ -30,6 +30,7 @@ from kdata.schema import IMAGE
 FORMATS = ("txt", "csv", "tsv", "jsonl", "parquet")
 BATCH_ROWS = 65_536
 JSON_BLOCK = 1 << 20  # pyarrow's JSON block size: it refuses a longer line itself, so a prefix is enough
+GZIP_MAX_RATIO = 100  # for .parquet.gz, which is inflated in memory
 MESSAGE_CHARS = 200  # of a parser's message, which may quote a whole input line
 DEPTH_SETTING = "--set max_json_depth=N"
 
@@ -145,9 +146,27 @@ def _read_jsonl(path: Path, url_col: str) -> Iterator[pa.Table]:
 def _read_parquet(path: Path, url_col: str) -> Iterator[pa.Table]:
     source: Path | io.BytesIO = path
     if path.name.lower().endswith(".gz"):  # Parquet needs random access: inflate a gzipped file in memory
-        source = io.BytesIO(gzip.decompress(path.read_bytes()))
+        source = _inflate(path)
     for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS):
         yield pa.Table.from_batches([batch])
+
+
+def _inflate(path: Path) -> io.BytesIO:
+    """A gzipped file in memory, refused once it inflates past ``GZIP_MAX_RATIO`` times its size.
+
+    Parquet is compressed inside, so gzip over it gains little; a file that inflates 100 times is a
+    gzip bomb (the ratio Apache POI's ZipSecureFile refuses in Office files).
+    """
+    limit = max(path.stat().st_size * GZIP_MAX_RATIO, 1 << 20)
+    inflated = io.BytesIO()
+    with gzip.open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            inflated.write(chunk)
+            if inflated.tell() > limit:
+                raise ConfigError(f"{path} inflates more than {GZIP_MAX_RATIO} times its size, as a gzip bomb "
+                                  "does; gunzip it first if the file is trusted")
+    inflated.seek(0)
+    return inflated
 
 
 _RAW_READERS = {

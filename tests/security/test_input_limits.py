@@ -7,6 +7,7 @@ or a silently shifted column.
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import string
@@ -291,6 +292,18 @@ def test_a_ragged_csv_list_or_metadata_file_is_a_one_line_error(tmp_path: Path) 
     done = kcli("ingest", "folder", str(root), "--out", str(tmp_path / "out"), timeout=CLI_SECONDS)
     assert done.returncode == 2 and one_line_error(done.stderr).startswith(
         f"error: cannot read {root / 'metadata.csv'} as csv: CSV parse error: Expected 2 columns, got 3")
+
+
+def test_a_gzipped_parquet_list_that_inflates_like_a_bomb_is_refused(tmp_path: Path) -> None:
+    """A ``.parquet.gz`` list is inflated in memory (Parquet needs random access): 200 MB from 200 KB was read whole."""
+    listing = tmp_path / "list.parquet.gz"
+    with gzip.open(listing, "wb") as handle:
+        for _ in range(200):
+            handle.write(bytes(1 << 20))
+    done = kcli("ingest", "urls", str(listing), "--out", str(tmp_path / "out"), timeout=CLI_SECONDS)
+    assert done.returncode == 2 and one_line_error(done.stderr) == (
+        f"error: {listing} inflates more than 100 times its size, as a gzip bomb does; "
+        "gunzip it first if the file is trusted")
 
 
 @pytest.mark.parametrize(
