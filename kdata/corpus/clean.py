@@ -4,14 +4,23 @@ The rules are those of common parallel-corpus cleaning (Moses' ``clean-corpus-n.
 Bicleaner hard rules, Ramírez-Sánchez et al., EAMT 2020): drop empty sides, untranslated pairs (both
 sides the same), a side in the wrong language, and pairs whose lengths are too far apart to be
 translations of each other; then keep one copy of each pair.
+
+A side with a control character (NUL and the other C0 codes but tab, line feed and carriage return,
+which normalisation turns into spaces) is rejected, not stripped: no sentence contains one, and where one
+appears the text is damaged (UTF-16 read as UTF-8 puts a NUL after every ASCII letter; binary pasted
+into a cell), so a stripped copy would keep a damaged sentence and hide the damage. Tokenizers and C
+libraries also end a string at NUL.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 from kdata.textnorm import script_counts
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,8 @@ def check_pair(ko: str, en: str, rules: CleanRules) -> str | None:
     """The reason to reject a normalised pair, or ``None`` to keep it. Checks run in a fixed order."""
     if not ko or not en:
         return "empty"
+    if _CONTROL.search(ko) or _CONTROL.search(en):
+        return "control_character"
     if ko.casefold() == en.casefold():
         return "identical"
     if script_counts(ko).share("hangul") < rules.min_hangul_share:

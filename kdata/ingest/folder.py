@@ -7,6 +7,9 @@ column (Hugging Face ``imagefolder``'s ``metadata.jsonl`` convention, found by i
 mapping (:mod:`kdata.ingest.mapping`) turns nested fields into columns. Metadata is read and mapped
 once, when the input is staged, so every shard has the same columns; the runner's workers then only
 decode and hash images.
+
+A sidecar that cannot be used fails its image's row with a reason (``bad_sidecar:<why>``), one of them
+being JSON nested deeper than ``max_json_depth`` (:mod:`kdata.jsondepth`); the rest of the folder goes on.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from kdata.ingest.columns import IMAGE_FIELDS, RESERVED_COLUMNS, STORES, image_v
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
 from kdata.ingest.mapping import SidecarMapping, apply_mapping
 from kdata.ingest.plan import StagedShardSource, plan_sources, stage_input
-from kdata.ingest.readers import _RAW_READERS, detect_format
+from kdata.ingest.readers import detect_format, read_rows
 from kdata.ingest.tables import unify_rows
+from kdata.jsondepth import DEFAULT_MAX_JSON_DEPTH, json_too_deep
 from kdata.runner import RunOptions, RunResult, Stage, run_stage
 from kdata.schema import Status
 
@@ -49,13 +53,14 @@ class FolderIngestConfig:
     shard_size: int = 1000
     threads: int = 4
     store: str = "inline"
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH  # sidecars and a JSON-lines metadata file
     image: ImageOptions = field(default_factory=ImageOptions)
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, got {self.store!r}")
-        if self.shard_size < 1 or self.threads < 1:
-            raise ValueError("shard_size and threads must be >= 1")
+        if self.shard_size < 1 or self.threads < 1 or self.max_json_depth < 1:
+            raise ValueError("shard_size, threads and max_json_depth must be >= 1")
 
 
 class FolderIngestStage(Stage):
@@ -100,25 +105,39 @@ def list_images(root: Path) -> list[str]:
     return sorted(found)
 
 
-def read_sidecar(root: Path, rel: str, sidecar_dir: Path | None) -> tuple[dict[str, Any], str | None]:
+def read_sidecar(root: Path, rel: str, sidecar_dir: Path | None,
+                 max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> tuple[dict[str, Any], str | None]:
     """The image's sidecar JSON object (empty when it has none), or a failure reason."""
     image = Path(rel)
     bases = [sidecar_dir] if sidecar_dir is not None else [root]
     for base in bases:
         for candidate in (base / image.with_suffix(".json"), base / f"{rel}.json"):
             if candidate.is_file():
-                try:
-                    data = json.loads(candidate.read_text(encoding="utf-8"))
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    return {}, f"bad_sidecar:{type(exc).__name__}"
-                return (data, None) if isinstance(data, dict) else ({}, "bad_sidecar:not_an_object")
+                return parse_sidecar(candidate, max_depth)
     return {}, None
 
 
-def load_metadata(path: Path, file_col: str) -> dict[str, dict[str, Any]]:
+def parse_sidecar(path: Path, max_depth: int) -> tuple[dict[str, Any], str | None]:
+    """A sidecar file's JSON object, or ``{}`` and the reason it cannot be used."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return {}, f"bad_sidecar:{type(exc).__name__}"
+    if json_too_deep(text, max_depth):
+        return {}, f"bad_sidecar:too_deep(max_json_depth={max_depth})"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return {}, f"bad_sidecar:{type(exc).__name__}"
+    except RecursionError:  # max_json_depth raised past what the parser takes
+        return {}, f"bad_sidecar:too_deep(max_json_depth={max_depth})"
+    return (data, None) if isinstance(data, dict) else ({}, "bad_sidecar:not_an_object")
+
+
+def load_metadata(path: Path, file_col: str, max_json_depth: int = DEFAULT_MAX_JSON_DEPTH) -> dict[str, dict[str, Any]]:
     """One metadata file as ``{relative file: record}``."""
     records: dict[str, dict[str, Any]] = {}
-    for table in _RAW_READERS[detect_format(path)](path, file_col):
+    for table in read_rows(path, detect_format(path), file_col, max_json_depth):
         if file_col not in table.column_names:
             have = ", ".join(table.column_names)
             raise ConfigError(f"{path} has no column {file_col!r} (--file-col); it has: {have}")
@@ -135,7 +154,8 @@ def folder_rows(config: FolderIngestConfig) -> Iterator[pa.Table]:
     sidecar_dir = Path(config.sidecar_dir) if config.sidecar_dir else None
     rows = []
     for rel in list_images(root):
-        meta, fail = (metadata.pop(rel, {}), None) if metadata is not None else read_sidecar(root, rel, sidecar_dir)
+        meta, fail = ((metadata.pop(rel, {}), None) if metadata is not None
+                      else read_sidecar(root, rel, sidecar_dir, config.max_json_depth))
         rows.append(_row(rel, meta, config, fail))
     for rel, meta in sorted((metadata or {}).items()):
         rows.append(_row(rel, meta, config, "missing_file"))
@@ -155,10 +175,10 @@ def folder_keys(files: list[str]) -> dict[str, str]:
 
 def _metadata_for(config: FolderIngestConfig) -> dict[str, dict[str, Any]] | None:
     if config.metadata:
-        return load_metadata(Path(config.metadata), config.file_col)
+        return load_metadata(Path(config.metadata), config.file_col, config.max_json_depth)
     for name in AUTO_METADATA:
         if (Path(config.root) / name).is_file():
-            return load_metadata(Path(config.root) / name, config.file_col)
+            return load_metadata(Path(config.root) / name, config.file_col, config.max_json_depth)
     return None
 
 

@@ -49,7 +49,8 @@ def url_config(input_path: Path, options: dict[str, Any], file: Path | None = No
         raise ConfigError(f"no such input file: {input_path}")
     config = _layered(UrlIngestConfig, file, {**options, "input": str(input_path.resolve())}, sets, "ingest urls")
     # A bad format or a missing column fails here, before anything is written: read the first batch.
-    next(iter(read_url_list(input_path, config.url_col, config.caption_col, config.input_format)), None)
+    next(iter(read_url_list(input_path, config.url_col, config.caption_col, config.input_format,
+                            config.max_json_depth)), None)
     return config
 
 

@@ -23,6 +23,7 @@ from kdata.ingest.fetch import FetchConfig, Fetcher
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
 from kdata.ingest.plan import StagedShardSource, input_fingerprint, plan_sources, should_retry, stage_input
 from kdata.ingest.readers import read_url_list
+from kdata.jsondepth import DEFAULT_MAX_JSON_DEPTH
 from kdata.runner import RunOptions, RunResult, Stage, run_stage
 from kdata.schema import Status
 
@@ -40,14 +41,15 @@ class UrlIngestConfig:
     threads: int = 16
     store: str = "inline"  # image bytes inline in the shards, or in the content-addressed blob store
     retry_failed: int = 2  # later runs that may retry a row failed for a retryable reason
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH  # a JSON-lines list nested deeper is refused
     image: ImageOptions = field(default_factory=ImageOptions)
     fetch: FetchConfig = field(default_factory=FetchConfig)
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, got {self.store!r}")
-        if self.shard_size < 1 or self.threads < 1 or self.retry_failed < 0:
-            raise ValueError("shard_size and threads must be >= 1 and retry_failed >= 0")
+        if self.shard_size < 1 or self.threads < 1 or self.max_json_depth < 1 or self.retry_failed < 0:
+            raise ValueError("shard_size, threads and max_json_depth must be >= 1 and retry_failed >= 0")
 
 
 class UrlIngestStage(Stage):
@@ -100,7 +102,8 @@ def ingest_urls(
 
     def tables() -> Iterator[pa.Table]:
         source = config.source or path.name
-        for table in read_url_list(path, config.url_col, config.caption_col, config.input_format):
+        for table in read_url_list(path, config.url_col, config.caption_col, config.input_format,
+                                   config.max_json_depth):
             if "source" not in table.column_names:
                 table = table.append_column("source", pa.array([source] * table.num_rows, pa.string()))
             yield table
