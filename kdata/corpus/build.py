@@ -155,4 +155,4 @@ def run_corpus_build(inputs: Sequence[str | Path], out: str | Path, options: Run
     starts = range(0, max(table.num_rows, 1), SHARD_ROWS)
     sources = [TableShardSource(f"shard-{i:05d}.parquet", table.slice(start, SHARD_ROWS))
                for i, start in enumerate(starts)]
-    return run_stage(CorpusCleanStage, config, sources, out, options=options)
+    return run_stage(CorpusCleanStage, config, sources, out, options=options, inputs=[Path(p) for p in inputs])

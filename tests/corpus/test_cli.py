@@ -51,3 +51,15 @@ def test_caption_with_a_template_on_a_missing_column_stops_before_work(tmp_path:
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("error: ko[0]:template: template '{paper_type}, {brush}' needs column 'brush', which ")
     assert not (tmp_path / "out").exists()
+
+
+def test_corpus_limits_are_options_and_out_may_not_hold_an_input(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    xlsx = write_xlsx(tmp_path / "in" / "pairs.xlsx", ("원문", "번역문"), [r[:2] for r in XLSX_ROWS])
+    tight = kcli("corpus", "build", str(xlsx), "--out", str(tmp_path / "tight"), "--max-xlsx-rows", "3")
+    assert tight.returncode == 2 and "Traceback" not in tight.stderr
+    assert len(tight.stderr.strip().splitlines()) == 1 and "--max-xlsx-rows" in tight.stderr
+    assert kcli("corpus", "build", str(xlsx), "--out", str(tmp_path / "loose"), "--max-xlsx-rows", "9").returncode == 0
+    holding = kcli("corpus", "build", str(xlsx), "--out", str(tmp_path / "in"))
+    assert holding.returncode == 2 and "contains the input" in holding.stderr, holding.stderr
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["pairs.xlsx"]  # nothing written beside it
