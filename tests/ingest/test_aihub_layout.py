@@ -13,6 +13,10 @@ from typing import Any
 
 import pytest
 
+from kdata.bundled import bundled_path
+from kdata.caption.config import caption_config_from_dict
+from kdata.caption.stage import run_caption
+from kdata.config import load_toml
 from kdata.errors import ConfigError
 from kdata.ingest.folder import FolderIngestConfig, ingest_folder
 from kdata.ingest.mapping import SidecarMapping, apply_mapping, load_mapping
@@ -239,3 +243,45 @@ def test_annotation_files_and_one_metadata_file_are_refused_together(tmp_path: P
         _rows(root, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
+
+# The shipped caption configs with their models swapped for the offline tiny presets.
+TINY_MODELS = {"facebook/nllb-200-distilled-600M": "tiny-translator-en-ko",
+               "Salesforce/blip-image-captioning-large": "tiny-captioner"}
+
+
+def _shipped_caption_config(name: str) -> dict[str, Any]:
+    data = load_toml(bundled_path(f"caption/{name}.toml"))
+    for table in (*data.get("ko", []), *data.get("en", [])):
+        if "model" in table:
+            table["model"] = TINY_MODELS.get(table["model"], table["model"])
+            table["max_new_tokens"] = 4
+    return data
+
+
+@pytest.mark.parametrize(
+    ("config", "skipped"),
+    [
+        ("ink-painting", ["en[0]:template", "en[2]:alt_text", "ko[0]:template", "ko[2]:alt_text"]),
+        ("demo", ["en[1]:template", "ko[1]:alt_text"]),
+    ],
+)
+def test_shipped_caption_configs_caption_every_row_the_shipped_mapping_ingests(tmp_path: Path, config: str,
+                                                                             skipped: list[str]) -> None:
+    ingested = ingest_folder(FolderIngestConfig(root=str(aihub_archive(tmp_path / "aihub", per_file=1)),
+                                                mapping=load_mapping("ink-painting")), tmp_path / "ink")
+    assert ingested.stats == {"total": 18, "kept": 18}
+    result = run_caption(ingested.manifest.path, caption_config_from_dict(_shipped_caption_config(config)),
+                         tmp_path / "captioned")
+    table = result.manifest.read_table()
+    assert {"paper_type", "paper_type_en", "method", "method_en", "annotation_file", "caption_ko", "caption_en",
+            "caption_ko_source", "caption_en_source"} <= set(table.column_names)
+    assert "alt_text" not in table.column_names and "caption_en_input" not in table.column_names
+    assert result.manifest.lineage_chain[0]["config"]["skipped"] == skipped
+    for row in table.to_pylist():
+        paper, method = int(row["key"][-3]), int(row["key"][-4])  # .../IP_<method><paper>_0
+        paper_ko, paper_en = PAPER[paper]
+        method_ko, method_en = METHOD[method]
+        assert (row["status"], row["caption_ko"], row["caption_ko_source"]) == (
+            "ok", f"{paper_ko}에 {method_ko}으로 그린 수묵화", "template")
+        assert (row["caption_en"], row["caption_en_source"]) == (
+            f"a Korean ink painting, {method_en} on {paper_en}", "template")
