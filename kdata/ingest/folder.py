@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
@@ -29,16 +29,18 @@ from kdata.blobs import BlobStore
 from kdata.errors import ConfigError
 from kdata.ingest.columns import IMAGE_FIELDS, RESERVED_COLUMNS, STORES, image_values, previous_values, with_values
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
-from kdata.ingest.mapping import SidecarMapping, apply_mapping
+from kdata.ingest.mapping import MAPPING_NULL, SidecarMapping, apply_mapping, lookup
 from kdata.ingest.plan import StagedShardSource, plan_sources, stage_input
 from kdata.ingest.readers import detect_format, read_rows
 from kdata.ingest.tables import unify_rows
 from kdata.jsondepth import DEFAULT_MAX_JSON_DEPTH, json_too_deep
-from kdata.runner import RunOptions, RunResult, Stage, run_stage
+from kdata.runner import BatchResult, RunOptions, RunResult, Stage, run_stage
 from kdata.schema import Status
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 AUTO_METADATA = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
+Sidecar = tuple[dict[str, Any], str | None]  # a JSON file's object, or {} and why it cannot be used
+PRIVATE_COLUMNS = frozenset({"file", "annotation_file"})  # written by folder ingest itself
 
 
 @dataclass
@@ -72,12 +74,13 @@ class FolderIngestStage(Stage):
         self.pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="read")
         self.blobs = BlobStore(self.context.output_dir / "blobs") if config.store == "blobs" else None
 
-    def process(self, batch: pa.Table) -> pa.Table:
+    def process(self, batch: pa.Table) -> BatchResult:
         if "_previous_status" in batch.column_names:  # an output written before a crash: keep it as is
-            return with_values(batch, previous_values(batch, IMAGE_FIELDS), IMAGE_FIELDS)
-        rows = batch.select([c for c in ("file", "_fail_reason", "_reject_reason") if c in batch.column_names])
-        values = list(self.pool.map(self.ingest_one, rows.to_pylist()))
-        return with_values(batch, values, IMAGE_FIELDS)
+            values = previous_values(batch, IMAGE_FIELDS)
+        else:
+            rows = batch.select([c for c in ("file", "_fail_reason", "_reject_reason") if c in batch.column_names])
+            values = list(self.pool.map(self.ingest_one, rows.to_pylist()))
+        return BatchResult(with_values(batch, values, IMAGE_FIELDS), mapping_counters(values))
 
     def ingest_one(self, row: dict[str, Any]) -> dict[str, Any]:
         if row.get("_fail_reason"):
@@ -95,6 +98,15 @@ class FolderIngestStage(Stage):
         return values
 
 
+def mapping_counters(values: list[dict[str, Any]]) -> Counter[str]:
+    """``mapping_null/<column>`` for each column a mapping left null, beside the runner's ``failed/mapping_null``."""
+    counts: Counter[str] = Counter()
+    for reason in (v.get("reason") or "" for v in values):
+        if reason.startswith(MAPPING_NULL):
+            counts.update(f"mapping_null/{column}" for column in reason[len(MAPPING_NULL):].split(","))
+    return counts
+
+
 def list_images(root: Path) -> list[str]:
     """Relative POSIX paths of the image files under ``root``, sorted; hidden files and folders skipped."""
     found = []
@@ -103,6 +115,92 @@ def list_images(root: Path) -> list[str]:
         if path.suffix.lower() in IMAGE_SUFFIXES and not any(p.startswith(".") for p in rel.parts) and path.is_file():
             found.append(rel.as_posix())
     return sorted(found)
+
+
+def list_json(root: Path) -> list[str]:
+    """Relative POSIX paths of the ``.json`` files under ``root``, sorted; hidden files and folders skipped."""
+    found = []
+    for path in root.rglob("*.json"):
+        rel = path.relative_to(root)
+        if not any(p.startswith(".") for p in rel.parts) and path.is_file():
+            found.append(rel.as_posix())
+    return sorted(found)
+
+
+@dataclass
+class Record:
+    """What one staged row starts from: the file it names, its metadata, and why it fails already."""
+
+    file: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    fail: str | None = None
+    annotation_file: str | None = None  # the JSON file ``meta`` came from (annotation-file layouts)
+
+
+def annotated_records(images: list[str], base: Path, names_path: str,
+                      max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> list[Record]:
+    """Records for a tree whose annotation files name their images (AI-Hub: ``annotation.Paire``).
+
+    Every JSON file under ``base`` is read once. One that lists image names at ``names_path`` describes
+    each image it names; any other is an image's own sidecar (``x.json`` / ``x.jpg.json``), as without
+    annotation files. A name is matched against the images found on disk (as a relative path, else as a
+    file name), never opened itself. The outcomes that are not one image with one annotation each get a
+    row with a reason: an image no file describes (``no_metadata``), a name matching no image
+    (``missing_file``), a name matching several (``ambiguous_name:<name>``), an image named by several
+    files (``several_annotations:<n>``), an unreadable file that is no image's sidecar (``bad_sidecar:<why>``).
+    """
+    parsed = {rel: parse_sidecar(base / rel, max_depth) for rel in list_json(base)}
+    claims: dict[str, list[tuple[str, str | None]]] = {rel: [] for rel in images}  # image -> (annotation, ambiguity)
+    missing: dict[str, str] = {}
+    annotations: set[str] = set()  # files that name images: never an image's own sidecar
+    records: list[Record] = []
+    match = _name_matcher(images)
+    for rel, (data, fail) in parsed.items():
+        names = None if fail else lookup(data, names_path)
+        if names is None:
+            continue
+        annotations.add(rel)
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+            records.append(Record(rel, data, f"bad_annotation:no_image_names({names_path})", rel))
+            continue
+        for name in dict.fromkeys(n.strip().replace("\\", "/") for n in names):
+            found = match(name)
+            for image in found:
+                claims[image].append((rel, name if len(found) > 1 else None))
+            if not found:
+                missing.setdefault(name, rel)
+    used: set[str] = set()
+    for image in images:
+        records.append(_image_record(image, claims[image], parsed, annotations, used))
+    taken = {r.file for r in records}
+    records += [Record(name, parsed[rel][0], "missing_file", rel) for name, rel in missing.items() if name not in taken]
+    records += [Record(rel, {}, fail, rel) for rel, (_, fail) in parsed.items() if fail and rel not in used]
+    return records
+
+
+def _name_matcher(images: list[str]) -> Callable[[str], list[str]]:
+    by_path = set(images)
+    by_name: dict[str, list[str]] = {}
+    for rel in images:
+        by_name.setdefault(PurePosixPath(rel).name, []).append(rel)
+    return lambda name: [name] if name in by_path else by_name.get(PurePosixPath(name).name, [])
+
+
+def _image_record(image: str, claims: list[tuple[str, str | None]], parsed: dict[str, Sidecar],
+                  annotations: set[str], used: set[str]) -> Record:
+    """The image's record: from the one annotation naming it, else from its own sidecar, else empty."""
+    if claims:
+        annotation, ambiguous = claims[0]
+        fail = (f"several_annotations:{len(claims)}" if len(claims) > 1
+                else f"ambiguous_name:{ambiguous}" if ambiguous else None)
+        return Record(image, parsed[annotation][0], fail, annotation)
+    for sidecar in (PurePosixPath(image).with_suffix(".json").as_posix(), f"{image}.json"):
+        if sidecar in parsed and sidecar not in annotations:
+            used.add(sidecar)
+            meta, fail = parsed[sidecar]
+            return Record(image, meta, fail, sidecar)
+    return Record(image, {}, None, None)
 
 
 def read_sidecar(root: Path, rel: str, sidecar_dir: Path | None,
@@ -148,17 +246,19 @@ def load_metadata(path: Path, file_col: str, max_json_depth: int = DEFAULT_MAX_J
 
 
 def folder_rows(config: FolderIngestConfig) -> Iterator[pa.Table]:
-    """The staged input: one row per image (and per metadata record whose file is missing)."""
+    """The staged input: one row per image, per metadata record whose file is missing, per unusable annotation."""
     root = Path(config.root)
+    images = list_images(root)
     metadata = _metadata_for(config)
     sidecar_dir = Path(config.sidecar_dir) if config.sidecar_dir else None
-    rows = []
-    for rel in list_images(root):
-        meta, fail = ((metadata.pop(rel, {}), None) if metadata is not None
-                      else read_sidecar(root, rel, sidecar_dir, config.max_json_depth))
-        rows.append(_row(rel, meta, config, fail))
-    for rel, meta in sorted((metadata or {}).items()):
-        rows.append(_row(rel, meta, config, "missing_file"))
+    if metadata is not None:
+        records = [Record(rel, metadata.pop(rel, {})) for rel in images]
+        records += [Record(rel, meta, "missing_file") for rel, meta in sorted(metadata.items())]
+    elif config.mapping.images:
+        records = annotated_records(images, sidecar_dir or root, config.mapping.images, config.max_json_depth)
+    else:
+        records = [Record(rel, *read_sidecar(root, rel, sidecar_dir, config.max_json_depth)) for rel in images]
+    rows = [_row(record, config) for record in records]
     keys = folder_keys([row["file"] for row in rows])
     for row in rows:
         row["key"] = keys[row["file"]]
@@ -173,20 +273,31 @@ def folder_keys(files: list[str]) -> dict[str, str]:
     return {f: stem if taken[stem] == 1 else f for f, stem in zip(files, stems)}
 
 
+def _metadata_path(config: FolderIngestConfig) -> Path | None:
+    root = Path(config.root)
+    path = Path(config.metadata) if config.metadata else next(
+        (root / name for name in AUTO_METADATA if (root / name).is_file()), None)
+    if path is not None and config.mapping.images:
+        raise ConfigError(f"{path} is one metadata file for every image, but the mapping reads annotation files "
+                          f"that name their images ({config.mapping.images}); use one or the other")
+    return path
+
+
 def _metadata_for(config: FolderIngestConfig) -> dict[str, dict[str, Any]] | None:
-    if config.metadata:
-        return load_metadata(Path(config.metadata), config.file_col, config.max_json_depth)
-    for name in AUTO_METADATA:
-        if (Path(config.root) / name).is_file():
-            return load_metadata(Path(config.root) / name, config.file_col, config.max_json_depth)
-    return None
+    path = _metadata_path(config)
+    return load_metadata(path, config.file_col, config.max_json_depth) if path is not None else None
 
 
-def _row(rel: str, meta: dict[str, Any], config: FolderIngestConfig, fail: str | None) -> dict[str, Any]:
-    mapped, reject = apply_mapping(meta, config.mapping)
-    row = {f"meta_{k}" if k in RESERVED_COLUMNS or k == "file" else k: v for k, v in mapped.items()}
+def _row(record: Record, config: FolderIngestConfig) -> dict[str, Any]:
+    mapped = apply_mapping(record.meta, config.mapping)
+    fail = record.fail or mapped.failed
+    if fail is None and not record.meta and config.mapping.columns:
+        fail = "no_metadata"  # the mapping has columns to fill, and nothing describes this image
+    row = {f"meta_{k}" if k in RESERVED_COLUMNS or k in PRIVATE_COLUMNS else k: v for k, v in mapped.columns.items()}
     row.setdefault("source", config.source or f"folder:{Path(config.root).name}")
-    row.update(file=rel, _fail_reason=fail, _reject_reason=reject)
+    if config.mapping.images:
+        row["annotation_file"] = record.annotation_file
+    row.update(file=record.file, _fail_reason=fail, _reject_reason=mapped.rejected)
     return row
 
 
@@ -199,6 +310,7 @@ def ingest_folder(
     root = Path(config.root)
     if not root.is_dir():
         raise ConfigError(f"no such folder: {root}")
+    _metadata_path(config)  # one metadata file and annotation files that name images: refused before any write
     fingerprint = folder_fingerprint(root)
 
     def planner(out_root: Path) -> list[StagedShardSource]:

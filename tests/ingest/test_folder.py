@@ -36,6 +36,7 @@ def _archive(root: Path) -> Path:
     (root / "sub" / "e.jpg.json").write_text(json.dumps(_annotation(" 순지 ", "몰골법", width=7), ensure_ascii=False))
     (root / "x.jpg").write_bytes(images.jpeg(seed=6))
     (root / "x.png").write_bytes(images.HTML)  # named like an image, is not one
+    (root / "x.png.json").write_text(json.dumps({"category": "web"}))  # no annotation: not an ink painting
     (root / ".hidden" / "h.jpg").write_bytes(images.jpeg(seed=7))
     (root / "notes.txt").write_text("not an image")
     return root
@@ -55,12 +56,12 @@ def test_sidecars_are_mapped_to_columns_and_bad_rows_keep_a_reason(tmp_path: Pat
         "a": ("ok", None, "화선지", "백묘법"),
         "b": ("rejected", "unexpected_value:method=수묵법", "순지", "수묵법"),
         "c": ("failed", "bad_sidecar:JSONDecodeError", None, None),
-        "d": ("ok", None, None, None),
+        "d": ("failed", "no_metadata", None, None),  # the mapping has columns to fill, and no sidecar
         "sub/e": ("ok", None, "순지", "몰골법"),  # whitespace around a value is stripped
-        "x.jpg": ("ok", None, None, None),
-        "x.png": ("failed", "not_an_image:html", None, None),
+        "x.jpg": ("failed", "no_metadata", None, None),
+        "x.png": ("failed", "not_an_image:html", None, None),  # outside the mapping's scope: decoded as usual
     }
-    assert rows["a"]["paper_type_en"] == "hwaseonji (xuan paper)" and rows["a"]["title"] == "매화"
+    assert rows["a"]["paper_type_en"] == "hwaseonji (Xuan paper)" and rows["a"]["title"] == "매화"
     assert rows["sub/e"]["method_en"] == "molgol (boneless, without outlines)"
     assert (rows["a"]["year"], rows["b"]["year"]) == ("1890", "1890s")  # mixed types become text
     assert rows["sub/e"]["meta_width"] == 7 and rows["sub/e"]["width"] == 96  # a colliding field moves aside
@@ -92,7 +93,7 @@ def test_one_metadata_file_instead_of_sidecars(tmp_path: Path) -> None:
     result = ingest_folder(FolderIngestConfig(root=str(root), mapping=mapping), tmp_path / "out")
     rows = {r["key"]: r for r in result.manifest.read_table().to_pylist()}
     assert {k: (r["status"], r["reason"], r["caption_ko"], r["paper_type"]) for k, r in rows.items()} == {
-        "p": ("ok", None, "대나무", "순지"), "q": ("ok", None, None, None),
+        "p": ("ok", None, "대나무", "순지"), "q": ("failed", "no_metadata", None, None),
         "gone": ("failed", "missing_file", "없음", "화선지"),
     }
 
