@@ -7,7 +7,10 @@ value, so one config can hold a rule for most rows and exempt a category it woul
     filter = "too_light"
     unless = { category = "ink_painting" }   # ink on blank paper is meant to be mostly white
 
-Rules run in order; a row's reason is the first rule it fails, and ``filter_failed`` lists every one.
+Rules run in order; a row's reason is the first rule it fails, and ``filter_failed`` lists every one it
+fails, percentile rules included. Percentile rules are decided after the per-row ones, over the rows those
+kept, so a row rejected by a per-row rule keeps that rule's reason even when a percentile rule listed before
+it also fails.
 Unknown sections, keys, filter names and parameters are errors that list what is valid. Paths in the
 file are relative to the file. ``--set clip.model=ViT-B-32`` overrides one key of the file (kdata.config).
 """
@@ -164,6 +167,8 @@ def parse_rules(items: list[Any]) -> list[RuleConfig]:
             raise ConfigError(f"{exc}; rule keys: {', '.join(_RULE_KEYS)}") from None
         rule = RuleConfig(spec.name, str(item.get("name") or spec.name), rule_params,
                           _scope(item.get("when"), f"{where}.when"), _scope(item.get("unless"), f"{where}.unless"))
+        if "," in rule.name:  # filter_failed joins rule names with commas
+            raise ConfigError(f"{where}: rule name {rule.name!r} may not hold a comma")
         if any(r.name == rule.name for r in rules):
             raise ConfigError(f"{where}: two rules are named {rule.name!r}; give one a distinct name = \"...\"")
         rules.append(rule)
