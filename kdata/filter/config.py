@@ -26,6 +26,7 @@ from kdata.errors import ConfigError
 from kdata.filter.registry import NEEDS_AESTHETIC, NEEDS_CLIP, NEEDS_SAFETY, FilterSpec, load_builtin_filters
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+AESTHETIC_ASSET = "laion-aesthetic-vit-l-14"  # the head for ViT-L/14 in kdata.models.assets
 _RULE_KEYS = ("filter", "name", "when", "unless")
 
 
@@ -53,7 +54,10 @@ class ClipConfig:
 
 @dataclass
 class AestheticConfig:
-    """The LAION improved aesthetic predictor head (.pth or .safetensors); "" = not scored."""
+    """The LAION improved aesthetic predictor head (.pth or .safetensors); "" = not scored.
+
+    ``kcli models fetch laion-aesthetic-vit-l-14`` downloads the published ViT-L/14 head and checks its sha256.
+    """
 
     weights: str = ""
 
@@ -209,7 +213,8 @@ def validate(config: FilterConfig) -> None:
         if needs == NEEDS_CLIP and not config.uses_clip:
             raise ConfigError(f"rule {rule.name!r} needs CLIP: set [clip] model = ... (e.g. \"ViT-L-14:openai\")")
         if needs == NEEDS_AESTHETIC and not config.aesthetic.weights:
-            raise ConfigError(f"rule {rule.name!r} needs [aesthetic] weights = PATH (the LAION predictor .pth)")
+            raise ConfigError(f"rule {rule.name!r} needs [aesthetic] weights = PATH (the LAION predictor .pth; "
+                              f"`kcli models fetch {AESTHETIC_ASSET}` downloads it)")
         if needs == NEEDS_SAFETY and not config.safety.scorer:
             raise ConfigError(f"rule {rule.name!r} needs [safety] scorer = NAME (clip-nsfw-head or nudenet)")
     if config.aesthetic.weights and not config.uses_clip:
