@@ -1,15 +1,17 @@
-"""``kcli models list|build``: the offline tiny presets every model family has."""
+"""``kcli models list|build|fetch``: the offline tiny presets every model family has, and pinned downloads."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from kcli.options import AsJson
 from kcli.output import emit
 
-models_app = typer.Typer(help="Model presets: list them, or build the offline tiny ones.", no_args_is_help=True)
+models_app = typer.Typer(help="Models: list or build the offline tiny presets; fetch the filter's score heads.",
+                         no_args_is_help=True)
 
 
 @models_app.command("list")
@@ -36,3 +38,26 @@ def build_presets(names: Annotated[list[str] | None, typer.Argument(help="Preset
 
     for name in names or list_presets():
         typer.echo(f"{name}: {ensure_preset(name)}")
+
+
+@models_app.command("fetch")
+def fetch(
+    name: Annotated[str, typer.Argument(help="What to fetch: laion-aesthetic-vit-l-14 (an unknown name lists all).")],
+    to: Annotated[Path | None, typer.Option("--to", help="Folder to save it in (default: <kcli home>/assets).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Download a pinned model file (LAION's aesthetic head), check its sha256, and name the setting that uses it.
+
+    Tries the Hub and plain URLs in turn; a file already there that matches is not fetched again, and one put
+    there by hand is verified the same way. With HF_HUB_OFFLINE=1 nothing is downloaded.
+    """
+    from kdata.models.assets import fetch_asset
+
+    emit(fetch_asset(name, to), as_json, _show_fetch)
+
+
+def _show_fetch(result: Any) -> None:
+    where = f"downloaded from {result.source}" if result.source else "already there, sha256 verified"
+    typer.echo(f"{result.name}: {where}")
+    typer.echo(f"  file:   {result.path} ({result.size:,} bytes, sha256 {result.sha256}, {result.license})")
+    typer.echo(f"  filter: {result.setting_line}")

@@ -7,7 +7,10 @@ value, so one config can hold a rule for most rows and exempt a category it woul
     filter = "too_light"
     unless = { category = "ink_painting" }   # ink on blank paper is meant to be mostly white
 
-Rules run in order; a row's reason is the first rule it fails, and ``filter_failed`` lists every one.
+Rules run in order; a row's reason is the first rule it fails, and ``filter_failed`` lists every one it
+fails, percentile rules included. Percentile rules are decided after the per-row ones, over the rows those
+kept, so a row rejected by a per-row rule keeps that rule's reason even when a percentile rule listed before
+it also fails.
 Unknown sections, keys, filter names and parameters are errors that list what is valid. Paths in the
 file are relative to the file. ``--set clip.model=ViT-B-32`` overrides one key of the file (kdata.config).
 """
@@ -23,6 +26,7 @@ from kdata.errors import ConfigError
 from kdata.filter.registry import NEEDS_AESTHETIC, NEEDS_CLIP, NEEDS_SAFETY, FilterSpec, load_builtin_filters
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+AESTHETIC_ASSET = "laion-aesthetic-vit-l-14"  # the head for ViT-L/14 in kdata.models.assets
 _RULE_KEYS = ("filter", "name", "when", "unless")
 
 
@@ -50,7 +54,10 @@ class ClipConfig:
 
 @dataclass
 class AestheticConfig:
-    """The LAION improved aesthetic predictor head (.pth or .safetensors); "" = not scored."""
+    """The LAION improved aesthetic predictor head (.pth or .safetensors); "" = not scored.
+
+    ``kcli models fetch laion-aesthetic-vit-l-14`` downloads the published ViT-L/14 head and checks its sha256.
+    """
 
     weights: str = ""
 
@@ -164,6 +171,8 @@ def parse_rules(items: list[Any]) -> list[RuleConfig]:
             raise ConfigError(f"{exc}; rule keys: {', '.join(_RULE_KEYS)}") from None
         rule = RuleConfig(spec.name, str(item.get("name") or spec.name), rule_params,
                           _scope(item.get("when"), f"{where}.when"), _scope(item.get("unless"), f"{where}.unless"))
+        if "," in rule.name:  # filter_failed joins rule names with commas
+            raise ConfigError(f"{where}: rule name {rule.name!r} may not hold a comma")
         if any(r.name == rule.name for r in rules):
             raise ConfigError(f"{where}: two rules are named {rule.name!r}; give one a distinct name = \"...\"")
         rules.append(rule)
@@ -204,7 +213,8 @@ def validate(config: FilterConfig) -> None:
         if needs == NEEDS_CLIP and not config.uses_clip:
             raise ConfigError(f"rule {rule.name!r} needs CLIP: set [clip] model = ... (e.g. \"ViT-L-14:openai\")")
         if needs == NEEDS_AESTHETIC and not config.aesthetic.weights:
-            raise ConfigError(f"rule {rule.name!r} needs [aesthetic] weights = PATH (the LAION predictor .pth)")
+            raise ConfigError(f"rule {rule.name!r} needs [aesthetic] weights = PATH (the LAION predictor .pth; "
+                              f"`kcli models fetch {AESTHETIC_ASSET}` downloads it)")
         if needs == NEEDS_SAFETY and not config.safety.scorer:
             raise ConfigError(f"rule {rule.name!r} needs [safety] scorer = NAME (clip-nsfw-head or nudenet)")
     if config.aesthetic.weights and not config.uses_clip:

@@ -4,7 +4,10 @@ It streams only the columns it needs from the scored manifest (keys, sizes, hash
 embedding dedup, the vectors), in this order:
 
 1. Percentile rules (``top_percent``) become absolute thresholds over the ``ok`` rows in their scope,
-   and the rows below are rejected with the rule's reason. The value used is recorded.
+   and the rows below are rejected with the rule's reason. The value used is recorded. Rows a per-row
+   rule already rejected take no part in the percentile, but are checked against the threshold too, so
+   ``filter_failed`` lists every rule a row fails; their reason (and its stats class) stays the per-row
+   rule's, which the score stage counted.
 2. Duplicates among the rows still ``ok``: same file bytes, same decoded pixels, pHash within
    ``phash_max_distance`` bits (and close colour signatures), CLIP cosine >= ``embedding_min_cosine``.
    Groups are the connected components of those links. Each group keeps one representative: highest
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kdata.atomic import atomic_path
@@ -32,6 +36,7 @@ from kdata.filter.phash import hashes_to_uint64
 from kdata.filter.scores import ScoreThresholdConfig
 from kdata.filter.stage import EMBEDDING_COLUMN
 from kdata.manifest import Manifest
+from kdata.schema import Status
 
 FINGERPRINT_KEY = b"kcli.filter.scored_fingerprint"
 SUMMARY_KEY = b"kcli.filter.summary"
@@ -39,8 +44,10 @@ SUMMARY_KEY = b"kcli.filter.summary"
 
 @dataclass
 class Decisions:
-    reasons: dict[str, str] = field(default_factory=dict)  # key -> reason
+    reasons: dict[str, str] = field(default_factory=dict)  # key -> reason, for rows the global pass rejects
     duplicate_of: dict[str, str] = field(default_factory=dict)  # key -> representative key
+    # key -> every rule the row fails, comma-joined in rule order, for rows that fail a percentile rule
+    failed: dict[str, str] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)  # percentile rule name -> value used
     duplicate_groups: int = 0
 
@@ -50,7 +57,7 @@ def global_rules(config: FilterConfig) -> list[RuleConfig]:
 
 
 def _columns_needed(config: FilterConfig, available: set[str]) -> list[str]:
-    wanted = ["key", "status", "width", "height", "sha256", "pixel_sha256", "phash", "color_sig",
+    wanted = ["key", "status", "filter_failed", "width", "height", "sha256", "pixel_sha256", "phash", "color_sig",
               config.dedup.prefer]
     for rule in global_rules(config):
         wanted += [config.spec(rule).score_column or "", *rule.scope_columns]
@@ -61,35 +68,56 @@ def _columns_needed(config: FilterConfig, available: set[str]) -> list[str]:
 
 def decide(scored: Manifest, config: FilterConfig) -> Decisions:
     columns = _columns_needed(config, set(scored.schema().names))
-    table = scored.read_table(columns, only_ok=True) if scored.num_rows else None
+    table = scored.read_table(columns) if scored.num_rows else None
     decisions = Decisions()
     if table is None or table.num_rows == 0:
         return decisions
-    alive = np.ones(table.num_rows, dtype=bool)
+    # Failed rows (an unreadable image) have no scores; rejected ones are kept for ``filter_failed``.
+    table = table.filter(pc.fill_null(pc.not_equal(table.column("status"), Status.FAILED), False))
+    alive = np.asarray(pc.fill_null(pc.equal(table.column("status"), Status.OK), False), dtype=bool)
+    failed: dict[int, list[str]] = {}
     for rule in global_rules(config):
-        _apply_percentile(table, rule, config, alive, decisions)
+        _apply_percentile(table, rule, config, alive, decisions, failed)
+    _record_failed(table, config, failed, decisions)
     _find_duplicates(table.filter(pa.array(alive)), config, decisions)
     return decisions
 
 
 def _apply_percentile(table: pa.Table, rule: RuleConfig, config: FilterConfig, alive: np.ndarray,
-                      decisions: Decisions) -> None:
+                      decisions: Decisions, failed: dict[int, list[str]]) -> None:
     spec = config.spec(rule)
     column = spec.score_column or ""
     rows = table.select([c for c in ["key", column, *rule.scope_columns] if c in table.column_names]).to_pylist()
-    in_scope = [i for i, row in enumerate(rows) if alive[i] and rule.applies(row)]
-    scores = np.array([rows[i][column] for i in in_scope if rows[i].get(column) is not None], dtype=np.float64)
+    in_scope = [i for i, row in enumerate(rows) if rule.applies(row)]
+    scores = np.array([rows[i][column] for i in in_scope if alive[i] and rows[i].get(column) is not None],
+                      dtype=np.float64)
     if not len(scores):
         return
-    # Keep the top k%: the threshold is the (100 - k)th percentile of the in-scope scores.
+    # Keep the top k%: the threshold is the (100 - k)th percentile of the in-scope scores of rows still ok.
     threshold = float(np.percentile(scores, 100.0 - float(rule.params.top_percent)))
     decisions.thresholds[rule.name] = threshold
     absolute = ScoreThresholdConfig(min=threshold)
     for i in in_scope:
         reason = spec.check(rows[i], absolute)
-        if reason is not None:
+        if reason is None:
+            continue
+        failed.setdefault(i, []).append(rule.name)
+        if alive[i]:
             decisions.reasons[rows[i]["key"]] = reason
             alive[i] = False
+
+
+def _record_failed(table: pa.Table, config: FilterConfig, failed: dict[int, list[str]],
+                   decisions: Decisions) -> None:
+    """Merge percentile failures into the per-row pass's ``filter_failed``, in the config's rule order."""
+    if not failed:
+        return
+    keys = table.column("key").to_pylist()
+    before = (table.column("filter_failed").to_pylist() if "filter_failed" in table.column_names
+              else [None] * len(keys))
+    for i, names in failed.items():
+        listed = set(names) | set((before[i] or "").split(","))
+        decisions.failed[keys[i]] = ",".join(rule.name for rule in config.rules if rule.name in listed)
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -169,11 +197,13 @@ def _find_duplicates(table: pa.Table, config: FilterConfig, decisions: Decisions
 
 
 def write_decisions(path: Path, decisions: Decisions, scored_fingerprint: str) -> None:
-    keys = sorted(decisions.reasons)
+    """One row per key the global pass decided: a null ``reason`` (or ``filter_failed``) leaves the row's as is."""
+    keys = sorted(set(decisions.reasons) | set(decisions.failed))
     table = pa.table({
         "key": pa.array(keys, pa.string()),
-        "reason": pa.array([decisions.reasons[k] for k in keys], pa.string()),
+        "reason": pa.array([decisions.reasons.get(k) for k in keys], pa.string()),
         "duplicate_of": pa.array([decisions.duplicate_of.get(k) for k in keys], pa.string()),
+        "filter_failed": pa.array([decisions.failed.get(k) for k in keys], pa.string()),
     })
     summary = {"thresholds": decisions.thresholds, "duplicate_groups": decisions.duplicate_groups}
     table = table.replace_schema_metadata({FINGERPRINT_KEY: scored_fingerprint.encode(),

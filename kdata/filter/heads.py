@@ -18,7 +18,8 @@ from kdata.deps import require
 from kdata.errors import ConfigError
 
 # LAION improved aesthetic predictor (github.com/christophschuhmann/improved-aesthetic-predictor,
-# sac+logos+ava1-l14-linearMSE.pth): Linear(768,1024), Dropout, Linear(1024,128), Dropout,
+# sac+logos+ava1-l14-linearMSE.pth; `kcli models fetch laion-aesthetic-vit-l-14` downloads it and checks the
+# sha256 pinned in kdata.models.assets): Linear(768,1024), Dropout, Linear(1024,128), Dropout,
 # Linear(128,64), Dropout, Linear(64,16), Linear(16,1) in an nn.Sequential called ``layers``; the
 # dropouts hold no weights, so the Linear layers are at indices 0, 2, 4, 6 and 7.
 AESTHETIC_LINEAR = (0, 2, 4, 6, 7)
@@ -108,6 +109,11 @@ class AestheticHead:
 
 
 def load_aesthetic_head(path: str | Path, clip_dim: int | None = None) -> AestheticHead:
+    if not Path(path).expanduser().is_file():
+        from kdata.filter.config import AESTHETIC_ASSET
+
+        raise ConfigError(f"aesthetic weights file not found: {path}; `kcli models fetch {AESTHETIC_ASSET}` "
+                          "downloads LAION's head for ViT-L/14 and prints the path to set")
     return AestheticHead(load_state_dict(path), Path(path), clip_dim)
 
 

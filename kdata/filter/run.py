@@ -81,7 +81,8 @@ def run_filter(
         fingerprint, _ = read_decisions_summary(decisions_path)
         if fingerprint != scored.manifest.fingerprint:
             write_decisions(decisions_path, decide(scored.manifest, config), scored.manifest.fingerprint)
-        return [JoinedShardSource(i, s) for i, s in zip(parent.shard_paths, scored.manifest.shard_paths)]
+        return [JoinedShardSource(i, s, decisions_path)
+                for i, s in zip(parent.shard_paths, scored.manifest.shard_paths)]
 
     # One local Ray for both passes, not one each.
     with executor_session(options.executor, options.workers, options.ray_address):

@@ -6,12 +6,15 @@
    plus the embeddings the global pass needs.
 2. :class:`ApplyStage` (per row again, after the global pass): reads each input shard beside its scored
    shard, applies the global decisions (percentile thresholds, duplicates) and drops the internal
-   columns. Its output is the filter's manifest.
+   columns. Its output is the filter's manifest. The runner hands a stage only ``ok`` rows, so the
+   percentile rules that rows rejected in pass 1 also fail are added to their ``filter_failed`` by the
+   source (:class:`JoinedShardSource`), which sees every row.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -144,12 +147,32 @@ def _put(table: pa.Table, field: pa.Field, column: pa.Array) -> pa.Table:
     return table.append_column(field, column)
 
 
+def read_decisions(path: Path) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """The global pass's decisions by key: (reason, duplicate_of, filter_failed); None leaves a value as is."""
+    stat = path.stat()
+    return _read_decisions(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2)  # once per worker, not once per shard
+def _read_decisions(path: str, mtime_ns: int, size: int) -> dict[str, tuple[str | None, str | None, str | None]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    columns = [table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
+               for c in ("key", "reason", "duplicate_of", "filter_failed")]
+    return {key: (reason, duplicate, failed) for key, reason, duplicate, failed in zip(*columns)}
+
+
 @dataclass(frozen=True)
 class JoinedShardSource:
-    """An input shard read beside its scored shard: scored columns, with the input's inline bytes."""
+    """An input shard read beside its scored shard: scored columns, with the input's inline bytes.
+
+    With ``decisions``, every row's ``filter_failed`` (rejected rows' too) gets the global pass's additions.
+    """
 
     input_path: Path
     scored_path: Path
+    decisions: Path | None = None
 
     @property
     def name(self) -> str:
@@ -174,7 +197,16 @@ class JoinedShardSource:
                                         "re-run with --overwrite")
                 table = table.set_column(table.column_names.index("image_bytes"), "image_bytes",
                                          original.column("image_bytes"))
-            yield table
+            yield self._with_failed_rules(table)
+
+    def _with_failed_rules(self, table: pa.Table) -> pa.Table:
+        decided = read_decisions(self.decisions) if self.decisions is not None else {}
+        keys = table.column("key").to_pylist()
+        if "filter_failed" not in table.column_names or not any(k in decided for k in keys):
+            return table
+        before = table.column("filter_failed").to_pylist()
+        after = [decided[k][2] or b if k in decided else b for k, b in zip(keys, before)]
+        return _put(table, pa.field("filter_failed", pa.string()), pa.array(after, pa.string()))
 
     def _inline(self) -> bool:
         import pyarrow.parquet as pq
@@ -202,12 +234,8 @@ class ApplyStage(Stage):
     name = "filter"
 
     def setup(self) -> None:
-        import pyarrow.parquet as pq
-
-        decisions = pq.read_table(self.context.output_dir / DECISIONS_FILE)
-        self.decisions = {k: (r, d) for k, r, d in zip(decisions.column("key").to_pylist(),
-                                                        decisions.column("reason").to_pylist(),
-                                                        decisions.column("duplicate_of").to_pylist())}
+        self.decisions = {key: (reason, duplicate) for key, (reason, duplicate, _) in
+                          read_decisions(self.context.output_dir / DECISIONS_FILE).items() if reason is not None}
 
     def process(self, batch: pa.Table) -> pa.Table:
         table = batch
