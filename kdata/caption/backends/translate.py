@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdata.caption.backends.base import BACKENDS, Backend, Candidate, Failed, RowItem, Source, chunks, run_isolated
-from kdata.caption.backends.loading import inference, load_pretrained
+from kdata.caption.backends.loading import check_device, inference, load_pretrained
 from kdata.textnorm import normalize_text
 
 STYLES = ("auto", "m2m100", "nllb", "mbart", "marian")
@@ -39,13 +39,14 @@ class TranslateConfig:
     max_new_tokens: int = 64
     num_beams: int = 1
     batch_size: int = 16
-    device: str = "cpu"
+    device: str = "auto"  # a GPU where the worker has one, else the CPU
 
     def __post_init__(self) -> None:
         if self.source not in ("en", "ko"):
             raise ValueError(f"source must be 'en' or 'ko', got {self.source!r}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {', '.join(STYLES)}, got {self.style!r}")
+        check_device(self.device)
 
 
 def detect_style(tokenizer: Any) -> str:
