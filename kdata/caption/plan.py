@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 # Importing the modules registers their backends.
-from kdata.caption.backends import image_models, text, translate  # noqa: F401
+from kdata.caption.backends import image_models, text, translate, translate_lm  # noqa: F401
 from kdata.caption.backends.base import BACKENDS, Backend
-from kdata.caption.backends.translate import TranslateBackend
+from kdata.caption.backends.translate import TranslatorBackend
 from kdata.caption.config import LANGUAGES, CaptionConfig, CaptionPlan
 from kdata.config import from_dict
 from kdata.errors import ConfigError, ManifestSchemaError
@@ -59,10 +59,10 @@ def check_backend_tables(config: CaptionConfig, where: str) -> None:
 def _translation_without_source(chains: dict[str, list[Backend]]) -> str | None:
     for chain in chains.values():
         for backend in chain:
-            if not isinstance(backend, TranslateBackend):
+            if not isinstance(backend, TranslatorBackend):
                 continue
             source = backend.source_language
-            if not any(not isinstance(b, TranslateBackend) for b in chains[source]):
+            if not any(not isinstance(b, TranslatorBackend) for b in chains[source]):
                 return (f"{backend.label} translates from {source!r}, but [[{source}]] has no backend "
                         "other than translate to caption from")
     return None

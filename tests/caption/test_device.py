@@ -10,6 +10,7 @@ import pytest
 from kdata.caption.backends import loading
 from kdata.caption.backends.image_models import ImageToTextConfig, VlmConfig
 from kdata.caption.backends.translate import TranslateConfig
+from kdata.caption.backends.translate_lm import TranslateLmConfig
 from kdata.caption.config import CaptionConfig, CaptionPlan, RerankConfig, caption_config_from_dict
 from kdata.caption.rerank import ClipReranker
 from kdata.caption.stage import CaptionStage
@@ -26,7 +27,7 @@ def cuda(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_auto_is_the_default_of_every_model_backend() -> None:
     configs = [ImageToTextConfig(model="m"), VlmConfig(model="m", prompt="설명해 주세요"), RerankConfig(model="m"),
-               TranslateConfig(model="m", source="en")]
+               TranslateConfig(model="m", source="en"), TranslateLmConfig(model="m", source="ko")]
     assert {config.device for config in configs} == {"auto"}
 
 
@@ -97,7 +98,7 @@ def test_a_bad_device_is_a_one_line_config_error() -> None:
     ({"en": [{"backend": "blip", "model": "m", "device": "cpu"}]}, None, False),
     ({"en": [{"backend": "blip", "model": "m", "device": "cuda:0"}]}, None, True),
     ({"en": [{"backend": "alt_text"}, {"backend": "template", "template": "{method_en}"}]}, None, False),
-    ({"ko": [{"backend": "alt_text"}], "en": [{"backend": "translate", "model": "m", "source": "ko"}]}, None, True),
+    ({"ko": [{"backend": "alt_text"}], "en": [{"backend": "translate-lm", "model": "m", "source": "ko"}]}, None, True),
     ({"en": [{"backend": "alt_text"}]}, RerankConfig(model="tiny-clip"), True),
     ({"en": [{"backend": "alt_text"}]}, RerankConfig(model="tiny-clip", device="cpu"), False),
 ])
