@@ -98,6 +98,7 @@ def test_a_bad_device_is_a_one_line_config_error() -> None:
     ({"en": [{"backend": "blip", "model": "m", "device": "cpu"}]}, None, False),
     ({"en": [{"backend": "blip", "model": "m", "device": "cuda:0"}]}, None, True),
     ({"en": [{"backend": "alt_text"}, {"backend": "template", "template": "{method_en}"}]}, None, False),
+    ({"ko": [{"backend": "alt_text"}], "en": [{"backend": "deepl", "source": "ko"}]}, None, False),  # an API: no GPU
     ({"ko": [{"backend": "alt_text"}], "en": [{"backend": "translate-lm", "model": "m", "source": "ko"}]}, None, True),
     ({"en": [{"backend": "alt_text"}]}, RerankConfig(model="tiny-clip"), True),
     ({"en": [{"backend": "alt_text"}]}, RerankConfig(model="tiny-clip", device="cpu"), False),
