@@ -62,8 +62,14 @@ class BlobStore:
         rel = blob_relpath(sha256, image_format)
         target = self.root / rel
         if not target.exists():
-            with atomic_path(target) as tmp:
-                tmp.write_bytes(data)
+            try:
+                with atomic_path(target) as tmp:
+                    tmp.write_bytes(data)
+            except OSError:
+                # Another thread or process stored the same content first, and this rename was refused
+                # (as Windows refuses to replace a file that is open): the blob is there, which is success.
+                if not target.is_file():
+                    raise
         return rel
 
     def _mark(self) -> None:

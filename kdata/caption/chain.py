@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kdata.caption.backends.base import Backend, Candidate, RowItem
-from kdata.caption.backends.translate import TranslateBackend
+from kdata.caption.backends.translate import TranslatorBackend
 from kdata.caption.config import CaptionConfig
 
 NO_CANDIDATE = "no_candidate"
@@ -63,7 +63,7 @@ class BatchResolver:
         every_backend = self.config.collects_all(language)
         remaining = list(rows)
         for index, backend in enumerate(self.chains[language]):
-            if isinstance(backend, TranslateBackend) and not with_translations:
+            if isinstance(backend, TranslatorBackend) and not with_translations:
                 continue
             targets = list(rows) if every_backend else remaining
             if not targets:
@@ -81,7 +81,7 @@ class BatchResolver:
         todo = [i for i in rows if i not in done]
         if todo:
             backend = self.chains[language][index]
-            if isinstance(backend, TranslateBackend):
+            if isinstance(backend, TranslatorBackend):
                 source = backend.source_language
                 for i, candidate in self.direct(source, todo).items():
                     if candidate is not None and candidate.text:

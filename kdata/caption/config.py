@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kdata.caption.backends.loading import check_device
 from kdata.config import from_dict, layered_settings
 from kdata.errors import ConfigError
 
@@ -45,9 +46,10 @@ class RerankConfig:
     library: str = "hf"  # "hf": a transformers CLIPModel (Hub id, folder, tiny-clip); "open_clip": MODEL:PRETRAINED
     languages: list[str] = field(default_factory=lambda: ["en"])
     batch_size: int = 32
-    device: str = "cpu"
+    device: str = "auto"  # a GPU where the worker has one, else the CPU
 
     def __post_init__(self) -> None:
+        check_device(self.device)
         if self.library not in CLIP_LIBRARIES:
             raise ValueError(f"library must be one of {', '.join(CLIP_LIBRARIES)}, got {self.library!r}")
         unknown = [lang for lang in self.languages if lang not in LANGUAGES]

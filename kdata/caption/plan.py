@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 # Importing the modules registers their backends.
-from kdata.caption.backends import image_models, text, translate  # noqa: F401
+from kdata.caption.backends import deepl_api, image_models, text, translate, translate_lm  # noqa: F401
 from kdata.caption.backends.base import BACKENDS, Backend
-from kdata.caption.backends.translate import TranslateBackend
+from kdata.caption.backends.translate import TranslatorBackend
 from kdata.caption.config import LANGUAGES, CaptionConfig, CaptionPlan
 from kdata.config import from_dict
 from kdata.errors import ConfigError, ManifestSchemaError
@@ -59,10 +59,10 @@ def check_backend_tables(config: CaptionConfig, where: str) -> None:
 def _translation_without_source(chains: dict[str, list[Backend]]) -> str | None:
     for chain in chains.values():
         for backend in chain:
-            if not isinstance(backend, TranslateBackend):
+            if not isinstance(backend, TranslatorBackend):
                 continue
             source = backend.source_language
-            if not any(not isinstance(b, TranslateBackend) for b in chains[source]):
+            if not any(not isinstance(b, TranslatorBackend) for b in chains[source]):
                 return (f"{backend.label} translates from {source!r}, but [[{source}]] has no backend "
                         "other than translate to caption from")
     return None
@@ -70,7 +70,8 @@ def _translation_without_source(chains: dict[str, list[Backend]]) -> str | None:
 
 def plan_for_columns(config: CaptionConfig, columns: Iterable[str], manifest: str, config_file: str | None = None
                      ) -> CaptionPlan:
-    """Check the backends' columns against the manifest's, before the run starts.
+    """Check the backends' columns against the manifest's, and what they need of this machine (an API
+    key), before the run starts.
 
     A missing column stops here with a message naming it, unless that backend says
     ``on_missing_column = "skip"``: then it is left out, and the plan (recorded in the lineage) says so.
@@ -80,6 +81,7 @@ def plan_for_columns(config: CaptionConfig, columns: Iterable[str], manifest: st
     for backend in (b for chain in build_backends(config).values() for b in chain):
         missing = [c for c in backend.required_columns() if c not in available]
         if not missing:
+            backend.check_environment()
             continue
         if getattr(backend.config, "on_missing_column", "error") == "skip":
             skipped.append(backend.label)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from kdata.caption.backends.base import ImageUnavailable, RowItem
+from kdata.caption.backends.loading import resolve_device
 from kdata.caption.config import RerankConfig
 from kdata.deps import require
 
@@ -21,14 +22,16 @@ class ClipReranker:
         self.config = config
         self.model: Any = None
         self.processor: Any = None  # hf: CLIPProcessor; open_clip: (preprocess, tokenizer)
+        self.device = "cpu"
 
     def load(self) -> None:
         from kdata.models import load_hf_clip, load_open_clip
 
+        self.device = resolve_device(self.config.device)
         if self.config.library == "hf":
-            self.model, self.processor = load_hf_clip(self.config.model, device=self.config.device)
+            self.model, self.processor = load_hf_clip(self.config.model, device=self.device)
         else:
-            model, preprocess, tokenizer = load_open_clip(self.config.model, device=self.config.device)
+            model, preprocess, tokenizer = load_open_clip(self.config.model, device=self.device)
             self.model, self.processor = model, (preprocess, tokenizer)
 
     def score(self, items: list[RowItem], texts: list[list[str]]) -> list[list[float] | None]:
@@ -62,7 +65,7 @@ class ClipReranker:
             features = _tensor(self.model.get_image_features(**inputs))
         else:
             preprocess, _ = self.processor
-            features = self.model.encode_image(torch.stack([preprocess(i) for i in images]).to(self.config.device))
+            features = self.model.encode_image(torch.stack([preprocess(i) for i in images]).to(self.device))
         return torch.nn.functional.normalize(features.float(), dim=-1)
 
     def _encode_texts(self, texts: list[str]) -> Any:
@@ -72,7 +75,7 @@ class ClipReranker:
             features = _tensor(self.model.get_text_features(**inputs.to(self.model.device)))
         else:
             _, tokenizer = self.processor
-            features = self.model.encode_text(tokenizer(texts).to(self.config.device))
+            features = self.model.encode_text(tokenizer(texts).to(self.device))
         return torch.nn.functional.normalize(features.float(), dim=-1)
 
 

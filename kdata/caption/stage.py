@@ -39,10 +39,14 @@ class CaptionStage(Stage):
 
     @classmethod
     def wants_gpu(cls, plan: CaptionPlan) -> bool:
-        """A GPU per worker where any captioner, translator or the re-ranker is set to a CUDA device."""
+        """A GPU per worker where a model backend (captioner, translator, re-ranker) runs on ``auto`` (the default)
+        or a CUDA device; the Ray executor asks for one only where the cluster has GPUs. Backends without a
+        model (templates, alt text, an API translator) never do."""
         config = plan.config
-        tables = [*config.en, *config.ko, *([{"device": config.rerank.device}] if config.rerank else [])]
-        return any(str(table.get("device", "cpu")).startswith("cuda") for table in tables)
+        devices = [getattr(b.config, "device", "cpu") for chain in build_backends(config, skipped=plan.skipped).values()
+                   for b in chain]
+        devices += [config.rerank.device] if config.rerank else []
+        return any(device != "cpu" for device in devices)
 
     def setup(self) -> None:
         plan: CaptionPlan = self.config

@@ -1,9 +1,10 @@
-"""Reading Korean-English sentence pairs from CSV, TSV, JSONL and XLSX files, finding the two columns.
+"""Reading Korean-English sentence pairs from CSV, TSV, JSONL, JSON and XLSX files, finding the two columns.
 
 Korean public translation corpora (the AI Hub Korean-English parallel corpora, for example) ship as
-spreadsheets with ``원문`` (source) / ``번역문`` (translation) columns; other sets use ``ko`` / ``en`` or
-``korean`` / ``english``. Column names are matched case-insensitively; for ``원문`` / ``번역문`` the
-Korean side is whichever column is written in Hangul, since the en→ko sets put English in ``원문``.
+spreadsheets or JSON arrays of records (:mod:`kdata.corpus.jsonarray`) with ``원문`` (source) /
+``번역문`` (translation) columns; other sets use ``ko`` / ``en`` or ``korean`` / ``english``. Column
+names are matched case-insensitively; for ``원문`` / ``번역문`` the Korean side is whichever column is
+written in Hangul, since the en→ko sets put English in ``원문``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from kdata.corpus.jsonarray import read_json_records
 from kdata.corpus.limits import CorpusInputError, CorpusLimits, option
 from kdata.corpus.xlsx import column_names, read_xlsx
 from kdata.jsondepth import json_too_deep, too_deep_message
@@ -24,7 +26,7 @@ from kdata.textnorm import normalize_text, script_counts
 
 __all__ = ["CorpusFile", "CorpusInputError", "CorpusLimits", "detect_columns", "read_corpus_file"]
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".xlsx": "xlsx"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".xlsx": "xlsx"}
 # (korean, english) header pairs, most specific first.
 COLUMN_PAIRS = (("원문", "번역문"), ("ko", "en"), ("korean", "english"), ("kor", "eng"), ("한국어", "영어"))
 DIRECTION_SAMPLE = 200  # rows looked at to tell which of 원문/번역문 is Korean
@@ -56,8 +58,9 @@ def read_corpus_file(path: str | Path, ko_col: str | None = None, en_col: str | 
     if fmt is None:
         raise CorpusInputError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(FORMATS)}")
     reasons: dict[int, str] = {}
-    if fmt == "jsonl":
-        rows = _read_jsonl(path, limits.max_json_depth)
+    if fmt in ("jsonl", "json"):
+        reader = _read_jsonl if fmt == "jsonl" else read_json_records
+        rows = reader(path, limits.max_json_depth)
         columns = list(dict.fromkeys(name for row in rows for name in row))
     elif fmt == "xlsx":
         columns, rows = read_xlsx(path, limits)

@@ -114,7 +114,7 @@ def test_translation_without_a_source_once_templates_are_skipped_is_an_error() -
     [
         ({"ko": [{"backend": "templte", "template": "{a}"}]},
          "cfg: ko[0]:templte: unknown caption backend 'templte'; "
-         "valid names: alt_text, blip, image-to-text, template, translate, vlm"),
+         "valid names: alt_text, blip, deepl, image-to-text, template, translate, translate-lm, vlm"),
         ({"ko": [{"backend": "template", "template": "{a}", "tempalte": "x"}]},
          "cfg: ko[0]:template: unknown key 'tempalte'; valid keys: on_missing_column, template"),
         ({"ko": [{"backend": "template", "template": "a {} b"}]}, "is not a column name"),

@@ -168,12 +168,13 @@ def test_sigkill_of_a_ray_ingest_part_way_then_rerun_resumes(tmp_path: Path, ray
     assert not list((killed / "data").glob("*.tmp-*")), "a temporary file from the killed run was left as output"
 
 
-def test_caption_asks_for_a_gpu_only_where_a_model_is_set_on_cuda() -> None:
+def test_caption_asks_for_a_gpu_only_where_a_model_may_use_one() -> None:
     from kdata.caption.config import CaptionConfig, CaptionPlan, RerankConfig
     from kdata.caption.stage import CaptionStage
 
-    captioner = {"backend": "captioner", "model": "tiny-captioner"}
+    captioner = {"backend": "blip", "model": "tiny-captioner", "device": "cpu"}
     assert not CaptionStage.wants_gpu(CaptionPlan(CaptionConfig(en=[captioner])))
     assert CaptionStage.wants_gpu(CaptionPlan(CaptionConfig(en=[{**captioner, "device": "cuda"}])))
+    assert CaptionStage.wants_gpu(CaptionPlan(CaptionConfig(en=[{**captioner, "device": "auto"}])))
     rerank = RerankConfig(model="tiny-clip", device="cuda:1")
     assert CaptionStage.wants_gpu(CaptionPlan(CaptionConfig(en=[captioner], rerank=rerank)))

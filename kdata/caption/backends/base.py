@@ -111,6 +111,10 @@ class Backend(ABC):
         """Manifest columns this backend reads; checked before the run starts."""
         return []
 
+    def check_environment(self) -> None:  # noqa: B027 - an optional override point
+        """Check what this machine must provide (an API key in the environment), before the run starts;
+        raise :class:`~kdata.errors.ConfigError` with a one-line fix."""
+
     def load(self) -> None:  # noqa: B027 - an optional override point
         """Load models; called once per worker before any batch."""
 

@@ -23,7 +23,7 @@ from kdata.caption.backends.base import (
     run_isolated,
     short_hash,
 )
-from kdata.caption.backends.loading import inference, load_pretrained, seed_from_keys
+from kdata.caption.backends.loading import check_device, inference, load_pretrained, seed_from_keys
 from kdata.textnorm import normalize_text
 
 
@@ -36,12 +36,13 @@ class ImageToTextConfig:
     num_candidates: int = 1  # more than one: nucleus sampling, for CLIP re-ranking (LAION-COCO)
     top_p: float = 0.9
     batch_size: int = 16
-    device: str = "cpu"
+    device: str = "auto"  # a GPU where the worker has one, else the CPU
 
     def __post_init__(self) -> None:
         for name in ("max_new_tokens", "num_beams", "num_candidates", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        check_device(self.device)
 
 
 @dataclass
