@@ -44,6 +44,11 @@ def test_eval_and_serve_user_errors_are_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: --lora 'broken': expected NAME=PATH, e.g. --lora ink=out/lora/ink.safetensors"]
+    done = kcli("serve", "--base", "tiny-sd", "--lora", f"../ink={tmp_path}", env=ONE_THREAD)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: --lora '../ink={tmp_path}': a name is letters and digits of any script (e.g. '한복 LoRA'), "
+        "spaces, '-' and '_', starting with a letter or digit, at most 64 characters; U+002E is not allowed"]
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]  # the UNet's attention projections, as kcli train lora
+KOREAN_LORA = "수묵화 LoRA"  # the serve tests' second LoRA, named as the seed's demo named its LoRAs
 
 
 def make_tiny_lora(out_dir: Path, seed: int = 0, scale: float = 0.5) -> Path:
