@@ -52,6 +52,8 @@ PROMPTS = [
     {"id": "food-b", "category": "food", "ko": "비빔밥 한 그릇", "en": "a bowl of bibimbap"},
 ]
 
+KOREAN_ONLY = [{key: value for key, value in row.items() if key != "en"} for row in PROMPTS]
+
 
 def write_prompts(path: Path, rows: list[dict] | None = None) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows or PROMPTS), encoding="utf-8")
