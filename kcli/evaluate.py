@@ -39,14 +39,18 @@ def eval_encoder(
 def eval_t2i(
     base: Base,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for images, eval.csv, report.md and report.html.")],
-    prompts: Annotated[Path | None, typer.Option(help="JSONL of id/category/ko/en (default: the bundled "
-                                                    "set).")] = None,
+    prompts: Annotated[Path | None, typer.Option(help="JSONL of id/category/ko and optional en (default: the "
+                                                    "bundled set); without en, English-only parts are skipped.")]
+    = None,
     pipelines: Annotated[str, typer.Option(help="Comma-separated: ko-encoder, translate, english-reference.")]
     = "ko-encoder,translate",
     text_encoder: TextEncoder = None,
-    translator: Annotated[ModelId, typer.Option(help="Ko→en seq2seq model (default facebook/m2m100_418M).")] = None,
-    english_clip: Annotated[ModelId, typer.Option(help="CLIP scoring against the English prompt.")] = None,
-    korean_clip: Annotated[ModelId, typer.Option(help="CLIP scoring against the Korean prompt.")] = None,
+    translator: Annotated[ModelId, typer.Option(help="Ko→en seq2seq model for translate [default: "
+                                                 "facebook/m2m100_418M].")] = None,
+    english_clip: Annotated[ModelId, typer.Option(help="CLIP scoring against the English prompt, or none [default: "
+                                                   "openai/clip-vit-large-patch14].")] = None,
+    korean_clip: Annotated[ModelId, typer.Option(help="CLIP scoring against the Korean prompt, or none [default: "
+                                                  "Bingsu/clip-vit-large-patch14-ko].")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N prompts.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first prompt; prompt i uses seed + i in every "
                                       "pipeline.")] = 0,
@@ -59,9 +63,12 @@ def eval_t2i(
     overwrite: Overwrite = False,
     as_json: AsJson = False,
 ) -> None:
-    """Each prompt through each pipeline (same seeds): per-stage latency, CLIP scores, image grid, eval.csv."""
+    """Each prompt through each pipeline (same seeds): per-stage latency, CLIP scores, image grid, eval.csv.
+
+    Every model is found (local, cached, or on the Hub unless HF_HUB_OFFLINE=1) before the first image.
+    """
     from kcli.output import progress_bars
-    from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i
+    from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i, plan_evaluation
 
     models = {k: v for k, v in (("translator", translator), ("english_clip", english_clip),
                                 ("korean_clip", korean_clip)) if v}
@@ -69,15 +76,31 @@ def eval_t2i(
                            prompts=prompts and str(prompts), text_encoder=text_encoder, limit=limit, seed=seed,
                            steps=steps, guidance=guidance, negative_prompt=negative_prompt, height=size, width=size,
                            warmup=warmup, **models)
+    plan = plan_evaluation(config)  # every model found, or one line naming the option, before any image
+    if not as_json:
+        show_plan(plan)
     with progress_bars(not as_json) as progress:
-        result = evaluate_t2i(config, overwrite=overwrite, progress=progress)
+        result = evaluate_t2i(config, overwrite=overwrite, progress=progress, plan=plan)
     emit(result, as_json, show_t2i)
+
+
+def show_plan(plan) -> None:  # noqa: ANN001 - a ktrain.t2i.plan.T2IPlan
+    from rich.markup import escape
+
+    from kcli.output import console, rows_table
+
+    # A spec is a path or an id the user typed: shown as text, never read as rich markup.
+    rows = [tuple(escape(cell) for cell in (", ".join(m.used_by), m.role, m.shown(), m.found)) for m in plan.models]
+    console.print(rows_table(("used by", "model", "spec", "found"), rows, title="eval t2i: models"))
+    for note in plan.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def show_t2i(result) -> None:  # noqa: ANN001 - a ktrain.t2i.evaluate.T2IEvalResult
     from kcli.output import console, rows_table
 
     metrics = ("text_stage_s", "denoise_s", "decode_s", "total_s", "clip_en", "clip_ko")
-    rows = [(s["pipeline"], *(f"{s[m + '_median']:.4f}" for m in metrics)) for s in result.summary]
+    rows = [(s["pipeline"], *("–" if s[m + "_median"] is None else f"{s[m + '_median']:.4f}" for m in metrics))
+            for s in result.summary]
     console.print(rows_table(("pipeline", *(f"{m} median" for m in metrics)), rows, title="eval t2i"))
     console.print(f"{len(result.rows)} rows ({result.skipped} already done): {result.csv}, {result.report_html}")

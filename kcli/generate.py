@@ -49,7 +49,8 @@ def generate(
 def serve(
     base: Base,
     text_encoder: TextEncoder = None,
-    lora: Annotated[list[str] | None, typer.Option(help="NAME=PATH of a LoRA users may pick; repeatable.")] = None,
+    lora: Annotated[list[str] | None, typer.Option(help="NAME=PATH of a LoRA users may pick, repeatable; NAME in "
+                                                   "any script, e.g. '수묵화 LoRA=out/lora/ink'.")] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = 7860,
     max_queue: Annotated[int, typer.Option(min=0, help="Requests that may wait; more are told to retry.")] = 8,

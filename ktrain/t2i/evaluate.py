@@ -5,6 +5,10 @@ drifts (a shared CPU, a GPU that warms up) every pipeline sees the same conditio
 renders ``warmup`` unrecorded images, so one-time costs (lazy initialisation, kernel selection) land in no
 row. Images render one at a time (batch 1): the latency a user of the demo waits for.
 
+Before anything is rendered, :mod:`ktrain.t2i.plan` decides which model each pipeline and score uses (the
+defaults are listed there) and checks that each can be found; a missing one is refused in one line, and
+every pipeline's models are loaded (and warmed up) before the first recorded image.
+
 Every (prompt, pipeline) writes its image and a JSON row under ``OUT`` as soon as it is done; a re-run with
 the same generation settings skips finished rows (interrupt it and run the same command again), and the
 CLIP scores, ``eval.csv``, ``summary.json``, ``report.md`` and ``report.html`` are rebuilt from what is on
@@ -26,13 +30,10 @@ from kdata.errors import ConfigError
 from kdata.outputs import check_out_vs_inputs, check_overwritable, claim_output, local_paths
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.t2i.pipelines import STAGE_COLUMNS, ModelSet, ModelSpecs, PipelineSpec, parse_pipelines
+from ktrain.t2i.plan import SCORES, T2IPlan, check_models, plan_t2i
 from ktrain.t2i.prompts import BUNDLED_PROMPTS, BUNDLED_PROMPTS_NAME, Prompt, load_prompts
 from ktrain.t2i.render import RenderSettings
 
-# Real models a user would compare with; tests and the demo pass tiny presets.
-DEFAULT_TRANSLATOR = "facebook/m2m100_418M"
-DEFAULT_ENGLISH_CLIP = "openai/clip-vit-large-patch14"
-DEFAULT_KOREAN_CLIP = "Bingsu/clip-vit-large-patch14-ko"
 CONFIG_FILE = "eval_config.json"
 # Settings that decide what an image looks like or how it was timed; the rest may change between runs.
 GENERATION_KEYS = ("prompts_sha256", "base", "text_encoder", "translator", "seed", "steps", "guidance",
@@ -48,10 +49,11 @@ class T2IEvalConfig:
     out: str
     pipelines: list[str] = field(default_factory=lambda: ["ko-encoder", "translate"])
     prompts: str | None = None  # None: the bundled K-contents set
-    text_encoder: str | None = None
-    translator: str | None = DEFAULT_TRANSLATOR
-    english_clip: str = DEFAULT_ENGLISH_CLIP
-    korean_clip: str = DEFAULT_KOREAN_CLIP
+    text_encoder: str | None = None  # None: the base's own
+    # None: the default in ktrain.t2i.plan (a real model a user would compare with; tests pass tiny presets).
+    translator: str | None = None
+    english_clip: str | None = None  # "none": no clip_en
+    korean_clip: str | None = None  # "none": no clip_ko
     limit: int | None = None
     seed: int = 0
     steps: int = 30
@@ -68,9 +70,9 @@ class T2IEvalConfig:
                 raise ConfigError(f"--{name} must be at least 1, got {value}")
         if self.warmup < 0:
             raise ConfigError(f"--warmup must be 0 or more, got {self.warmup}")
-        # Cheap checks up front, so a typo is refused before any model loads or progress bar starts.
-        parse_pipelines(",".join(self.pipelines))
-        load_prompts(self.prompts, self.limit)
+        # Cheap checks up front, so a typo or a Korean-only set asked for English is refused before any model
+        # is looked for, loaded or a progress bar starts.
+        plan_t2i(self, load_prompts(self.prompts, self.limit))
 
     @property
     def settings(self) -> RenderSettings:
@@ -87,41 +89,55 @@ class T2IEvalResult:
     summary: list[dict[str, Any]]
     generated: int
     skipped: int
+    plan: T2IPlan
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "csv": str(self.csv), "report_md": str(self.report_md),
                 "report_html": str(self.report_html), "rows": len(self.rows), "generated": self.generated,
-                "skipped": self.skipped, "summary": self.summary}
+                "skipped": self.skipped, "summary": self.summary, **self.plan.to_dict()}
+
+
+def plan_evaluation(config: T2IEvalConfig) -> T2IPlan:
+    """The models each pipeline and score will use, each found (a ConfigError naming the option otherwise)."""
+    return check_models(plan_t2i(config, load_prompts(config.prompts, config.limit)))
 
 
 def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: ProgressCallback | None = None,
-                 models: ModelSet | None = None) -> T2IEvalResult:
-    """Generate what is missing, score everything, write the CSV and both reports."""
+                 models: ModelSet | None = None, plan: T2IPlan | None = None) -> T2IEvalResult:
+    """Check the models, generate what is missing, score everything, write the CSV and both reports.
+
+    ``plan``: :func:`plan_evaluation`'s answer for this config, when the caller has shown it already.
+    """
+    plan = plan or plan_evaluation(config)
     prompts = load_prompts(config.prompts, config.limit)
     pipelines = parse_pipelines(",".join(config.pipelines))
     out = Path(config.out)
-    record = _prepare_out(out, config, overwrite)
-    models = models or ModelSet(ModelSpecs(config.base, config.text_encoder, config.translator))
+    record = _prepare_out(out, config, plan, overwrite)
+    models = models or ModelSet(ModelSpecs(config.base, config.text_encoder, plan.translator))
     generated, skipped = _generate_all(out, config, prompts, pipelines, models, progress)
     rows = [_read_row(out, pipeline.name, prompt) for prompt in prompts for pipeline in pipelines]
-    _score(out, rows, config, models.device.name, progress)
+    _score(out, rows, plan, models.device.name, progress)
     from ktrain.t2i.report import summarize, write_reports
 
     summary = summarize(rows, [p.name for p in pipelines])
     csv_path = _write_csv(out / "eval.csv", rows)
     write_json_atomic(out / "summary.json", {"pipelines": summary, "config": record})
     report_md, report_html = write_reports(out, record, summary, rows, [p.name for p in pipelines])
-    return T2IEvalResult(out, csv_path, report_md, report_html, rows, summary, generated, skipped)
+    return T2IEvalResult(out, csv_path, report_md, report_html, rows, summary, generated, skipped, plan)
 
 
-def _prepare_out(out: Path, config: T2IEvalConfig, overwrite: bool) -> dict[str, Any]:
+def _prepare_out(out: Path, config: T2IEvalConfig, plan: T2IPlan, overwrite: bool) -> dict[str, Any]:
     """Write the resolved config; refuse an OUT made with other settings. ``overwrite`` clears OUT's rows."""
-    check_out_vs_inputs(out, local_paths([config.prompts, config.base, config.text_encoder, config.translator,
-                                          config.english_clip, config.korean_clip]))
+    check_out_vs_inputs(out, local_paths([config.prompts, config.base, config.text_encoder, plan.translator,
+                                          plan.english_clip, plan.korean_clip]))
     if overwrite:
         check_overwritable(out)  # only an evaluation kcli marked as its own loses its images and rows
     prompts_file = Path(config.prompts) if config.prompts else BUNDLED_PROMPTS
-    record = {**asdict(config), "prompts": str(prompts_file) if config.prompts else BUNDLED_PROMPTS_NAME,
+    # The models as resolved (a default by its name), and which one each pipeline and score used, with why a
+    # score was left out: a later reader need not know this version's defaults.
+    record = {**asdict(config), "translator": plan.translator, "english_clip": plan.english_clip,
+              "korean_clip": plan.korean_clip, **plan.to_dict(),
+              "prompts": str(prompts_file) if config.prompts else BUNDLED_PROMPTS_NAME,
               "prompts_sha256": hashlib.sha256(prompts_file.read_bytes()).hexdigest(), "kcli_version": __version__}
     previous_file = out / CONFIG_FILE
     if previous_file.exists():
@@ -151,13 +167,14 @@ def _generate_all(out: Path, config: T2IEvalConfig, prompts: list[Prompt], pipel
                   models: ModelSet, progress: ProgressCallback | None) -> tuple[int, int]:
     jobs = [(index, prompt, pipeline) for index, prompt in enumerate(prompts) for pipeline in pipelines]
     todo = [job for job in jobs if not _row_path(out, job[2].name, job[1].id).exists()]
-    warmed: set[str] = set()
+    # Every model loads, and every pipeline renders once, before the first image is kept: a model that does
+    # not load fails the run before it has written anything.
+    pending = {job[2].name for job in todo}
+    for pipeline in (p for p in pipelines if p.name in pending):
+        pipeline.load(models)
+        for _ in range(config.warmup):
+            pipeline.run(models, prompts[0], config.seed, config.settings)
     for done, (index, prompt, pipeline) in enumerate(todo):
-        if pipeline.name not in warmed:
-            pipeline.load(models)
-            for _ in range(config.warmup):
-                pipeline.run(models, prompts[0], config.seed, config.settings)
-            warmed.add(pipeline.name)
         seed = config.seed + index  # the same seed for one prompt in every pipeline
         result = pipeline.run(models, prompt, seed, config.settings)
         _save_row(out, prompt, pipeline.name, seed, result)
@@ -184,20 +201,28 @@ def _read_row(out: Path, pipeline: str, prompt: Prompt) -> dict[str, Any]:
     return {**row, "image": _image_path(pipeline, prompt.id).as_posix()}
 
 
-def _score(out: Path, rows: list[dict[str, Any]], config: T2IEvalConfig, device: str,
+def _score(out: Path, rows: list[dict[str, Any]], plan: T2IPlan, device: str,
            progress: ProgressCallback | None) -> None:
-    """``clip_en`` (English CLIP vs the English prompt) and ``clip_ko`` (Korean CLIP vs the Korean prompt)."""
+    """``clip_en`` (English CLIP vs the English prompt) and ``clip_ko`` (Korean CLIP vs the Korean prompt);
+    a score the plan leaves out stays None (empty in eval.csv, "–" in the reports)."""
     from PIL import Image
 
     from ktrain.t2i.clipscore import ClipScorer
 
+    for score in SCORES:
+        for row in rows:
+            row[score.column] = None
+    if not plan.scores:
+        return
     images = [Image.open(out / row["image"]).convert("RGB") for row in rows]
-    for column, spec, text_key in (("clip_en", config.english_clip, "prompt_en"),
-                                   ("clip_ko", config.korean_clip, "prompt_ko")):
-        scores = ClipScorer(spec, device).score(images, [row[text_key] for row in rows])
-        for row, value in zip(rows, scores):
-            row[column] = round(value, 4)
-        notify(progress, ProgressEvent("score", len(rows), len(rows), "images", detail=column))
+    for score in SCORES:
+        spec = getattr(plan, score.field)
+        if spec is None:
+            continue
+        values = ClipScorer(spec, device).score(images, [row[score.text] for row in rows])
+        for row, value in zip(rows, values):
+            row[score.column] = round(value, 4)
+        notify(progress, ProgressEvent("score", len(rows), len(rows), "images", detail=score.column))
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:

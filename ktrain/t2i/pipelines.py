@@ -79,6 +79,7 @@ class PipelineSpec:
     description: str
     run: Callable[[ModelSet, Prompt, int, RenderSettings], Generation]
     needs: tuple[str, ...] = field(default_factory=tuple)  # which ModelSet members it uses
+    needs_english: bool = False  # reads each prompt's ``en``: a Korean-only prompt set cannot run it
 
     def load(self, models: ModelSet) -> None:
         for member in self.needs:
@@ -104,6 +105,10 @@ def run_translate(models: ModelSet, prompt: Prompt, seed: int, settings: RenderS
 
 
 def run_english_reference(models: ModelSet, prompt: Prompt, seed: int, settings: RenderSettings) -> Generation:
+    if prompt.en is None:  # the evaluation's plan refuses this pipeline for such a set; a direct caller learns here
+        from kdata.errors import ConfigError
+
+        raise ConfigError(f"english-reference needs English text, and prompt {prompt.id!r} has no en")
     image, seconds = render(models.english, prompt.en, seed, settings, models.device)
     return _finish(image, prompt.en, seconds)
 
@@ -113,7 +118,7 @@ for _spec in (
     PipelineSpec("translate", "Korean prompt → translation → English pipeline", run_translate,
                  ("translator", "english")),
     PipelineSpec("english-reference", "the prompt set's English → English pipeline", run_english_reference,
-                 ("english",)),
+                 ("english",), needs_english=True),
 ):
     T2I_PIPELINES.add(_spec.name, _spec)
 

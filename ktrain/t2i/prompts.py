@@ -1,9 +1,11 @@
-"""The prompt set an evaluation reads: JSON Lines of ``{"id", "category", "ko", "en"}``.
+"""The prompt set an evaluation reads: JSON Lines of ``{"id", "category", "ko"}`` and, optionally, ``"en"``.
 
 The bundled set (``kdata/bundled/prompts/k-contents-prompts.jsonl``) holds 98 Korean K-contents prompts written
 for this project, seven categories of 14 (hanbok, hanok, ink painting, food, festival, landscape,
 animation), each with an English translation: the English side feeds the ``english-reference`` pipeline
-and the English CLIP score, the Korean side everything else.
+and the English CLIP score, the Korean side everything else. A set of one's own may be Korean only
+(no ``en``, or ``"en": null``): an evaluation then leaves out what needs English (see
+:mod:`ktrain.t2i.plan`); an ``en`` that is there must be non-empty text.
 
 An id names the prompt's files (``images/<pipeline>/<id>.png``, ``rows/<pipeline>/<id>.json``) and its
 links in ``report.md``, so it must be a plain file name: ASCII letters, digits, ``.``, ``_`` and ``-``,
@@ -25,6 +27,7 @@ from kdata.errors import ConfigError
 BUNDLED_PROMPTS = bundled_path("prompts/k-contents-prompts.jsonl")
 BUNDLED_PROMPTS_NAME = bundled_name("prompts/k-contents-prompts.jsonl")  # for records: the same in every install
 FIELDS = ("id", "category", "ko", "en")
+REQUIRED = ("id", "category", "ko")
 PROMPT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -33,7 +36,7 @@ class Prompt:
     id: str
     category: str
     ko: str
-    en: str
+    en: str | None = None  # None: a Korean-only prompt
 
     def __post_init__(self) -> None:
         check_prompt_id(self.id)
@@ -77,9 +80,21 @@ def _parse_line(line: str, where: str) -> Prompt:
         raise ConfigError(f"{where}: not a JSON object ({exc.msg})") from None
     if not isinstance(record, dict):
         raise ConfigError(f"{where}: not a JSON object")
-    missing = [f for f in FIELDS if not isinstance(record.get(f), str) or not record[f].strip()]
+    missing = [f for f in REQUIRED if not _is_text(record.get(f))]
     if missing:
-        raise ConfigError(f"{where}: needs non-empty text fields {', '.join(FIELDS)}; missing or empty: "
-                          f"{', '.join(missing)}")
+        raise ConfigError(f"{where}: needs non-empty text fields {', '.join(REQUIRED)} (and en, when given); "
+                          f"missing or empty: {', '.join(missing)}")
+    english = record.get("en")
+    if english is not None and not _is_text(english):
+        raise ConfigError(f"{where}: en must be non-empty text when given (leave it out for a Korean-only prompt)")
     check_prompt_id(record["id"].strip(), where)
-    return Prompt(*(record[f].strip() for f in FIELDS))
+    return Prompt(*(record[f].strip() for f in REQUIRED), english.strip() if english is not None else None)
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def without_english(prompts: list[Prompt]) -> list[Prompt]:
+    """The prompts that have no ``en``."""
+    return [prompt for prompt in prompts if prompt.en is None]

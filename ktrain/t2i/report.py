@@ -1,9 +1,10 @@
 """The evaluation's reports: per-pipeline means and medians, the ratios that matter, an image grid per prompt.
 
 ``report.md`` (readable on GitHub: the images are relative links) and ``report.html`` (one page, no
-scripts) say the same: a table of every latency stage and both CLIP scores per pipeline, the
-Korean-encoder pipeline's latency against the translation baseline's, and each prompt's images side by
-side with their timings and scores. Prompt texts, ids and model names come from files a user may not have
+scripts) say the same: the models used and what was left out (a Korean-only prompt set has no English CLIP
+score: "–"), a table of every latency stage and both CLIP scores per pipeline, the Korean-encoder
+pipeline's latency against the translation baseline's, and each prompt's images side by side with their
+timings and scores. Prompt texts, ids and model names come from files a user may not have
 written: ``report.md`` shows them through :mod:`kdata.markup`, ``report.html`` through ``html.escape``,
 and image links only as relative paths inside ``OUT``.
 """
@@ -29,7 +30,7 @@ def summarize(rows: list[dict[str, Any]], pipelines: list[str]) -> list[dict[str
         mine = [row for row in rows if row["pipeline"] == name]
         entry: dict[str, Any] = {"pipeline": name, "n": len(mine)}
         for metric in METRICS:
-            values = [float(row[metric]) for row in mine]
+            values = [float(row[metric]) for row in mine if row.get(metric) is not None]
             entry[f"{metric}_mean"] = round(statistics.fmean(values), 6) if values else None
             entry[f"{metric}_median"] = round(statistics.median(values), 6) if values else None
         summary.append(entry)
@@ -62,9 +63,13 @@ def _fmt(value: Any, metric: str) -> str:
 def _settings_line(config: dict[str, Any], show: Callable[[Any], str]) -> str:
     """The generation settings in one line, each model name through ``show`` (Markdown code or escaped HTML)."""
     return (f"base {show(config['base'])}, text encoder {show(config['text_encoder'] or '(the base’s own)')}, "
-            f"translator {show(config['translator'])}, English CLIP {show(config['english_clip'])}, "
-            f"Korean CLIP {show(config['korean_clip'])}; {int(config['steps'])} steps, guidance "
+            f"translator {show(config['translator'])}, English CLIP {show(config['english_clip'] or '(not scored)')}, "
+            f"Korean CLIP {show(config['korean_clip'] or '(not scored)')}; {int(config['steps'])} steps, guidance "
             f"{float(config['guidance']):g}, seed {int(config['seed'])} + prompt index")
+
+
+def _clip_text(row: dict[str, Any]) -> str:
+    return f"CLIP en {_fmt(row['clip_en'], 'clip_en')} / ko {_fmt(row['clip_ko'], 'clip_ko')}"
 
 
 def _html_text(value: Any) -> str:
@@ -74,6 +79,7 @@ def _html_text(value: Any) -> str:
 def markdown(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[str, Any]],
              pipelines: list[str]) -> str:
     lines = ["# Korean prompts: text-to-image pipelines compared", "", _settings_line(config, md_code), "",
+             *(f"- {md_text(note)}" for note in config.get("notes", [])), *([""] if config.get("notes") else []),
              "| pipeline | n | " + " | ".join(f"{m} mean / median" for m in METRICS) + " |",
              "|---|---|" + "---|" * len(METRICS)]
     for entry in summary:
@@ -87,8 +93,9 @@ def markdown(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[d
         mine = {row["pipeline"]: row for row in rows if row["prompt_id"] == prompt_id}
         first = next(iter(mine.values()))
         cells = [f"{md_image(name, mine[name]['image'])}<br>{_fmt(mine[name]['total_s'], 'total_s')}, "
-                 f"CLIP en {mine[name]['clip_en']:.2f} / ko {mine[name]['clip_ko']:.2f}" for name in pipelines]
-        label = f"**{md_text(prompt_id)}**<br>{md_text(first['prompt_ko'])}<br>{md_text(first['prompt_en'])}"
+                 f"{_clip_text(mine[name])}" for name in pipelines]
+        english = f"<br>{md_text(first['prompt_en'])}" if first["prompt_en"] else ""
+        label = f"**{md_text(prompt_id)}**<br>{md_text(first['prompt_ko'])}{english}"
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -116,20 +123,23 @@ def page(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[
     for prompt_id in dict.fromkeys(row["prompt_id"] for row in rows):
         mine = {row["pipeline"]: row for row in rows if row["prompt_id"] == prompt_id}
         first = next(iter(mine.values()))
+        english = f"<br>{esc(first['prompt_en'])}" if first["prompt_en"] else ""
         grid += (f"<tr data-prompt='{esc(prompt_id)}'><td><b>{esc(prompt_id)}</b><br>{esc(first['prompt_ko'])}"
-                 f"<br>{esc(first['prompt_en'])}</td>")
+                 f"{english}</td>")
         for name in pipelines:
             row = mine[name]
             src = html_url(row["image"])
             picture = f"<img src='{src}' alt='{esc(name)}'>" if src else ""
             grid += (f"<td>{picture}<div class='used'>"
-                     f"{esc(row['prompt_used'])}</div>{_fmt(row['total_s'], 'total_s')} · CLIP en "
-                     f"{row['clip_en']:.2f} / ko {row['clip_ko']:.2f}</td>")
+                     f"{esc(row['prompt_used'])}</div>{_fmt(row['total_s'], 'total_s')} · "
+                     f"{_clip_text(row)}</td>")
         grid += "</tr>"
     settings = _settings_line(config, _html_text)
+    notes = "".join(f"<li>{_html_text(note)}</li>" for note in config.get("notes", []))
     return (f"<!doctype html><html lang='ko'><head><meta charset='utf-8'><title>kcli eval t2i</title>"
             f"<style>{_STYLE}</style></head><body><h1>Korean prompts: text-to-image pipelines compared</h1>"
-            f"<p>{settings}</p><table id='summary'><tr><th>pipeline</th><th>n</th>{head}</tr>{body}</table>"
+            f"<p>{settings}</p><ul id='notes'>{notes}</ul>"
+            f"<table id='summary'><tr><th>pipeline</th><th>n</th>{head}</tr>{body}</table>"
             f"<ul id='ratios'>{ratio_items}</ul><h2>Images</h2><table class='grid'><tr><th>prompt</th>{grid_head}"
             f"</tr>{grid}</table></body></html>\n")
 

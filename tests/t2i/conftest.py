@@ -27,6 +27,14 @@ def tiny_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def korean_named_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny LoRA (other weights), served under the name "수묵화 LoRA"."""
+    from tests.t2i.tiny import make_tiny_lora
+
+    return make_tiny_lora(tmp_path_factory.mktemp("lora-ko"), seed=1)
+
+
+@pytest.fixture(scope="session")
 def encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.t2i.tiny import make_encoder_folder
 
@@ -34,13 +42,17 @@ def encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def serve_process(tiny_lora: Path, encoder_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """``kcli serve`` in a subprocess on a free loopback port, with the tiny LoRA and the encoder folder."""
+def serve_process(tiny_lora: Path, korean_named_lora: Path, encoder_folder: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """``kcli serve`` in a subprocess on a free loopback port, with the encoder folder and two LoRAs: ``ink``
+    and ``수묵화 LoRA``."""
     from tests.t2i.http import start_serve
+    from tests.t2i.tiny import KOREAN_LORA
 
     log = tmp_path_factory.mktemp("serve") / "stderr.log"
-    process, ready = start_serve(["--base", "tiny-sd", "--text-encoder", str(encoder_folder), "--lora",
-                                  f"ink={tiny_lora}", "--max-queue", "4", "--max-steps", "8"], log)
+    process, ready = start_serve(["--base", "tiny-sd", "--text-encoder", str(encoder_folder),
+                                  "--lora", f"ink={tiny_lora}", "--lora", f"{KOREAN_LORA}={korean_named_lora}",
+                                  "--max-queue", "4", "--max-steps", "8"], log)
     try:
         yield {"process": process, "url": ready["url"], "ready": ready, "log": log}
     finally:

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from kdata.errors import ConfigError
+from kdata.markup import md_code, md_text
 from kdata.progress import ProgressEvent
 from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i
-from tests.t2i.tiny import write_prompts
+from tests.t2i.tiny import KOREAN_ONLY, write_prompts
 
 COLUMNS = ["prompt_id", "category", "pipeline", "seed", "prompt_ko", "prompt_en", "prompt_used", "image",
            "translate_s", "text_encode_s", "denoise_s", "decode_s", "text_stage_s", "total_s", "clip_en", "clip_ko"]
@@ -108,6 +109,20 @@ def test_reports_carry_every_pipelines_means_and_medians_and_the_image_grid(eval
     assert "눈 내린 한옥 마을" in page
 
 
+def test_the_record_names_every_model_and_where_it_was_found(evaluated: tuple) -> None:
+    """Before the resume test below rewrites the record with fewer pipelines."""
+    tmp, _, _ = evaluated
+    record = json.loads((tmp / "eval" / "eval_config.json").read_text(encoding="utf-8"))
+    assert [(m["role"], m["spec"], m["default"], m["used_by"], m["found"]) for m in record["models"]] == [
+        ("base", "tiny-sd", False, PIPELINES, "tiny preset"),
+        ("text encoder", record["text_encoder"], False, ["ko-encoder"], "local"),
+        ("translator", "tiny-translator-ko-en", False, ["translate"], "tiny preset"),
+        ("English CLIP", "tiny-clip", False, ["clip_en"], "tiny preset"),
+        ("Korean CLIP", "tiny-open-clip", False, ["clip_ko"], "tiny preset"),
+    ]
+    assert (record["scores"], record["notes"]) == (["clip_en", "clip_ko"], [])
+
+
 def test_a_rerun_resumes_and_changed_settings_are_refused(evaluated: tuple, encoder_folder: Path) -> None:
     tmp, first, _ = evaluated
     before = first.csv.read_text(encoding="utf-8")
@@ -130,6 +145,41 @@ def test_a_rerun_resumes_and_changed_settings_are_refused(evaluated: tuple, enco
     assert fewer.generated == 0
     redone = evaluate_t2i(_config(tmp, encoder_folder, pipelines=["ko-encoder"], limit=1, steps=3), overwrite=True)
     assert redone.generated == 1 and sorted(p.name for p in (tmp / "eval" / "rows").rglob("*.json")) == ["hanok-a.json"]
+
+
+@pytest.mark.slow
+def test_a_korean_only_prompt_set_runs_the_korean_pipelines_and_reports_without_clip_en(tmp_path: Path) -> None:
+    config = T2IEvalConfig(base="tiny-sd", out=str(tmp_path / "eval"), pipelines=["ko-encoder", "translate"],
+                           prompts=str(write_prompts(tmp_path / "ko.jsonl", KOREAN_ONLY)),
+                           translator="tiny-translator-ko-en", korean_clip="tiny-open-clip", steps=1, warmup=0)
+    result = evaluate_t2i(config)
+    header, rows = _rows(result.csv)
+    assert header == COLUMNS and [(r["prompt_id"], r["pipeline"]) for r in rows] == [
+        ("hanok-a", "ko-encoder"), ("hanok-a", "translate"), ("food-b", "ko-encoder"), ("food-b", "translate")]
+    assert all(r["prompt_en"] == "" and r["clip_en"] == "" and 0 <= float(r["clip_ko"]) <= 100 for r in rows)
+    assert all(s["clip_en_median"] is None and s["clip_ko_median"] is not None for s in result.summary)
+    note = "clip_en is not scored: 2 of 2 prompts have no en (first: 'hanok-a'), and the English CLIP reads English"
+    assert result.plan.notes[-1] == note and result.to_dict()["notes"][-1] == note
+    markdown = result.report_md.read_text(encoding="utf-8")
+    assert f"- {md_text(note)}" in markdown and f"English CLIP {md_code('(not scored)')}" in markdown
+    assert markdown.count("CLIP en – / ko ") == 4
+    page = result.report_html.read_text(encoding="utf-8")
+    assert "clip_en is not scored: 2 of 2 prompts have no en (first: &#x27;hanok-a&#x27;)" in page
+    assert page.count("<img src='images/") == 4
+    record = json.loads((tmp_path / "eval" / "eval_config.json").read_text(encoding="utf-8"))
+    assert record["english_clip"] is None and [m["role"] for m in record["models"]] == [
+        "base", "text encoder", "translator", "Korean CLIP"]
+
+
+def test_a_model_that_does_not_load_fails_before_any_image_is_written(tmp_path: Path) -> None:
+    not_an_encoder = tmp_path / "not-an-encoder"
+    not_an_encoder.mkdir()  # found (it exists), but holds no model: only loading can tell
+    config = T2IEvalConfig(base="tiny-sd", out=str(tmp_path / "eval"), pipelines=["english-reference", "ko-encoder"],
+                           prompts=str(write_prompts(tmp_path / "p.jsonl")), text_encoder=str(not_an_encoder),
+                           english_clip="tiny-clip", korean_clip="tiny-clip", steps=1, warmup=0)
+    with pytest.raises(ConfigError, match="expected a CLIPTextModel folder"):
+        evaluate_t2i(config)
+    assert [p for p in (tmp_path / "eval").rglob("*.png")] == []
 
 
 def test_bad_settings_are_config_errors(tmp_path: Path) -> None:

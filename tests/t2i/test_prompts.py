@@ -23,8 +23,11 @@ def test_bundled_set_has_98_prompts_in_seven_categories_each_with_korean_and_eng
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ('{"id": "a", "category": "c", "ko": "가"}\n', "p.jsonl:1: needs non-empty text fields id, category, ko, en; "
-                                                  "missing or empty: en"),
+    ('{"id": "a", "category": "c", "en": "a"}\n', "p.jsonl:1: needs non-empty text fields id, category, ko (and en, "
+                                                 "when given); missing or empty: ko"),
+    ('{"id": "a", "category": "c", "ko": "가", "en": " "}\n', "p.jsonl:1: en must be non-empty text when given (leave "
+                                                          "it out for a Korean-only prompt)"),
+    ('{"id": "a", "category": "c", "ko": "가", "en": 3}\n', "p.jsonl:1: en must be non-empty text when given"),
     ('{"id": "a", "category": "c", "ko": "가", "en": "a"}\nnot json\n', "p.jsonl:2: not a JSON object"),
     ('{"id": "a", "category": "c", "ko": "가", "en": "a"}\n' * 2, "p.jsonl:2: prompt id 'a' appears twice"),
     ("\n\n", "no prompts in the file"),
@@ -35,6 +38,18 @@ def test_malformed_prompt_files_name_the_line(tmp_path: Path, content: str, mess
     with pytest.raises(ConfigError) as error:
         load_prompts(path)
     assert message in str(error.value)
+
+
+def test_a_prompt_without_en_is_korean_only(tmp_path: Path) -> None:
+    from ktrain.t2i.prompts import Prompt, without_english
+
+    path = tmp_path / "ko.jsonl"
+    path.write_text('{"id": "a", "category": "c", "ko": " 한옥 "}\n'
+                    '{"id": "b", "category": "c", "ko": "비빔밥", "en": null}\n'
+                    '{"id": "c", "category": "c", "ko": "탈춤", "en": " mask dance "}\n', encoding="utf-8")
+    prompts = load_prompts(path)
+    assert prompts == [Prompt("a", "c", "한옥"), Prompt("b", "c", "비빔밥"), Prompt("c", "c", "탈춤", "mask dance")]
+    assert [p.id for p in without_english(prompts)] == ["a", "b"]
 
 
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:

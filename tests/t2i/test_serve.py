@@ -6,6 +6,7 @@ import base64
 import io
 import threading
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +16,7 @@ from kdata.errors import ConfigError
 from ktrain.t2i.serve.limits import GenerateRequest, Job, LoraChoice, RequestRejected, ServeLimits, check_request
 from ktrain.t2i.serve.queue import AdmissionQueue
 from tests.t2i.http import get_json, post
+from tests.t2i.tiny import KOREAN_LORA
 
 LIMITS = ServeLimits(max_prompt_chars=20, max_steps=8, max_image_size=128, max_queue=2, default_steps=30)
 
@@ -40,6 +42,9 @@ def _check(**fields: Any) -> Job:
     ({"prompt": "가", "loras": [LoraChoice(name="ink", weight=3)]},
      "The weight of LoRA 'ink' must be between -2 and 2; got 3."),
     ({"prompt": "가", "loras": [LoraChoice(name="ink"), LoraChoice(name="ink")]}, "LoRA 'ink' is chosen twice."),
+    ({"prompt": "가", "loras": [LoraChoice(name="x" * 100)]},
+     f"Unknown LoRA '{'x' * 64}…'; available: ink, hanok."),
+    ({"prompt": "가", "loras": [LoraChoice(name="ink\u0000")]}, "Unknown LoRA 'ink\\x00'; available: ink, hanok."),
 ])
 def test_requests_outside_the_limits_get_one_clear_message(fields: dict, message: str) -> None:
     with pytest.raises(RequestRejected) as error:
@@ -57,17 +62,49 @@ def test_a_valid_request_fills_in_defaults() -> None:
 
 
 def test_lora_options_are_checked(tmp_path: Any) -> None:
-    from ktrain.t2i.serve.engine import parse_lora_options
+    from ktrain.t2i.serve.engine import adapter_names, parse_lora_options
 
     lora = tmp_path / "a.safetensors"
     lora.write_bytes(b"x")
     assert parse_lora_options([f"ink={lora}"]) == {"ink": str(lora)}
-    for option, message in ((str(lora), "expected NAME=PATH"), (f"in.k={lora}", "a name is letters, digits"),
+    korean = parse_lora_options([f"한복 LoRA={lora}", f"{unicodedata.normalize('NFD', '수묵화 LoRA')}={lora}"])
+    assert korean == {"한복 LoRA": str(lora), "수묵화 LoRA": str(lora)}  # NFC, whatever the shell sent
+    assert adapter_names(list(korean)) == {"한복 LoRA": "lora0", "수묵화 LoRA": "lora1"}  # what peft sees
+    for option, message in ((str(lora), "expected NAME=PATH"), (f"in.k={lora}", "U\\+002E is not allowed"),
                             ("ink=/no/such.safetensors", "no such file or folder")):
         with pytest.raises(ConfigError, match=message):
             parse_lora_options([option])
-    with pytest.raises(ConfigError, match="the name 'ink' is given twice"):
-        parse_lora_options([f"ink={lora}", f"ink={lora}"])
+    with pytest.raises(ConfigError, match="the name '한복' is given twice"):
+        parse_lora_options([f"한복={lora}", f"{unicodedata.normalize('NFD', '한복')}={lora}"])
+
+
+RULE = ("a name is letters and digits of any script (e.g. '한복 LoRA'), spaces, '-' and '_', starting with a "
+        "letter or digit, at most 64 characters; ")
+
+
+@pytest.mark.parametrize(("given", "name"), [
+    ("한복 LoRA", "한복 LoRA"), ("  수묵화 LoRA ", "수묵화 LoRA"), (unicodedata.normalize("NFD", "한복"), "한복"),
+    ("ink_v2-final", "ink_v2-final"), ("水墨画", "水墨画"), ("Ⅱ 세대", "Ⅱ 세대"), ("가" * 64, "가" * 64),
+])
+def test_lora_names_in_any_script_are_allowed_in_nfc(given: str, name: str) -> None:
+    from ktrain.t2i.serve.limits import lora_name
+
+    assert lora_name(given) == name and unicodedata.is_normalized("NFC", lora_name(given))
+
+
+@pytest.mark.parametrize(("given", "reason"), [
+    ("", "this one is empty"), ("   ", "this one is empty"), ("가" * 65, "this one has 65 characters"),
+    ("a/b", "U+002F is not allowed"), ("a\\b", "U+005C is not allowed"), ("..", "U+002E is not allowed"),
+    ("a\nb", "U+000A is not allowed"), ("a\x00b", "U+0000 is not allowed"), ("a\u200bb", "U+200B is not allowed"),
+    ("\u3164", "U+3164 is not allowed"), ("<b>x</b>", "U+003C is not allowed"), ("a\"b", "U+0022 is not allowed"),
+    ("-x", "this one starts with '-'"), ("_x", "this one starts with '_'"),
+])
+def test_lora_names_without_separators_control_or_invisible_characters(given: str, reason: str) -> None:
+    from ktrain.t2i.serve.limits import lora_name
+
+    with pytest.raises(ValueError) as error:
+        lora_name(given)
+    assert str(error.value) == RULE + reason
 
 
 def test_admission_queue_bounds_and_retry_after() -> None:
@@ -153,7 +190,8 @@ def test_generate_over_http_with_and_without_the_lora(serve_process: dict) -> No
 
     url = serve_process["url"] + "api/generate"
     config = get_json(serve_process["url"] + "api/config")
-    assert config["loras"] == ["ink"] and config["limits"]["max_steps"] == 8 and config["defaults"]["size"] == 64
+    assert config["loras"] == ["ink", KOREAN_LORA] and config["limits"]["max_steps"] == 8
+    assert config["defaults"]["size"] == 64 and serve_process["ready"]["loras"].keys() == {"ink", KOREAN_LORA}
     request = {"prompt": "한옥 마당의 매화", "seed": 7, "steps": 2}
     ink = [{"name": "ink", "weight": 1}]
     with_lora = post(url, {**request, "loras": ink})
@@ -170,6 +208,24 @@ def test_generate_over_http_with_and_without_the_lora(serve_process: dict) -> No
     assert post(url, {"prompt": ""})[::2] == (400, empty)
     assert post(url, b"{not json")[::2] == (400, {"error": "The request body is not valid JSON."})
     assert post(url, {"prompt": "가", "steps": "many"})[2]["error"].startswith("steps: Input should be a valid integer")
+
+
+def test_a_lora_named_in_korean_is_picked_by_its_name_over_http(serve_process: dict) -> None:
+    import numpy as np
+
+    url = serve_process["url"] + "api/generate"
+    request = {"prompt": "수묵화로 그린 소나무", "seed": 3, "steps": 2}
+    korean = post(url, {**request, "loras": [{"name": KOREAN_LORA, "weight": 0.5}]})
+    decomposed = post(url, {**request, "loras": [{"name": unicodedata.normalize("NFD", KOREAN_LORA), "weight": 0.5}]})
+    both = post(url, {**request, "loras": [{"name": KOREAN_LORA, "weight": 0.5}, {"name": "ink", "weight": 1}]})
+    plain, ink = post(url, request), post(url, {**request, "loras": [{"name": "ink", "weight": 1}]})
+    assert [a[0] for a in (korean, decomposed, both, plain, ink)] == [200] * 5
+    assert korean[2]["loras"] == decomposed[2]["loras"] == [{"name": KOREAN_LORA, "weight": 0.5}]
+    images = [_png(answer[2]["image"]) for answer in (korean, both, plain, ink)]
+    assert all(not np.array_equal(a, b) for i, a in enumerate(images) for b in images[i + 1:])  # four images
+    assert np.array_equal(_png(korean[2]["image"]), _png(decomposed[2]["image"]))
+    refused = post(url, {**request, "loras": [{"name": "수묵화", "weight": 1}]})
+    assert refused[::2] == (400, {"error": f"Unknown LoRA '수묵화'; available: ink, {KOREAN_LORA}."})
 
 
 def test_twenty_concurrent_requests_all_complete_or_are_told_to_retry(serve_process: dict) -> None:

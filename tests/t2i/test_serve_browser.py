@@ -1,5 +1,6 @@
-"""The ``kcli serve`` page in real Chromium: a Korean prompt with a LoRA renders an image and its timings;
-an empty and an over-long prompt each get a clear message."""
+"""The ``kcli serve`` page in real Chromium: a Korean prompt with a LoRA renders an image and its timings; a
+LoRA named in Korean is listed and picked by its name; an empty and an over-long prompt each get a clear
+message."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.browser import ARTIFACTS, CHROMIUM, INSTALL_CHROMIUM, LAUNCH_ARGS
+from tests.t2i.tiny import KOREAN_LORA
 
 
 @pytest.mark.browser
@@ -27,8 +29,10 @@ def test_korean_prompt_with_a_lora_shows_the_image_and_timings_and_bad_prompts_g
         page.wait_for_selector("body[data-ready='true']")
 
         page.fill("#prompt", "한옥 마당에 핀 매화, 수묵화")
-        page.check("#lora-ink")
-        page.fill(".lora-weight[data-name='ink']", "0.8")
+        assert page.locator(".lora label").all_text_contents() == ["ink", KOREAN_LORA]
+        assert page.locator(".lora-pick").evaluate_all("picks => picks.map(p => p.id)") == ["lora-0", "lora-1"]
+        page.get_by_label("ink", exact=True).check()
+        page.get_by_title("weight of ink", exact=True).fill("0.8")
         page.fill("#seed", "7")
         page.fill("#steps", "2")
         page.click("#submit")
@@ -40,6 +44,14 @@ def test_korean_prompt_with_a_lora_shows_the_image_and_timings_and_bad_prompts_g
         assert all(text.endswith(" ms") for text in page.locator("#timings tbody td:last-child").all_text_contents())
         expect(page.locator("#meta")).to_contain_text("seed 7 · 2 steps")
         expect(page.locator("#meta")).to_contain_text("LoRA: ink × 0.8")
+        ink_image = page.locator("#image").get_attribute("src")
+
+        page.get_by_label(KOREAN_LORA, exact=True).check()
+        page.get_by_title(f"weight of {KOREAN_LORA}", exact=True).fill("0.5")
+        page.click("#submit")
+        expect(page.locator("#meta")).to_contain_text(f"LoRA: ink × 0.8, {KOREAN_LORA} × 0.5")
+        assert page.locator("#image").get_attribute("src") != ink_image
+        page.get_by_label(KOREAN_LORA, exact=True).uncheck()
         page.screenshot(path=str(ARTIFACTS / "serve-generated.png"), full_page=True)
 
         page.fill("#prompt", "")

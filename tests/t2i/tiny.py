@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]  # the UNet's attention projections, as kcli train lora
+KOREAN_LORA = "수묵화 LoRA"  # the serve tests' second LoRA, named as the seed's demo named its LoRAs
 
 
 def make_tiny_lora(out_dir: Path, seed: int = 0, scale: float = 0.5) -> Path:
@@ -50,6 +51,8 @@ PROMPTS = [
     {"id": "hanok-a", "category": "hanok", "ko": "눈 내린 한옥 마을", "en": "a hanok village in the snow"},
     {"id": "food-b", "category": "food", "ko": "비빔밥 한 그릇", "en": "a bowl of bibimbap"},
 ]
+
+KOREAN_ONLY = [{key: value for key, value in row.items() if key != "en"} for row in PROMPTS]
 
 
 def write_prompts(path: Path, rows: list[dict] | None = None) -> Path:

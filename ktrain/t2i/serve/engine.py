@@ -4,12 +4,16 @@ The pipeline is the base with the Korean text encoder swapped in (or the base's 
 ``--lora NAME=PATH`` is loaded once as its own adapter; a request picks any of them with weights, and the
 engine activates exactly those (``set_adapters``) or none (``disable_lora``) before rendering. Calls are
 made from a single worker thread, so switching adapters never races with a render.
+
+A NAME is what users see and pick ("수묵화 LoRA": :func:`~ktrain.t2i.serve.limits.lora_name` says which
+names are allowed). peft gets ``lora0``, ``lora1`` ... instead, as ``kcli generate`` names its adapters:
+peft keeps adapters in ``ModuleDict`` keys and state-dict key paths, where a dot or a space would split or
+confuse a key, and no name reaches a file name.
 """
 
 from __future__ import annotations
 
 import io
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +22,11 @@ from typing import Any
 from kdata.errors import ConfigError
 from ktrain.t2i.models import Device, load_base, native_size, pick_device, with_text_encoder
 from ktrain.t2i.render import RenderSettings, render
-from ktrain.t2i.serve.limits import Job
+from ktrain.t2i.serve.limits import Job, lora_name
 
 # diffusers' StableDiffusionPipeline.check_inputs refuses sides that do not divide by 8; the UNet itself
 # pads odd latent sizes (forward_upsample_size), so 8 is the whole rule for SD 1.x.
 SIZE_MULTIPLE = 8
-# peft keeps adapters in ModuleDicts, whose keys cannot hold dots; keep names to what a URL carries safely.
-LORA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 @dataclass
@@ -34,20 +36,27 @@ class Rendered:
 
 
 def parse_lora_options(options: list[str]) -> dict[str, str]:
-    """``["ink=/path/ink.safetensors", ...]`` → ``{"ink": "/path/ink.safetensors"}``, checked."""
+    """``["수묵화 LoRA=/path/ink.safetensors", ...]`` → ``{"수묵화 LoRA": "/path/ink.safetensors"}``, checked."""
     loras: dict[str, str] = {}
     for option in options:
-        name, sep, path = option.partition("=")
+        given, sep, path = option.partition("=")
         if not sep or not path:
             raise ConfigError(f"--lora {option!r}: expected NAME=PATH, e.g. --lora ink=out/lora/ink.safetensors")
-        if not LORA_NAME.match(name):
-            raise ConfigError(f"--lora {option!r}: a name is letters, digits, '-' and '_' (at most 64)")
+        try:
+            name = lora_name(given)
+        except ValueError as exc:
+            raise ConfigError(f"--lora {option!r}: {exc}") from None
         if name in loras:
             raise ConfigError(f"--lora: the name {name!r} is given twice")
         if not Path(path).exists():
             raise ConfigError(f"--lora {option!r}: no such file or folder")
         loras[name] = path
     return loras
+
+
+def adapter_names(names: list[str]) -> dict[str, str]:
+    """Each LoRA's name → the adapter name peft and diffusers see (see the module docstring)."""
+    return {name: f"lora{index}" for index, name in enumerate(names)}
 
 
 class GenerationEngine:
@@ -57,15 +66,16 @@ class GenerationEngine:
         self.base, self.text_encoder = base, text_encoder
         self.pipe = with_text_encoder(load_base(base, self.device), text_encoder, self.device)
         self.lora_names = list(loras or {})
+        self.adapters = adapter_names(self.lora_names)
         for name, path in (loras or {}).items():
-            self._load_lora(name, path)
+            self._load_lora(self.adapters[name], path)
         self.native_size = native_size(self.pipe)
         self.size_multiple = SIZE_MULTIPLE
 
-    def _load_lora(self, name: str, path: str) -> None:
+    def _load_lora(self, adapter: str, path: str) -> None:
         from ktrain.lora.loading import load_lora  # kcli generate's: diffusers or kohya files, text-encoder parts too
 
-        load_lora(self.pipe, Path(path), name)
+        load_lora(self.pipe, Path(path), adapter)
 
     def describe(self) -> dict[str, Any]:
         return {"base": self.base, "text_encoder": self.text_encoder or "(the base's own)",
@@ -79,7 +89,8 @@ class GenerationEngine:
             self.pipe.disable_lora()
             return
         self.pipe.enable_lora()
-        self.pipe.set_adapters([name for name, _ in loras], adapter_weights=[weight for _, weight in loras])
+        self.pipe.set_adapters([self.adapters[name] for name, _ in loras],
+                               adapter_weights=[weight for _, weight in loras])
 
     def generate(self, job: Job) -> Rendered:
         """Render one job (called from the single worker thread only)."""

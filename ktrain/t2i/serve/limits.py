@@ -8,6 +8,7 @@ user of the page can act on.
 from __future__ import annotations
 
 import random
+import unicodedata
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
@@ -15,6 +16,41 @@ from pydantic import BaseModel, Field
 MAX_SEED = 2**32 - 1  # torch.Generator.manual_seed takes any 64-bit value; 32 bits are easier to retype
 MAX_GUIDANCE = 30.0
 MAX_LORA_WEIGHT = 2.0  # beyond about twice its trained strength a LoRA only distorts the image
+MAX_LORA_NAME_CHARS = 64
+LORA_NAME_RULE = ("letters and digits of any script (e.g. '한복 LoRA'), spaces, '-' and '_', starting with a "
+                  f"letter or digit, at most {MAX_LORA_NAME_CHARS} characters")
+# Letters and marks that draw nothing: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt)
+# within categories L and M. A name made of them would show as a blank checkbox label.
+_INVISIBLE = frozenset(chr(c) for first, last in ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5),
+                                                   (0x180B, 0x180D), (0x180F, 0x180F), (0x3164, 0x3164),
+                                                   (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xE0100, 0xE01EF))
+                       for c in range(first, last + 1))
+
+
+def lora_name(text: str) -> str:
+    """``text`` as a LoRA's name: NFC, without surrounding spaces, checked; ValueError naming the problem.
+
+    A name is only ever shown (set as text in the page, echoed in JSON) and compared: the engine gives each
+    adapter an internal name of its own, and no file is named after it. NFC because the same Hangul may
+    arrive precomposed from one keyboard and decomposed (NFD) from another, e.g. a name copied on macOS.
+    """
+    name = unicodedata.normalize("NFC", text).strip()
+    if not name:
+        raise ValueError(f"a name is {LORA_NAME_RULE}; this one is empty")
+    if len(name) > MAX_LORA_NAME_CHARS:
+        raise ValueError(f"a name is {LORA_NAME_RULE}; this one has {len(name)} characters")
+    for char in name:
+        allowed = char in " -_" or unicodedata.category(char)[0] in "LMN"
+        if not allowed or char in _INVISIBLE:
+            raise ValueError(f"a name is {LORA_NAME_RULE}; U+{ord(char):04X} is not allowed")
+    if unicodedata.category(name[0])[0] not in "LN":
+        raise ValueError(f"a name is {LORA_NAME_RULE}; this one starts with {name[0]!r}")
+    return name
+
+
+def _shown(text: str, limit: int = 64) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters: request values are the client's."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 @dataclass(frozen=True)
@@ -88,15 +124,19 @@ def _check_size(width: int, height: int, limits: ServeLimits, multiple: int) -> 
 def _check_loras(choices: list[LoraChoice], available: list[str]) -> tuple[tuple[str, float], ...]:
     picked: dict[str, float] = {}
     for choice in choices:
-        if choice.name not in available:
+        try:
+            name = lora_name(choice.name)  # the page may send the name decomposed (NFD)
+        except ValueError:
+            name = None
+        if name not in available:
             names = ", ".join(available) or "none are loaded"
-            raise RequestRejected(f"Unknown LoRA {choice.name!r}; available: {names}.")
+            raise RequestRejected(f"Unknown LoRA {_shown(choice.name)}; available: {names}.")
         if not -MAX_LORA_WEIGHT <= choice.weight <= MAX_LORA_WEIGHT:
-            raise RequestRejected(f"The weight of LoRA {choice.name!r} must be between {-MAX_LORA_WEIGHT:g} and "
+            raise RequestRejected(f"The weight of LoRA {name!r} must be between {-MAX_LORA_WEIGHT:g} and "
                                   f"{MAX_LORA_WEIGHT:g}; got {choice.weight:g}.")
-        if choice.name in picked:
-            raise RequestRejected(f"LoRA {choice.name!r} is chosen twice.")
-        picked[choice.name] = choice.weight
+        if name in picked:
+            raise RequestRejected(f"LoRA {name!r} is chosen twice.")
+        picked[name] = choice.weight
     return tuple(picked.items())
 
 

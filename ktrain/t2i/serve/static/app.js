@@ -18,30 +18,31 @@ function updateCount() {
   $("count").classList.toggle("over", length > limit);
 }
 
+// A LoRA's name may be any script ("수묵화 LoRA"): it is only ever set as text or a data attribute, never
+// put into an id, a selector or markup; ids count the LoRAs instead.
 function buildLoras(names) {
   const box = $("loras");
   $("no-loras").hidden = names.length > 0;
-  for (const name of names) {
+  names.forEach((name, index) => {
     const row = document.createElement("div");
     row.className = "lora";
+    row.dataset.name = name;
     const pick = document.createElement("input");
     pick.type = "checkbox";
     pick.className = "lora-pick";
-    pick.id = `lora-${name}`;
-    pick.dataset.name = name;
+    pick.id = `lora-${index}`;
     const label = document.createElement("label");
     label.htmlFor = pick.id;
     label.textContent = name;
     const weight = document.createElement("input");
     weight.type = "number";
     weight.className = "lora-weight";
-    weight.dataset.name = name;
     weight.step = "0.1";
     weight.value = "1.0";
     weight.title = `weight of ${name}`;
     row.append(pick, label, weight);
     box.append(row);
-  }
+  });
 }
 
 function numberOrNull(id) {
@@ -50,10 +51,8 @@ function numberOrNull(id) {
 }
 
 function requestBody() {
-  const loras = [...document.querySelectorAll(".lora-pick:checked")].map((pick) => ({
-    name: pick.dataset.name,
-    weight: Number(document.querySelector(`.lora-weight[data-name="${pick.dataset.name}"]`).value),
-  }));
+  const loras = [...document.querySelectorAll(".lora")].filter((row) => row.querySelector(".lora-pick").checked)
+    .map((row) => ({name: row.dataset.name, weight: Number(row.querySelector(".lora-weight").value)}));
   return {
     prompt: $("prompt").value, negative_prompt: $("negative").value, seed: numberOrNull("seed"),
     steps: numberOrNull("steps"), guidance: numberOrNull("guidance"), width: numberOrNull("width"),
