@@ -28,7 +28,7 @@ class LimitFlags:
     max_xlsx_bytes: Annotated[int | None, typer.Option(min=1, help="Most bytes an XLSX may inflate to.")] = None
     max_xlsx_ratio: Annotated[float | None, typer.Option(min=1.0, help="Most an XLSX part may inflate, as a "
                                                          "multiple of its packed size.")] = None
-    max_json_depth: Annotated[int | None, typer.Option(min=1, help="Deepest JSON nesting in a JSONL input.")] = None
+    max_json_depth: Annotated[int | None, typer.Option(min=1, help="Deepest JSON nesting in a JSONL or JSON input.")] = None
 
     def limits(self) -> CorpusLimits:
         from kdata.corpus.limits import CorpusLimits
@@ -43,7 +43,7 @@ limit_options = option_group(LimitFlags, "limits")
 @stage_options
 @limit_options
 def build(
-    inputs: Annotated[list[Path], typer.Argument(help="CSV / TSV / JSONL / XLSX files of sentence pairs.")],
+    inputs: Annotated[list[Path], typer.Argument(help="CSV / TSV / JSONL / JSON / XLSX files of sentence pairs.")],
     out: Out,
     ko_col: Annotated[str | None, typer.Option(help="Korean column (default: 원문/번역문, ko/en, "
                                                   "korean/english).")] = None,
