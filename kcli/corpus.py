@@ -28,7 +28,8 @@ class LimitFlags:
     max_xlsx_bytes: Annotated[int | None, typer.Option(min=1, help="Most bytes an XLSX may inflate to.")] = None
     max_xlsx_ratio: Annotated[float | None, typer.Option(min=1.0, help="Most an XLSX part may inflate, as a "
                                                          "multiple of its packed size.")] = None
-    max_json_depth: Annotated[int | None, typer.Option(min=1, help="Deepest JSON nesting in a JSONL or JSON input.")] = None
+    max_json_depth: Annotated[int | None, typer.Option(min=1, help="Deepest JSON nesting in a JSONL or JSON "
+                                                       "input.")] = None
 
     def limits(self) -> CorpusLimits:
         from kdata.corpus.limits import CorpusLimits
