@@ -26,6 +26,8 @@ class GenerateConfig:
     base: str
     out: str
     text_encoder: str | None = None
+    variant: str | None = None  # weight files of this variant (fp16) where the base has them
+    base_config: str | None = None  # a single-file base's component configs: a diffusers folder, Hub id or preset
     loras: list[LoraSpec] = field(default_factory=list)
     negative_prompt: str | None = None
     seed: int = 0
@@ -58,7 +60,7 @@ def generate(config: GenerateConfig, progress: ProgressCallback | None = None) -
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32  # fp32 on CPU: no fast half matmuls there
-    pipe, refs = load_pipeline(config.base, config.text_encoder, device, dtype)
+    pipe, refs = load_pipeline(config.base, config.text_encoder, device, dtype, config.variant, config.base_config)
     loras = load_loras(pipe, config.loras)
     jobs = [(p, config.seed + i * config.images_per_prompt + k)
             for i, p in enumerate(config.prompts) for k in range(config.images_per_prompt)]
