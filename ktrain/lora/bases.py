@@ -5,8 +5,9 @@
   the scheduler and tokenizer files, and each of ``text_encoder/``, ``unet/``, ``vae/``'s config with one set
   of weights. Repositories such as stable-diffusion-v1-5 also hold the original single-file checkpoints
   (about 4 and 7.7 GB), fp16, ``non_ema`` and ``.bin`` copies of every component, and a safety checker kcli
-  never runs; ``*.safetensors`` would fetch all of it (about 20 GB instead of 2.7 GB). Weights are picked as
-  diffusers picks them: safetensors over ``.bin``, the asked ``variant`` (``fp16``) where a component has it.
+  never runs; ``*.safetensors`` fetched every safetensors file among them (about 24 GB instead of 4.3
+  GB). Weights are picked as diffusers picks them: safetensors over ``.bin``, the asked ``variant``
+  (``fp16``) where a component has it.
 - A **single file** (``model.safetensors`` as A1111 and Civitai share them) loads through diffusers'
   ``from_single_file``. Pickled checkpoints (``.ckpt``, ``.pt``, ``.bin``) are refused: loading them can run
   code.

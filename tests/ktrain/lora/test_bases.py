@@ -172,8 +172,10 @@ def test_unusable_single_files_are_refused_before_loading(tmp_path: Path, keys: 
         resolve_base(str(path))
 
 
-def test_missing_single_file_and_bad_variant_are_config_errors(tmp_path: Path) -> None:
+def test_missing_single_file_and_bad_variant_are_config_errors(tmp_path: Path, single_file: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         resolve_base(str(tmp_path / "absent.safetensors"))
+    with pytest.raises(ConfigError, match="a single-file checkpoint has one set of weights"):
+        resolve_base(str(single_file), "fp16")
     with pytest.raises(ConfigError, match="variant must be"):
         resolve_base("tiny-sd", "../fp16")
