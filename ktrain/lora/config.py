@@ -29,7 +29,9 @@ RESUMABLE_CHANGES = frozenset({"manifest", "out", "cache_dir", "checkpoints_tota
 class LoraTrainConfig:
     manifest: str = ""
     out: str = ""
-    base: str = ""  # a diffusers SD 1.x folder, a Hub id, or the ``tiny-sd`` preset
+    base: str = ""  # a diffusers SD 1.x folder, a Hub id, the ``tiny-sd`` preset or a single .safetensors file
+    variant: str | None = None  # weight files of this variant (``fp16``: half the download) where the base has them
+    base_config: str | None = None  # a single-file base's component configs: a diffusers folder, Hub id or preset
     text_encoder: str | None = None  # a CLIPTextModel + tokenizer folder (say, the kcli Korean encoder)
     caption_col: str = "caption_ko"
 

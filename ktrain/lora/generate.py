@@ -3,7 +3,11 @@
 Each image gets its own seed (``seed``, ``seed + 1``, ... in prompt order), so any one image can be
 remade alone, and a JSON sidecar beside it: the prompt, negative prompt, seed, sampler settings, every
 model's id, path and fingerprint (base, text encoder, each LoRA with its weight), and the time its batch
-spent in each stage — text encoding, denoising, VAE decoding.
+spent in each stage — text encoding, denoising, VAE decoding — and the prompt's token count.
+
+Prompts longer than the text encoder's 75 tokens are encoded in chunks (:mod:`ktrain.lora.prompt_embeds`),
+not cut; prompts whose chunk counts differ are denoised in separate UNet calls, so each image is the same
+whatever batch it was rendered in.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from kdata.atomic import atomic_path, write_json_atomic
 from kdata.errors import ConfigError
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.lora.loading import LoraSpec, load_loras, load_pipeline
+from ktrain.lora.prompt_embeds import PromptEmbeds, count_tokens, encode_prompts
 
 
 @dataclass
@@ -26,6 +31,8 @@ class GenerateConfig:
     base: str
     out: str
     text_encoder: str | None = None
+    variant: str | None = None  # weight files of this variant (fp16) where the base has them
+    base_config: str | None = None  # a single-file base's component configs: a diffusers folder, Hub id or preset
     loras: list[LoraSpec] = field(default_factory=list)
     negative_prompt: str | None = None
     seed: int = 0
@@ -58,7 +65,7 @@ def generate(config: GenerateConfig, progress: ProgressCallback | None = None) -
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32  # fp32 on CPU: no fast half matmuls there
-    pipe, refs = load_pipeline(config.base, config.text_encoder, device, dtype)
+    pipe, refs = load_pipeline(config.base, config.text_encoder, device, dtype, config.variant, config.base_config)
     loras = load_loras(pipe, config.loras)
     jobs = [(p, config.seed + i * config.images_per_prompt + k)
             for i, p in enumerate(config.prompts) for k in range(config.images_per_prompt)]
@@ -71,7 +78,8 @@ def generate(config: GenerateConfig, progress: ProgressCallback | None = None) -
         batch = jobs[start : start + config.batch_size]
         images, timings = render_batch(pipe, config, batch, device)
         for offset, ((prompt, seed), image) in enumerate(zip(batch, images)):
-            results.append(save_image(out, start + offset, prompt, seed, image, config, record, timings, len(batch)))
+            sidecar = {**record, "prompt_tokens": count_tokens(pipe.tokenizer, prompt).to_dict()}
+            results.append(save_image(out, start + offset, prompt, seed, image, config, sidecar, timings, len(batch)))
         notify(progress, ProgressEvent("generate", len(results), len(jobs), "images"))
     return results
 
@@ -80,25 +88,36 @@ def render_batch(pipe: Any, config: GenerateConfig, batch: list[tuple[str, int]]
     """One batch through the three stages, each timed: encode the prompts, denoise, decode the latents."""
     import torch
 
-    prompts = [p for p, _ in batch]
-    cfg_on = config.guidance > 1.0
     timings: dict[str, float] = {}
     with torch.inference_mode():
         started = time.perf_counter()
-        embeds, negative = pipe.encode_prompt(prompts, device, 1, cfg_on,
-                                              negative_prompt=[config.negative_prompt or ""] * len(prompts))
+        text = encode_prompts(pipe.tokenizer, pipe.text_encoder, [p for p, _ in batch], config.negative_prompt or "",
+                              device, guidance=config.guidance > 1.0)
         timings["text_encode"] = _lap(started, device)
         started = time.perf_counter()
-        generators = [torch.Generator("cpu").manual_seed(seed) for _, seed in batch]
-        latents = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, num_inference_steps=config.steps,
-                       guidance_scale=config.guidance, generator=generators, height=config.height,
-                       width=config.width, output_type="latent").images
+        latents = denoise(pipe, config, text, [seed for _, seed in batch])
         timings["denoise"] = _lap(started, device)
         started = time.perf_counter()
         decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
         images = pipe.image_processor.postprocess(decoded, output_type="pil")
         timings["decode"] = _lap(started, device)
     return images, timings
+
+
+def denoise(pipe: Any, config: GenerateConfig, text: PromptEmbeds, seeds: list[int]) -> Any:
+    """Latents in prompt order; one pipeline call per text length (prompts of more chunks run apart)."""
+    import torch
+
+    latents: list[Any] = [None] * len(seeds)
+    for rows in text.groups():
+        embeds, negative = text.stacked(rows)
+        generators = [torch.Generator("cpu").manual_seed(seeds[i]) for i in rows]
+        out = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, num_inference_steps=config.steps,
+                   guidance_scale=config.guidance, generator=generators, height=config.height, width=config.width,
+                   output_type="latent").images
+        for row, latent in zip(rows, out):
+            latents[row] = latent
+    return torch.stack(latents)
 
 
 def _lap(started: float, device: str) -> float:

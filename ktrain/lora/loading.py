@@ -17,7 +17,7 @@ from typing import Any
 from kdata.errors import ConfigError
 from ktrain.lora.export import DIFFUSERS_FILE
 from ktrain.lora.fingerprint import model_fingerprint
-from ktrain.lora.models import ModelRef, attach_text_encoder_lora, load_text_encoder, resolve_base
+from ktrain.lora.models import ModelRef, attach_text_encoder_lora, load_base_pipeline
 
 
 @dataclass(frozen=True)
@@ -37,21 +37,15 @@ class LoraSpec:
         return cls(text, 1.0)
 
 
-def load_pipeline(base: str, text_encoder: str | None, device: Any, dtype: Any) -> tuple[Any, dict[str, ModelRef]]:
-    """A ``StableDiffusionPipeline`` on ``device``; the refs say what was loaded (ids, paths, fingerprints)."""
-    from diffusers import StableDiffusionPipeline
+def load_pipeline(base: str, text_encoder: str | None, device: Any, dtype: Any, variant: str | None = None,
+                  base_config: str | None = None) -> tuple[Any, dict[str, ModelRef]]:
+    """A ``StableDiffusionPipeline`` on ``device``; the refs say what was loaded (ids, paths, fingerprints).
 
-    from kdata.models.resolve import load_errors
-
-    base_dir = resolve_base(base)
-    tokenizer, encoder, encoder_ref = load_text_encoder(text_encoder, base_dir, dtype)
-    with load_errors(base, "Stable Diffusion model"):
-        pipe = StableDiffusionPipeline.from_pretrained(
-            base_dir, text_encoder=encoder, tokenizer=tokenizer, safety_checker=None, feature_extractor=None,
-            requires_safety_checker=False, dtype=dtype,
-        )
+    ``base`` is a diffusers folder, a Hub id, ``tiny-sd`` or a single ``.safetensors`` checkpoint;
+    ``variant`` and ``base_config`` as :func:`ktrain.lora.models.load_base_pipeline` takes them.
+    """
+    pipe, refs = load_base_pipeline(base, dtype, text_encoder, variant, base_config)
     pipe.set_progress_bar_config(disable=True)
-    refs = {"base": ModelRef(base, str(base_dir), model_fingerprint(base_dir)), "text_encoder": encoder_ref}
     return pipe.to(device), refs
 
 

@@ -1,9 +1,11 @@
 """Stable Diffusion 1.x components for training and generation, with an optional replacement text encoder.
 
-The base is a diffusers folder, a Hub id or the ``tiny-sd`` preset; they all load through
-``from_pretrained``. ``--text-encoder DIR`` replaces the base's CLIP text encoder and tokenizer with any
-``CLIPTextModel`` folder — the kcli Korean encoder, or a pipeline's ``text_encoder``/``tokenizer``
-subfolders saved side by side. Its hidden size must equal the UNet's cross-attention width.
+The base is a diffusers folder, a Hub id, the ``tiny-sd`` preset or one original-layout ``.safetensors``
+checkpoint (:mod:`ktrain.lora.bases` says which files each means); :func:`load_base_pipeline` is the one
+place that loads it, for training, ``generate``, ``eval t2i`` and ``serve``. ``--text-encoder DIR``
+replaces the base's CLIP text encoder and tokenizer with any ``CLIPTextModel`` folder — the kcli Korean
+encoder, or a pipeline's ``text_encoder``/``tokenizer`` subfolders saved side by side. Its hidden size must
+equal the UNet's cross-attention width.
 
 SDXL (two text encoders, pooled embeddings, size/crop conditioning) is refused with a clear message for
 now; the data side already records original sizes and crop corners for it.
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kdata.errors import ConfigError
+from kdata.errors import ConfigError, KcliError
 from kdata.models.resolve import load_errors, resolve_model
+from ktrain.lora.bases import resolve_base
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.fingerprint import model_fingerprint
 
@@ -58,20 +61,6 @@ class SDComponents:
         return int(self.tokenizer.model_max_length)
 
 
-def resolve_base(spec: str) -> Path:
-    path = Path(resolve_model(spec, family="stable-diffusion"))
-    if path.exists():
-        if not (path / "unet").is_dir() or not (path / "vae").is_dir():
-            raise ConfigError(f"--base {spec}: not a diffusers Stable Diffusion folder (needs unet/ and vae/)")
-        if (path / "text_encoder_2").exists():
-            raise ConfigError(f"--base {spec}: SDXL is not supported yet; use a Stable Diffusion 1.x base")
-        return path
-    from huggingface_hub import snapshot_download
-
-    with load_errors(spec, "Stable Diffusion model"):
-        return Path(snapshot_download(spec, allow_patterns=["*.json", "*.txt", "*.safetensors"]))
-
-
 def text_encoder_dirs(path: str | Path) -> tuple[Path, Path]:
     """(model dir, tokenizer dir): a plain CLIPTextModel folder, or a pipeline-style folder with subfolders."""
     root = Path(path)
@@ -92,35 +81,99 @@ def load_text_encoder(spec: str | None, base: Path, dtype: Any) -> tuple[Any, An
     with load_errors(str(spec or base), "text encoder"):
         tokenizer = AutoTokenizer.from_pretrained(tok_dir)
         encoder = CLIPTextModel.from_pretrained(model_dir, dtype=dtype)
-    positions = encoder.config.max_position_embeddings
-    if not 0 < (getattr(tokenizer, "model_max_length", 0) or 0) <= positions:
-        tokenizer.model_max_length = positions  # pipelines pad to this; a tokenizer without a limit says 1e30
+    fit_max_length(tokenizer, encoder)
     ref = ModelRef(spec or f"{base}:text_encoder", str(model_dir), model_fingerprint(model_dir, tok_dir))
     return tokenizer, encoder, ref
 
 
-def load_components(base_spec: str, text_encoder: str | None, dtype: Any) -> SDComponents:
-    """Every part of a Stable Diffusion 1.x pipeline in ``dtype``, frozen; LoRA is added by the trainer."""
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+def fit_max_length(tokenizer: Any, encoder: Any) -> None:
+    positions = encoder.config.max_position_embeddings
+    if not 0 < (getattr(tokenizer, "model_max_length", 0) or 0) <= positions:
+        tokenizer.model_max_length = positions  # pipelines pad to this; a tokenizer without a limit says 1e30
 
-    base = resolve_base(base_spec)
-    tokenizer, encoder, encoder_ref = load_text_encoder(text_encoder, base, dtype)
-    with load_errors(base_spec, "Stable Diffusion model"):
-        vae = AutoencoderKL.from_pretrained(base, subfolder="vae", dtype=dtype)
-        unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet", dtype=dtype)
-        noise_scheduler = DDPMScheduler.from_pretrained(base, subfolder="scheduler")
-    width = encoder.config.hidden_size
-    if width != unet.config.cross_attention_dim:
+
+def load_base_pipeline(spec: str, dtype: Any, text_encoder: str | None = None, variant: str | None = None,
+                       base_config: str | None = None) -> tuple[Any, dict[str, ModelRef]]:
+    """The base as a ``StableDiffusionPipeline`` in ``dtype`` on the CPU, and refs to what was loaded.
+
+    A folder or Hub id loads through ``from_pretrained`` (``variant``, e.g. ``fp16``, picks those weight
+    files); a ``.safetensors`` file through ``from_single_file``, its component configs from ``base_config``
+    (a diffusers folder, Hub id or preset of the same architecture) or, without one, from the Hub repository
+    diffusers infers from the checkpoint's keys. Refs: ``base``, ``text_encoder`` (the replacement or the
+    base's own) and ``vae``.
+    """
+    from diffusers import StableDiffusionPipeline
+
+    source = resolve_base(spec, variant)
+    replaced = load_text_encoder(text_encoder, source, dtype) if text_encoder else None
+    parts: dict[str, Any] = {"safety_checker": None, "feature_extractor": None, "image_encoder": None,
+                             "requires_safety_checker": False, "dtype": dtype}
+    if replaced:
+        parts.update(tokenizer=replaced[0], text_encoder=replaced[1])
+    if source.is_file():
+        pipe = load_single_file(spec, source, base_config, parts)
+    else:
+        with load_errors(spec, "Stable Diffusion model"):
+            pipe = StableDiffusionPipeline.from_pretrained(source, variant=variant, **parts)
+    refs = base_refs(spec, source)
+    if replaced:
+        refs["text_encoder"] = replaced[2]
+    fit_max_length(pipe.tokenizer, pipe.text_encoder)
+    width = pipe.text_encoder.config.hidden_size
+    if width != pipe.unet.config.cross_attention_dim:
         raise ConfigError(
-            f"text encoder {encoder_ref.spec} has hidden size {width}, but the UNet of {base_spec} attends to "
-            f"{unet.config.cross_attention_dim}-wide text states; use an encoder made for this base"
+            f"text encoder {refs['text_encoder'].spec} has hidden size {width}, but the UNet of {spec} attends to "
+            f"{pipe.unet.config.cross_attention_dim}-wide text states; use an encoder made for this base"
         )
-    for module in (encoder, vae, unet):
+    return pipe, refs
+
+
+def load_single_file(spec: str, path: Path, base_config: str | None, parts: dict[str, Any]) -> Any:
+    """An original-layout checkpoint through diffusers' ``from_single_file``, configs from ``base_config``."""
+    from diffusers import StableDiffusionPipeline
+
+    config = resolve_model(base_config, family="stable-diffusion") if base_config else None
+    try:
+        with load_errors(spec, "Stable Diffusion checkpoint"):
+            pipe = StableDiffusionPipeline.from_single_file(str(path), config=config, **parts)
+    except KcliError as exc:
+        if config is None and isinstance(exc.__cause__, OSError):
+            reason = (str(exc.__cause__).strip().splitlines() or [type(exc.__cause__).__name__])[0][:160]
+            raise KcliError(f"--base {spec}: diffusers could not fetch the component configs of the architecture it "
+                            f"infers from this checkpoint ({reason}); set base_config to a diffusers folder, Hub id "
+                            "or preset of the same architecture (offline: a local folder)") from exc
+        raise
+    pipe.register_to_config(_name_or_path=str(path))  # where from_pretrained records its folder
+    return pipe
+
+
+def base_refs(spec: str, source: Path) -> dict[str, ModelRef]:
+    """Ids, paths and fingerprints of the base and of its own text encoder and VAE (what the caches key on)."""
+    if source.is_file():
+        whole = model_fingerprint(source)
+        return {"base": ModelRef(spec, str(source), whole),
+                "text_encoder": ModelRef(f"{source}:text_encoder", str(source), whole),
+                "vae": ModelRef(f"{spec}:vae", str(source), whole)}
+    encoder_dir = source / "text_encoder"
+    return {"base": ModelRef(spec, str(source), model_fingerprint(source)),
+            "text_encoder": ModelRef(f"{source}:text_encoder", str(encoder_dir),
+                                     model_fingerprint(encoder_dir, source / "tokenizer")),
+            "vae": ModelRef(f"{spec}:vae", str(source / "vae"), model_fingerprint(source / "vae"))}
+
+
+def load_components(base_spec: str, text_encoder: str | None, dtype: Any, variant: str | None = None,
+                    base_config: str | None = None) -> SDComponents:
+    """Every part of a Stable Diffusion 1.x pipeline in ``dtype``, frozen; LoRA is added by the trainer."""
+    from diffusers import DDPMScheduler
+
+    pipe, refs = load_base_pipeline(base_spec, dtype, text_encoder, variant, base_config)
+    # Training adds noise as DDPM defines it, with the base's own schedule (betas, steps, prediction type).
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    for module in (pipe.text_encoder, pipe.vae, pipe.unet):
         module.requires_grad_(False)
         module.eval()
-    base_ref = ModelRef(base_spec, str(base), model_fingerprint(base))
-    vae_ref = ModelRef(f"{base_spec}:vae", str(base / "vae"), model_fingerprint(base / "vae"))
-    return SDComponents(tokenizer, encoder, vae, unet, noise_scheduler, base_ref, encoder_ref, vae_ref)
+    return SDComponents(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise_scheduler, refs["base"],
+                        refs["text_encoder"], refs["vae"])
 
 
 def tokenize(tokenizer: Any, captions: list[str], max_length: int) -> Any:

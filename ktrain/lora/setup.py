@@ -102,7 +102,8 @@ def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressCallbac
         accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
     if not accelerator.is_main_process:
         progress = None  # one progress bar per run: the main process's (it fills its share of the caches)
-    components = load_components(config.base, config.text_encoder, weight_dtype(accelerator))
+    components = load_components(config.base, config.text_encoder, weight_dtype(accelerator), config.variant,
+                                 config.base_config)
     check_bucket_sizes(data, components.size_multiple)
     for module in (components.vae, components.unet, components.text_encoder):
         module.to(accelerator.device)
