@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from kcli.option_groups import BaseFlags, base_options
 from kcli.options import AsJson, Base, Guidance, Overwrite, Steps, TextEncoder
 from kcli.output import emit
 
@@ -36,6 +37,7 @@ def eval_encoder(
 
 
 @eval_app.command("t2i")
+@base_options
 def eval_t2i(
     base: Base,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for images, eval.csv, report.md and report.html.")],
@@ -62,6 +64,8 @@ def eval_t2i(
     warmup: Annotated[int, typer.Option(min=0, help="Unrecorded renders per pipeline before timing.")] = 1,
     overwrite: Overwrite = False,
     as_json: AsJson = False,
+    *,
+    base_files: BaseFlags,
 ) -> None:
     """Each prompt through each pipeline (same seeds): per-stage latency, CLIP scores, image grid, eval.csv.
 
@@ -75,7 +79,7 @@ def eval_t2i(
     config = T2IEvalConfig(base=base, out=str(out), pipelines=pipelines.split(","),
                            prompts=prompts and str(prompts), text_encoder=text_encoder, limit=limit, seed=seed,
                            steps=steps, guidance=guidance, negative_prompt=negative_prompt, height=size, width=size,
-                           warmup=warmup, **models)
+                           warmup=warmup, **models, **base_files.named())
     plan = plan_evaluation(config)  # every model found, or one line naming the option, before any image
     if not as_json:
         show_plan(plan)

@@ -9,10 +9,12 @@ from typing import Annotated
 
 import typer
 
+from kcli.option_groups import BaseFlags, base_options
 from kcli.options import AsJson, Base, Guidance, Seed, Steps, TextEncoder
 from kcli.output import emit
 
 
+@base_options
 def generate(
     prompts: Annotated[list[str], typer.Argument(help="One or more prompts (Korean works with a Korean encoder).")],
     base: Base,
@@ -28,6 +30,8 @@ def generate(
     width: Annotated[int | None, typer.Option(help="Image width (default: the base's native size).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per pipeline call.")] = 4,
     as_json: AsJson = False,
+    *,
+    base_files: BaseFlags,
 ) -> None:
     """Generate images from prompts with a base model, an optional text encoder and weighted LoRAs."""
     from kcli.output import console, progress_bars, rows_table
@@ -38,7 +42,7 @@ def generate(
     cfg = GenerateConfig(prompts=list(prompts), base=base, out=str(out), text_encoder=text_encoder,
                          loras=[LoraSpec.parse(s) for s in lora or []], negative_prompt=negative_prompt, seed=seed,
                          images_per_prompt=images_per_prompt, steps=steps, guidance=guidance, height=height,
-                         width=width, batch_size=batch_size)
+                         width=width, batch_size=batch_size, **base_files.named())
     with progress_bars(not as_json) as progress:
         results = run_generate(cfg, progress=progress)
     rows = [{"image": r.path, "sidecar": r.sidecar, "prompt": r.prompt, "seed": r.seed} for r in results]
@@ -46,6 +50,7 @@ def generate(
         ("image", "seed", "prompt"), [(r["image"], str(r["seed"]), r["prompt"]) for r in rows])))
 
 
+@base_options
 def serve(
     base: Base,
     text_encoder: TextEncoder = None,
@@ -58,6 +63,8 @@ def serve(
     max_prompt_chars: Annotated[int, typer.Option(min=1, help="Longest prompt accepted.")] = 200,
     max_image_size: Annotated[int, typer.Option(min=8, help="Largest width or height accepted.")] = 768,
     as_json: AsJson = False,
+    *,
+    base_files: BaseFlags,
 ) -> None:
     """Web demo: Korean prompt, LoRAs with weights, seed/steps/guidance; the image with per-stage timings."""
     from ktrain.t2i.serve.engine import parse_lora_options
@@ -67,7 +74,8 @@ def serve(
 
     limits = ServeLimits(max_prompt_chars=max_prompt_chars, max_steps=max_steps, max_image_size=max_image_size,
                          max_queue=max_queue)
-    config = ServeConfig(base, text_encoder, parse_lora_options(lora or []), host, port, limits)
+    config = ServeConfig(base, text_encoder, parse_lora_options(lora or []), host, port, limits,
+                         **base_files.named())
 
     def ready(url: str) -> None:
         emit({"url": url, "base": base, "text_encoder": text_encoder, "loras": config.loras}, as_json,

@@ -21,6 +21,7 @@ from typing import Any
 
 from kcli.options import (
     AsJson,
+    BaseConfig,
     BatchSize,
     ConfigFile,
     EncodeFormat,
@@ -33,6 +34,7 @@ from kcli.options import (
     Sets,
     ShardSize,
     Store,
+    Variant,
     Workers,
 )
 from kdata.runner.options import RunOptions
@@ -92,6 +94,17 @@ class SettingsFlags:
     sets: Sets = None
 
 
+@dataclass(frozen=True)
+class BaseFlags:
+    """Which files of a Stable Diffusion base load: its weight variant, and a single file's component configs."""
+
+    variant: Variant = None
+    base_config: BaseConfig = None
+
+    def named(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 def option_group(group: type, argument: str) -> Callable[[Command], Command]:
     """A decorator adding ``group``'s fields as options to a command, whose ``argument`` receives them as one value."""
     hints = typing.get_type_hints(group, include_extras=True)
@@ -119,3 +132,4 @@ def option_group(group: type, argument: str) -> Callable[[Command], Command]:
 stage_options = option_group(StageFlags, "flags")
 image_options = option_group(ImageFlags, "image")
 settings_options = option_group(SettingsFlags, "settings")
+base_options = option_group(BaseFlags, "base_files")

@@ -47,7 +47,11 @@ ShardSize = Annotated[int | None, typer.Option("--shard-size", min=1, help="Inpu
 AllowPrivate = Annotated[bool | None, typer.Option("--allow-private", help="Allow loopback/private addresses.")]
 
 # Models.
-Base = Annotated[str, typer.Option("--base", help="SD 1.x base: diffusers folder, Hub id or tiny-sd.")]
+Base = Annotated[str, typer.Option("--base", help="SD 1.x base: diffusers folder, Hub id, tiny-sd or one "
+                                   ".safetensors checkpoint.")]
+Variant = Annotated[str | None, typer.Option("--variant", help="The base's weight variant to fetch and load (fp16).")]
+BaseConfig = Annotated[str | None, typer.Option(
+    "--base-config", help="For a single-file --base: a diffusers folder, Hub id or preset with its component configs.")]
 TextEncoder = Annotated[str | None, typer.Option(
     "--text-encoder", help="CLIPTextModel + tokenizer folder replacing the base's (e.g. a kcli Korean encoder).")]
 Resume = Annotated[str | None, typer.Option("--resume", help="'latest' or a checkpoint folder to continue from.")]

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kcli.option_groups import SettingsFlags, settings_options
+from kcli.option_groups import BaseFlags, SettingsFlags, base_options, settings_options
 from kcli.options import AsJson, MaxSteps, Overwrite, Resume, TextEncoder
 from kcli.output import emit
 
@@ -86,6 +86,7 @@ train_encoder.__doc__ += MULTI_PROCESS
 
 @train_app.command("lora")
 @settings_options
+@base_options
 def train_lora(
     manifest: Annotated[Path | None, typer.Option("--manifest", "-m", help="Image manifest with "
                                                      "captions.")] = None,
@@ -106,6 +107,7 @@ def train_lora(
     as_json: AsJson = False,
     *,
     settings: SettingsFlags,
+    base_files: BaseFlags,
 ) -> None:
     """Train a LoRA on Stable Diffusion from an image manifest's captions; writes diffusers + kohya files."""
     from kcli.output import console, key_value_table, progress_bars
@@ -116,7 +118,7 @@ def train_lora(
     named = {"manifest": manifest and str(manifest), "base": base, "out": out and str(out),
              "caption_col": caption_col, "text_encoder": text_encoder, "max_steps": max_steps,
              "batch_size": batch_size, "learning_rate": learning_rate, "rank": rank, "resolution": resolution,
-             "train_text_encoder": train_text_encoder}
+             "train_text_encoder": train_text_encoder, **base_files.named()}
     cfg = load_lora_config(settings.config, sets=settings.sets, **named)
     with progress_bars(not as_json and is_main_process()) as progress:
         result = run_training(cfg, resume=resume, overwrite=overwrite, progress=progress)

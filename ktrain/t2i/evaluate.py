@@ -62,6 +62,8 @@ class T2IEvalConfig:
     height: int | None = None
     width: int | None = None
     warmup: int = 1
+    variant: str | None = None  # the base's weight variant (fp16)
+    base_config: str | None = None  # a single-file base's component configs
 
     def __post_init__(self) -> None:
         for name in ("steps", "limit", "height", "width"):
@@ -113,7 +115,8 @@ def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: Progr
     pipelines = parse_pipelines(",".join(config.pipelines))
     out = Path(config.out)
     record = _prepare_out(out, config, plan, overwrite)
-    models = models or ModelSet(ModelSpecs(config.base, config.text_encoder, plan.translator))
+    models = models or ModelSet(ModelSpecs(config.base, config.text_encoder, plan.translator,
+                                                  config.variant, config.base_config))
     generated, skipped = _generate_all(out, config, prompts, pipelines, models, progress)
     rows = [_read_row(out, pipeline.name, prompt) for prompt in prompts for pipeline in pipelines]
     _score(out, rows, plan, models.device.name, progress)

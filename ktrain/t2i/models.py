@@ -35,11 +35,11 @@ def pick_device() -> Device:
     return Device("cpu", torch.float32)
 
 
-def load_base(spec: str, device: Device) -> Any:
+def load_base(spec: str, device: Device, variant: str | None = None, base_config: str | None = None) -> Any:
     """The base ``StableDiffusionPipeline`` on ``device``, as ``kcli generate`` loads it."""
     from ktrain.lora.loading import load_pipeline
 
-    pipe, _ = load_pipeline(spec, None, device.name, device.dtype)
+    pipe, _ = load_pipeline(spec, None, device.name, device.dtype, variant, base_config)
     return pipe
 
 

@@ -30,6 +30,8 @@ class ModelSpecs:
     base: str
     text_encoder: str | None = None  # the Korean encoder; None: the base's own (a smoke-test stand-in)
     translator: str | None = None
+    variant: str | None = None  # the base's weight variant (fp16) where it has one
+    base_config: str | None = None  # a single-file base's component configs (a diffusers folder, Hub id or preset)
 
 
 @dataclass
@@ -52,7 +54,7 @@ class ModelSet:
     @property
     def english(self) -> Any:
         if self._english is None:
-            self._english = load_base(self.specs.base, self.device)
+            self._english = load_base(self.specs.base, self.device, self.specs.variant, self.specs.base_config)
         return self._english
 
     @property

@@ -61,10 +61,11 @@ def adapter_names(names: list[str]) -> dict[str, str]:
 
 class GenerationEngine:
     def __init__(self, base: str, text_encoder: str | None = None, loras: dict[str, str] | None = None,
-                 device: Device | None = None) -> None:
+                 device: Device | None = None, variant: str | None = None, base_config: str | None = None) -> None:
         self.device = device or pick_device()
         self.base, self.text_encoder = base, text_encoder
-        self.pipe = with_text_encoder(load_base(base, self.device), text_encoder, self.device)
+        pipe = load_base(base, self.device, variant, base_config)
+        self.pipe = with_text_encoder(pipe, text_encoder, self.device)
         self.lora_names = list(loras or {})
         self.adapters = adapter_names(self.lora_names)
         for name, path in (loras or {}).items():

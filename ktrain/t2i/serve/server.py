@@ -25,6 +25,8 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 7860
     limits: ServeLimits = field(default_factory=ServeLimits)
+    variant: str | None = None  # the base's weight variant (fp16)
+    base_config: str | None = None  # a single-file base's component configs
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -62,7 +64,8 @@ def serve(config: ServeConfig, on_ready: Callable[[str], None] | None = None) ->
 
     sock = bind_socket(config.host, config.port)
     try:
-        engine = GenerationEngine(config.base, config.text_encoder, config.loras)
+        engine = GenerationEngine(config.base, config.text_encoder, config.loras, variant=config.variant,
+                                  base_config=config.base_config)
         server = _uvicorn_server(create_app(engine, config.limits))
         if on_ready:
             on_ready(url_of(sock))

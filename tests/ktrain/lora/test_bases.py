@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,19 @@ def test_missing_single_file_and_bad_variant_are_config_errors(tmp_path: Path, s
         resolve_base(str(single_file), "fp16")
     with pytest.raises(ConfigError, match="variant must be"):
         resolve_base("tiny-sd", "../fp16")
+
+
+@pytest.mark.slow
+def test_generate_command_takes_a_single_file_base_with_its_config(single_file: Path, tmp_path: Path) -> None:
+    from tests.helpers.cli import kcli
+
+    args = ("generate", "송편 한 접시", "--steps", "2", "--height", "64", "--width", "64", "--seed", "3", "--json")
+    by_file = kcli(*args, "--base", str(single_file), "--base-config", "tiny-sd", "--out", str(tmp_path / "f"))
+    assert by_file.returncode == 0, by_file.stderr
+    by_folder = kcli(*args, "--base", "tiny-sd", "--out", str(tmp_path / "d"))
+    assert by_folder.returncode == 0, by_folder.stderr
+    [made], [expected] = json.loads(by_file.stdout), json.loads(by_folder.stdout)
+    assert np.array_equal(_pixels(made["image"]), _pixels(expected["image"]))
+    refused = kcli(*args, "--base", str(single_file), "--variant", "fp16", "--out", str(tmp_path / "v"))
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
