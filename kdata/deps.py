@@ -46,3 +46,16 @@ def seeded_torch(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def hub_transport_errors() -> tuple[type[BaseException], ...]:
+    """The connection failures of huggingface_hub's HTTP client (httpx2 under huggingface_hub 2.x, httpx
+    under 1.x), whichever is installed; callers add the OS errors they also treat as "unreachable"."""
+    errors: list[type[BaseException]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        errors.append(module.TransportError)
+    return tuple(errors)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kdata.deps import hub_transport_errors
 from kdata.outputs import HOUSEKEEPING
 from kdata.publish.errors import HubError
 
@@ -68,7 +69,7 @@ def _hub_errors(repo_id: str, token: str) -> Iterator[None]:
         raise HubError(_offline_message(repo_id)) from None
     except HfHubHTTPError as exc:
         raise HubError(_redact(_http_message(exc, endpoint, repo_id), token)) from None
-    except _transport_errors() as exc:
+    except (ConnectionError, TimeoutError, *hub_transport_errors()) as exc:
         detail = _redact(str(exc).splitlines()[0] if str(exc) else "", token)
         raise HubError(
             f"cannot reach the Hugging Face Hub at {endpoint} ({type(exc).__name__}: {detail}); "
@@ -92,17 +93,6 @@ def _http_message(exc: Any, endpoint: str, repo_id: str) -> str:
     server = getattr(exc, "server_message", None) or str(exc).splitlines()[0]
     return f"the Hub at {endpoint} refused the upload to {repo_id} (HTTP {status}): {server}"
 
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Connection failures: the HTTP client's (httpx2 under huggingface_hub 2.x) and the OS's."""
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for name in ("httpx2", "httpx"):
-        try:
-            module = __import__(name)
-        except ImportError:
-            continue
-        errors.append(module.TransportError)
-    return tuple(errors)
 
 
 def _redact(text: str, token: str) -> str:

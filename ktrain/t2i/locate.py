@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdata.deps import hub_transport_errors
 from kdata.models.presets import PRESETS
 
 # What a found spec is, for the plan a person reads.
@@ -150,20 +151,9 @@ def _ask_hub(repo: str, files: tuple[str, ...]) -> None:
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         raise NotFound(f"not a local path or cached, and {api.endpoint} answered HTTP {status}") from None
-    except _transport_errors() as exc:
+    except (OSError, *hub_transport_errors()) as exc:
         detail = (str(exc).splitlines() or [""])[0][:120]
         raise NotFound(f"not a local path or cached, and {api.endpoint} could not be reached "
                        f"({type(exc).__name__}: {detail})") from None
     raise NotFound(f"not a local path or cached, and not a model on {api.endpoint} (no {files[-1]} in {repo})")
 
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Connection failures: the HTTP client's (httpx under huggingface_hub 1.x, httpx2 under 2.x) and the OS's."""
-    errors: list[type[BaseException]] = [OSError]
-    for name in ("httpx2", "httpx"):
-        try:
-            module = __import__(name)
-        except ImportError:
-            continue
-        errors.append(module.TransportError)
-    return tuple(errors)
