@@ -12,7 +12,15 @@ from typing import Any
 from kdata.errors import ConfigError, KcliError
 from ktrain.encoder.config import EncoderTrainConfig
 from ktrain.encoder.data import ParallelCorpus, load_parallel
-from ktrain.encoder.encoding import TeacherCache, check_unet_reads, encode_texts, has_unet, load_unet, unet_reads
+from ktrain.encoder.encoding import (
+    TeacherCache,
+    check_unet_reads,
+    checkpoint_unet,
+    encode_texts,
+    has_unet,
+    load_unet,
+    unet_reads,
+)
 from ktrain.encoder.evaluate import DenoiseProbe
 from ktrain.encoder.export import tokenizer_folder
 from ktrain.encoder.student import (
@@ -89,6 +97,8 @@ def maybe_unet(config: EncoderTrainConfig, teacher: Any, dtype: Any, device: Any
         return None
     if config.unet_weight > 0:
         check_unet_reads(unet, teacher.config.hidden_size)
+        if config.gradient_checkpointing:
+            checkpoint_unet(unet)
     return unet if unet_reads(unet, teacher.config.hidden_size) else None
 
 

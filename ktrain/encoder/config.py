@@ -11,6 +11,10 @@ Settings that fit both a short demo and a seed-scale run:
   (5%) but would leave ``--max-steps 40`` warming up for the whole run, never at the peak rate; capped at 10%
   of the run, those 40 steps warm up for 4. The effective value is logged, written to ``metrics.jsonl``
   (the ``step 0`` line), to every checkpoint and export, and to the result's ``schedule``.
+- **gradient_checkpointing** (on by default; it only acts when ``unet_weight > 0``): the through-UNet term
+  backpropagates through the frozen UNet into the student's states, so without it every UNet activation of the
+  batch is kept for the backward pass. diffusers' checkpointing keeps only each block's inputs and recomputes
+  the rest during backward: the same losses and gradients (tested), one more UNet forward per step.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from ktrain.encoder.evaluate import DEFAULT_TIMESTEPS, GREATER_IS_BETTER
 from ktrain.runtime import PRECISIONS
 
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
-# Settings that may differ when a run is resumed: they change no result, only bookkeeping.
-RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every"})
+# Settings that may differ when a run is resumed: they change no result, only bookkeeping or memory.
+RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every", "gradient_checkpointing"})
 
 
 @dataclass
@@ -62,6 +66,7 @@ class EncoderTrainConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     mixed_precision: str = "auto"  # fp32 on CPU; bf16/fp16 on GPU
+    gradient_checkpointing: bool = True  # through the frozen UNet (unet_weight > 0): less memory, same gradients
     cache_teacher: bool = True
     cache_limit_mb: float = 2048.0
     # Checkpoints, evaluation, logging. Validation runs at every checkpoint, so the best one is always on disk.

@@ -98,6 +98,19 @@ def load_unet(spec: str, dtype: Any = None) -> Any:
     return unet.eval()
 
 
+def checkpoint_unet(unet: Any) -> None:
+    """Gradient checkpointing through the frozen UNet: each block keeps only its inputs for the backward pass
+    into the student's states and recomputes its activations then (same gradients, less memory).
+
+    diffusers >= 0.32 checkpoints whenever gradients are on; older releases (kcli accepts >= 0.30) also ask
+    ``self.training`` of each checkpointed block, so those blocks alone are flagged as training. Their children
+    (dropout included) stay in eval mode, and the UNet's weights stay frozen."""
+    unet.enable_gradient_checkpointing()
+    for module in unet.modules():
+        if getattr(module, "gradient_checkpointing", False):
+            module.training = True
+
+
 def unet_reads(unet: Any, hidden_size: int) -> bool:
     """Whether this encoder's states alone drive the UNet: SD 1.x/2.x yes; SDXL (two encoders, added embeddings) no."""
     config = unet.config
