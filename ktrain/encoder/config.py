@@ -15,6 +15,12 @@ Settings that fit both a short demo and a seed-scale run:
   backpropagates through the frozen UNet into the student's states, so without it every UNet activation of the
   batch is kept for the backward pass. diffusers' checkpointing keeps only each block's inputs and recomputes
   the rest during backward: the same losses and gradients (tested), one more UNet forward per step.
+- **Teacher cache**: the teacher's outputs never change for a given text, so they are computed once.
+  ``teacher_cache = "auto"`` holds them in memory when they fit in ``cache_limit_mb``, else on disk;
+  ``"memory"`` / ``"disk"`` force one; ``cache_teacher = false`` runs the teacher at every step instead. On
+  disk (:mod:`ktrain.encoder.teacher_cache`) they are memory-mapped shards of ``teacher_cache_shard_rows``
+  pairs under ``teacher_cache_dir`` (default ``OUT/teacher-cache``; point several runs at one folder to
+  share it), filled before training and resumable after a kill.
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ from ktrain.encoder.evaluate import DEFAULT_TIMESTEPS, GREATER_IS_BETTER
 from ktrain.runtime import PRECISIONS
 
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
-# Settings that may differ when a run is resumed: they change no result, only bookkeeping or memory.
-RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every", "gradient_checkpointing"})
+TEACHER_CACHE_MODES = ("auto", "memory", "disk")
+# Settings that may differ when a run is resumed: they change no result, only bookkeeping, memory or where the
+# teacher's outputs are kept (the same values, up to float rounding of how they were batched).
+RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every", "gradient_checkpointing", "cache_teacher",
+                               "cache_limit_mb", "teacher_cache", "teacher_cache_dir", "teacher_cache_shard_rows"})
 
 
 @dataclass
@@ -67,8 +76,12 @@ class EncoderTrainConfig:
     seed: int = 0
     mixed_precision: str = "auto"  # fp32 on CPU; bf16/fp16 on GPU
     gradient_checkpointing: bool = True  # through the frozen UNet (unet_weight > 0): less memory, same gradients
-    cache_teacher: bool = True
+    # The teacher's outputs for the train pairs: "auto" keeps them in memory up to cache_limit_mb, else on disk.
+    cache_teacher: bool = True  # false: run the teacher at every step instead
     cache_limit_mb: float = 2048.0
+    teacher_cache: str = "auto"  # "auto", "memory" or "disk"
+    teacher_cache_dir: str | None = None  # None: OUT/teacher-cache
+    teacher_cache_shard_rows: int = 1024  # pairs per shard file (SD 1.x: 77 x 768 fp32 = 231 KiB a pair)
     # Checkpoints, evaluation, logging. Validation runs at every checkpoint, so the best one is always on disk.
     checkpoint_every: int = 200
     checkpoints_total_limit: int | None = 3
@@ -94,13 +107,16 @@ class EncoderTrainConfig:
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.hidden_layer >= 0:
             raise ConfigError(f"hidden_layer counts from the end (-1 last, -2 penultimate), got {self.hidden_layer}")
+        if self.teacher_cache not in TEACHER_CACHE_MODES:
+            raise ConfigError(f"teacher_cache must be one of {', '.join(TEACHER_CACHE_MODES)}, "
+                              f"got {self.teacher_cache!r}")
         if not 0 <= self.warmup_fraction < 1:
             raise ConfigError(f"warmup_fraction must be in [0, 1) so that the run reaches its peak rate, "
                               f"got {self.warmup_fraction}")
 
     def _check_positive(self) -> None:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every", "log_every",
-                     "eval_latents"):
+                     "eval_latents", "teacher_cache_shard_rows"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.learning_rate <= 0 or self.sequence_temperature <= 0:

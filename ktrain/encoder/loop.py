@@ -60,6 +60,8 @@ class TrainResult:
     distributed: dict[str, int] = field(default_factory=dict)
     # lr_scheduler, learning_rate, max_steps, warmup_steps (the effective one) and warmup_steps_set
     schedule: dict[str, Any] = field(default_factory=dict)
+    # mode (none, memory, disk), rows, size_mb; on disk also path, shards and shards_reused
+    teacher_cache: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -216,7 +218,7 @@ def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwri
     if not accelerator.is_main_process:
         progress = None  # one progress bar per run
     out = Path(config.out)
-    run = build_run(config, accelerator)
+    run = build_run(config, accelerator, progress)
     optimizer = build_optimizer(run.student, config.learning_rate, config.weight_decay)
     # Indexed by optimizer step on any process count (see ktrain.runtime); train_step steps it once per step.
     scheduler = build_schedule(optimizer, config)
@@ -230,7 +232,7 @@ def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwri
     metrics = MetricsLog(out / METRICS_FILE, enabled=accelerator.is_main_process)
     metrics.truncate_after(state.step if resumed_from is not None else -1)
     if resumed_from is None:  # step 0: how this run trains, before its first step
-        metrics.log(0, **schedule_record(config))
+        metrics.log(0, **schedule_record(config), teacher_cache=run.train_cache.mode)
     return _loop(run, accelerator, optimizer, scheduler, manager, state, metrics, resumed_from, progress)
 
 
@@ -268,7 +270,7 @@ def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, man
                                            "effective_batch", "samples_seen") if k in state.extra}
     return TrainResult(out, state.step, resumed_from, logged[0] if logged else None, logged[-1] if logged else None,
                        state.best_step, state.best_metric, validation or state.extra.get("best_validation"), exports,
-                       {**layout, **speed}, schedule_record(config))
+                       {**layout, **speed}, schedule_record(config), run.train_cache.describe())
 
 
 def _checkpoint(run: EncoderRun, accelerator: Any, manager: CheckpointManager, state: TrainerState,

@@ -64,7 +64,7 @@ def test_a_short_run_trains_at_the_peak_rate_and_records_the_warmup(tmp_path: Pa
     result = train_encoder(config)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[0] == {"step": 0, "lr_scheduler": "constant_with_warmup", "learning_rate": 1e-3, "max_steps": 20,
-                       "warmup_steps": 2, "warmup_steps_set": 100}
+                       "warmup_steps": 2, "warmup_steps_set": 100, "teacher_cache": "memory"}
     rates = [r["lr"] for r in rows if "lr" in r]  # after step s: the rate step s + 1 trains at
     assert rates[:2] == pytest.approx([0.5e-3, 1e-3]) and rates[-1] == pytest.approx(1e-3)
     assert result.schedule["warmup_steps"] == 2 and result.schedule["warmup_steps_set"] == 100
@@ -76,7 +76,9 @@ def test_a_short_run_trains_at_the_peak_rate_and_records_the_warmup(tmp_path: Pa
 
 def test_a_checkpoint_from_before_the_cap_resumes_only_with_its_own_warmup() -> None:
     current = EncoderTrainConfig(max_steps=2000).to_dict()
-    older = {k: v for k, v in current.items() if k != "warmup_fraction"}
+    older = {k: v for k, v in current.items() if k not in ("warmup_fraction", "gradient_checkpointing",
+                                                           "teacher_cache", "teacher_cache_dir",
+                                                           "teacher_cache_shard_rows")}
     assert changed_settings(older, current) == []  # 100 of 2,000 steps: the cap changes nothing
     short = {**current, "max_steps": 40}
     assert changed_settings({**older, "max_steps": 40}, short) == ["warmup_fraction"]  # 100 then, 4 now
