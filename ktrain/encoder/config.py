@@ -81,7 +81,7 @@ class EncoderTrainConfig:
     cache_limit_mb: float = 2048.0
     teacher_cache: str = "auto"  # "auto", "memory" or "disk"
     teacher_cache_dir: str | None = None  # None: OUT/teacher-cache
-    teacher_cache_shard_rows: int = 1024  # pairs per shard file (SD 1.x: 77 x 768 fp32 = 231 KiB a pair)
+    teacher_cache_shard_rows: int = 1024  # pairs per shard (SD 1.x: 234 KiB a pair, 234 MiB a shard)
     # Checkpoints, evaluation, logging. Validation runs at every checkpoint, so the best one is always on disk.
     checkpoint_every: int = 200
     checkpoints_total_limit: int | None = 3

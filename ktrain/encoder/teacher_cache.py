@@ -3,7 +3,7 @@ not at all (the teacher runs at every step).
 
 The teacher's forward is most of a distillation step's cost (60-70% measured on this project's reference
 machine) and its outputs for a fixed text never change, so they are cached. In memory that is
-``pairs x 78 x hidden x 4`` bytes: 1.6M seed pairs through SD 1.x's 768-wide encoder come to about 378 GB,
+``pairs x 78 x hidden x 4`` bytes: 1.6M seed pairs through SD 1.x's 768-wide encoder come to 383 GB,
 so above ``cache_limit_mb`` they go to disk instead:
 
 ``<dir>/<teacher fingerprint>/teacher.json`` says what computed them (the teacher's weights and tokenizer,
