@@ -10,9 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from kdata.errors import ConfigError, KcliError
+from kdata.progress import ProgressCallback
 from ktrain.encoder.config import EncoderTrainConfig
 from ktrain.encoder.data import ParallelCorpus, load_parallel
-from ktrain.encoder.encoding import TeacherCache, check_unet_reads, encode_texts, has_unet, load_unet, unet_reads
+from ktrain.encoder.encoding import (
+    check_unet_reads,
+    checkpoint_unet,
+    encode_texts,
+    has_unet,
+    load_unet,
+    unet_reads,
+)
 from ktrain.encoder.evaluate import DenoiseProbe
 from ktrain.encoder.export import tokenizer_folder
 from ktrain.encoder.student import (
@@ -21,6 +29,7 @@ from ktrain.encoder.student import (
     load_teacher_tokenizer,
     load_text_encoder,
 )
+from ktrain.encoder.teacher_cache import TeacherEncoder, TeacherOutputs, build_teacher_cache
 from ktrain.encoder.tokenizer import INFO_FILE, TokenizerTrainConfig, load_tokenizer, save_tokenizer, train_clip_bpe
 from ktrain.runtime import DataCursor
 
@@ -35,7 +44,7 @@ class EncoderRun:
     teacher: Any
     student: Any
     unet: Any | None  # loaded when the teacher has one the encoder can drive alone (SD 1.x/2.x)
-    train_cache: TeacherCache
+    train_cache: TeacherOutputs  # the teacher's outputs for the train split: on demand, in memory or on disk
     validation_states: Any
     validation_pooled: Any
     probe: DenoiseProbe | None
@@ -89,10 +98,12 @@ def maybe_unet(config: EncoderTrainConfig, teacher: Any, dtype: Any, device: Any
         return None
     if config.unet_weight > 0:
         check_unet_reads(unet, teacher.config.hidden_size)
+        if config.gradient_checkpointing:
+            checkpoint_unet(unet)
     return unet if unet_reads(unet, teacher.config.hidden_size) else None
 
 
-def build_run(config: EncoderTrainConfig, accelerator: Any) -> EncoderRun:
+def build_run(config: EncoderTrainConfig, accelerator: Any, progress: ProgressCallback | None = None) -> EncoderRun:
     from ktrain.runtime import weight_dtype
 
     out, device, dtype = Path(config.out), accelerator.device, weight_dtype(accelerator)
@@ -104,8 +115,8 @@ def build_run(config: EncoderTrainConfig, accelerator: Any) -> EncoderRun:
         tokenizer = student_tokenizer(config, corpus, out, accelerator.is_main_process)
     student = build_student(config, teacher, teacher_tokenizer, tokenizer).to(device)
     unet = maybe_unet(config, teacher, dtype, device)
-    limit = config.cache_limit_mb if config.cache_teacher else -1.0
-    train_cache = TeacherCache.build(teacher, teacher_tokenizer, corpus.train.en, config.hidden_layer, device, limit)
+    encoder = TeacherEncoder(teacher, teacher_tokenizer, config.hidden_layer, device)
+    train_cache = build_teacher_cache(config, encoder, corpus.train, accelerator, progress)
     run = EncoderRun(config, corpus, tokenizer, teacher, student, unet, train_cache, None, None, None,
                      cursor=DataCursor(accelerator.num_processes, accelerator.process_index))
     if len(corpus.validation):

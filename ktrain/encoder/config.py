@@ -3,10 +3,29 @@
 Unknown keys are errors (kdata.config). The resolved config is saved in every checkpoint and export.
 Objectives are switched on by a positive weight; the baseline of earlier Korean CLIP work is
 ``sequence_weight = 0, unet_weight = 0`` (pooled MSE only).
+
+Settings that fit both a short demo and a seed-scale run:
+
+- **Warm-up** lasts ``min(warmup_steps, floor(warmup_fraction * max_steps))`` optimizer steps
+  (:attr:`EncoderTrainConfig.effective_warmup_steps`). ``warmup_steps = 100`` suits the default 2,000-step run
+  (5%) but would leave ``--max-steps 40`` warming up for the whole run, never at the peak rate; capped at 10%
+  of the run, those 40 steps warm up for 4. The effective value is logged, written to ``metrics.jsonl``
+  (the ``step 0`` line), to every checkpoint and export, and to the result's ``schedule``.
+- **gradient_checkpointing** (on by default; it only acts when ``unet_weight > 0``): the through-UNet term
+  backpropagates through the frozen UNet into the student's states, so without it every UNet activation of the
+  batch is kept for the backward pass. diffusers' checkpointing keeps only each block's inputs and recomputes
+  the rest during backward: the same losses and gradients (tested), one more UNet forward per step.
+- **Teacher cache**: the teacher's outputs never change for a given text, so they are computed once.
+  ``teacher_cache = "auto"`` holds them in memory when they fit in ``cache_limit_mb``, else on disk;
+  ``"memory"`` / ``"disk"`` force one; ``cache_teacher = false`` runs the teacher at every step instead. On
+  disk (:mod:`ktrain.encoder.teacher_cache`) they are memory-mapped shards of ``teacher_cache_shard_rows``
+  pairs under ``teacher_cache_dir`` (default ``OUT/teacher-cache``; point several runs at one folder to
+  share it), filled before training and resumable after a kill.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +36,11 @@ from ktrain.encoder.evaluate import DEFAULT_TIMESTEPS, GREATER_IS_BETTER
 from ktrain.runtime import PRECISIONS
 
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
-# Settings that may differ when a run is resumed: they change no result, only bookkeeping.
-RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every"})
+TEACHER_CACHE_MODES = ("auto", "memory", "disk")
+# Settings that may differ when a run is resumed: they change no result, only bookkeeping, memory or where the
+# teacher's outputs are kept (the same values, up to float rounding of how they were batched).
+RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every", "gradient_checkpointing", "cache_teacher",
+                               "cache_limit_mb", "teacher_cache", "teacher_cache_dir", "teacher_cache_shard_rows"})
 
 
 @dataclass
@@ -48,12 +70,18 @@ class EncoderTrainConfig:
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
     lr_scheduler: str = "cosine"
-    warmup_steps: int = 100
+    warmup_steps: int = 100  # at most warmup_fraction of the run: see effective_warmup_steps
+    warmup_fraction: float = 0.1
     max_grad_norm: float = 1.0
     seed: int = 0
     mixed_precision: str = "auto"  # fp32 on CPU; bf16/fp16 on GPU
-    cache_teacher: bool = True
+    gradient_checkpointing: bool = True  # through the frozen UNet (unet_weight > 0): less memory, same gradients
+    # The teacher's outputs for the train pairs: "auto" keeps them in memory up to cache_limit_mb, else on disk.
+    cache_teacher: bool = True  # false: run the teacher at every step instead
     cache_limit_mb: float = 2048.0
+    teacher_cache: str = "auto"  # "auto", "memory" or "disk"
+    teacher_cache_dir: str | None = None  # None: OUT/teacher-cache
+    teacher_cache_shard_rows: int = 1024  # pairs per shard (SD 1.x: 234 KiB a pair, 234 MiB a shard)
     # Checkpoints, evaluation, logging. Validation runs at every checkpoint, so the best one is always on disk.
     checkpoint_every: int = 200
     checkpoints_total_limit: int | None = 3
@@ -79,14 +107,28 @@ class EncoderTrainConfig:
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.hidden_layer >= 0:
             raise ConfigError(f"hidden_layer counts from the end (-1 last, -2 penultimate), got {self.hidden_layer}")
+        if self.teacher_cache not in TEACHER_CACHE_MODES:
+            raise ConfigError(f"teacher_cache must be one of {', '.join(TEACHER_CACHE_MODES)}, "
+                              f"got {self.teacher_cache!r}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ConfigError(f"warmup_fraction must be in [0, 1) so that the run reaches its peak rate, "
+                              f"got {self.warmup_fraction}")
 
     def _check_positive(self) -> None:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every", "log_every",
-                     "eval_latents"):
+                     "eval_latents", "teacher_cache_shard_rows"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.learning_rate <= 0 or self.sequence_temperature <= 0:
             raise ConfigError("learning_rate and sequence_temperature must be positive")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+
+    @property
+    def effective_warmup_steps(self) -> int:
+        """The warm-up the schedule gets: ``warmup_steps``, but never more than ``warmup_fraction`` of the run, so a
+        short run reaches its peak rate too (the default 2,000 steps keep all 100)."""
+        return capped_warmup(self.warmup_steps, self.warmup_fraction, self.max_steps)
 
     @property
     def weights(self) -> dict[str, float]:
@@ -95,6 +137,10 @@ class EncoderTrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def capped_warmup(warmup_steps: int, fraction: float, max_steps: int) -> int:
+    return min(warmup_steps, math.floor(fraction * max_steps))
 
 
 def load_train_config(file: str | Path | None = None, *, sets: list[str] | None = None,
@@ -109,6 +155,18 @@ def load_train_config(file: str | Path | None = None, *, sets: list[str] | None 
 
 
 def changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Settings that differ between a checkpoint's config and this run's (resuming needs the same run)."""
+    """Settings that differ between a checkpoint's config and this run's (resuming needs the same run).
+
+    A setting added after the checkpoint was written counts as its default there, except the warm-up cap: a
+    checkpoint without ``warmup_fraction`` warmed up for its whole ``warmup_steps``, so what is compared is the
+    warm-up this run would get (``--set warmup_fraction=...`` can match it)."""
+    older = "warmup_fraction" not in saved
+    saved = {**{k: v for k, v in EncoderTrainConfig().to_dict().items() if k not in saved}, **saved}
     keys = sorted(set(saved) | set(current))
-    return [k for k in keys if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)]
+    changed = [k for k in keys if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)]
+    if older:
+        changed = [k for k in changed if k != "warmup_fraction"]
+        if saved["warmup_steps"] != capped_warmup(current["warmup_steps"], current["warmup_fraction"],
+                                                  current["max_steps"]):
+            changed.append("warmup_fraction")
+    return changed

@@ -6,7 +6,6 @@ mask, so the UNet reads all 77 hidden states, padding included; training and eva
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,44 +46,6 @@ def encode_texts(model: Any, tokenizer: Any, texts: list[str], hidden_layer: int
     return torch.cat(states), torch.cat(pooled)
 
 
-@dataclass
-class TeacherCache:
-    """The teacher's outputs for a list of texts: precomputed once when they fit in ``limit_mb``, else on demand.
-
-    The teacher's forward is most of a distillation step's cost (60-70% measured on this project's
-    reference machine), and its outputs for a fixed text never change, so caching pays whenever it fits.
-    """
-
-    teacher: Any
-    tokenizer: Any
-    texts: list[str]
-    hidden_layer: int
-    device: Any
-    states: Any = None
-    pooled: Any = None
-
-    @classmethod
-    def build(cls, teacher: Any, tokenizer: Any, texts: list[str], hidden_layer: int, device: Any,
-              limit_mb: float) -> TeacherCache:
-        cache = cls(teacher, tokenizer, texts, hidden_layer, device)
-        dim = teacher.config.hidden_size
-        size_mb = len(texts) * (CLIP_CONTEXT_LENGTH + 1) * dim * 4 / 2**20
-        if texts and size_mb <= limit_mb:
-            cache.states, cache.pooled = encode_texts(teacher, tokenizer, texts, hidden_layer, device=device)
-        return cache
-
-    @property
-    def cached(self) -> bool:
-        return self.states is not None
-
-    def get(self, indices: list[int]) -> tuple[Any, Any]:
-        if self.cached:
-            return self.states[indices].to(self.device), self.pooled[indices].to(self.device)
-        states, pooled = encode_texts(self.teacher, self.tokenizer, [self.texts[i] for i in indices],
-                                      self.hidden_layer, device=self.device)
-        return states.to(self.device), pooled.to(self.device)
-
-
 def load_unet(spec: str, dtype: Any = None) -> Any:
     """The frozen UNet of a Stable Diffusion checkpoint (preset, diffusers folder or Hub id), in eval mode."""
     torch = require("torch", "torch")
@@ -96,6 +57,19 @@ def load_unet(spec: str, dtype: Any = None) -> Any:
         unet = diffusers.UNet2DConditionModel.from_pretrained(path, subfolder="unet", dtype=dtype or torch.float32)
     unet.requires_grad_(False)
     return unet.eval()
+
+
+def checkpoint_unet(unet: Any) -> None:
+    """Gradient checkpointing through the frozen UNet: each block keeps only its inputs for the backward pass
+    into the student's states and recomputes its activations then (same gradients, less memory).
+
+    diffusers >= 0.32 checkpoints whenever gradients are on; older releases (kcli accepts >= 0.30) also ask
+    ``self.training`` of each checkpointed block, so those blocks alone are flagged as training. Their children
+    (dropout included) stay in eval mode, and the UNet's weights stay frozen."""
+    unet.enable_gradient_checkpointing()
+    for module in unet.modules():
+        if getattr(module, "gradient_checkpointing", False):
+            module.training = True
 
 
 def unet_reads(unet: Any, hidden_size: int) -> bool:

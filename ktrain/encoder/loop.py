@@ -11,6 +11,7 @@ being deterministic, exports the same model again), and the last one to ``OUT/fi
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from ktrain.metrics import MetricsLog
 from ktrain.runtime import step_scheduler, throughput
 
 METRICS_FILE = "metrics.jsonl"
+logger = logging.getLogger(__name__)
 
 
 class StaleRunError(ConfigError):
@@ -56,6 +58,10 @@ class TrainResult:
     # num_processes, per_process_batch, gradient_accumulation_steps, effective_batch, samples_seen, and the
     # speed of this call's steps (train_seconds, steps_per_second, samples_per_second)
     distributed: dict[str, int] = field(default_factory=dict)
+    # lr_scheduler, learning_rate, max_steps, warmup_steps (the effective one) and warmup_steps_set
+    schedule: dict[str, Any] = field(default_factory=dict)
+    # mode (none, memory, disk), rows, size_mb; on disk also path, shards and shards_reused
+    teacher_cache: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -150,7 +156,26 @@ def best_metric(run: EncoderRun) -> str:
 def export_info(run: EncoderRun, step: int, validation: dict[str, Any] | None) -> dict[str, Any]:
     config = run.config
     return {"teacher": config.teacher, "pairs": config.pairs, "fingerprint": run.corpus.fingerprint, "step": step,
-            "hidden_layer": config.hidden_layer, "validation": validation, "config": config.to_dict()}
+            "hidden_layer": config.hidden_layer, "validation": validation, "config": config.to_dict(),
+            "schedule": schedule_record(config)}
+
+
+def schedule_record(config: EncoderTrainConfig) -> dict[str, Any]:
+    """The learning-rate schedule as it runs: the effective warm-up beside the one asked for."""
+    return {"lr_scheduler": config.lr_scheduler, "learning_rate": config.learning_rate,
+            "max_steps": config.max_steps, "warmup_steps": config.effective_warmup_steps,
+            "warmup_steps_set": config.warmup_steps}
+
+
+def build_schedule(optimizer: Any, config: EncoderTrainConfig) -> Any:
+    """The configured schedule with the warm-up capped to the run (see ``EncoderTrainConfig``)."""
+    from ktrain.optim import build_scheduler
+
+    warmup = config.effective_warmup_steps
+    if warmup < config.warmup_steps:
+        logger.info("warm-up %d steps instead of warmup_steps=%d: at most warmup_fraction=%g of the %d-step run",
+                    warmup, config.warmup_steps, config.warmup_fraction, config.max_steps)
+    return build_scheduler(optimizer, config.lr_scheduler, warmup, config.max_steps)
 
 
 def prepare_output(config: EncoderTrainConfig, resume: str | None, overwrite: bool, accelerator: Any) -> None:
@@ -185,26 +210,29 @@ def resume_state(manager: CheckpointManager, config: EncoderTrainConfig, resume:
 def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwrite: bool = False,
                   progress: ProgressCallback | None = None) -> TrainResult:
     """Train (or continue training) a Korean student of ``config.teacher``; returns where everything went."""
-    from ktrain.optim import build_optimizer, build_scheduler
+    from ktrain.optim import build_optimizer
     from ktrain.runtime import distributed_record, make_accelerator, restore_cursor
 
     accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
     prepare_output(config, resume, overwrite, accelerator)
+    if not accelerator.is_main_process:
+        progress = None  # one progress bar per run
     out = Path(config.out)
-    run = build_run(config, accelerator)
+    run = build_run(config, accelerator, progress)
     optimizer = build_optimizer(run.student, config.learning_rate, config.weight_decay)
     # Indexed by optimizer step on any process count (see ktrain.runtime); train_step steps it once per step.
-    scheduler = build_scheduler(optimizer, config.lr_scheduler, config.warmup_steps, config.max_steps)
+    scheduler = build_schedule(optimizer, config)
     run.student, optimizer, scheduler = accelerator.prepare(run.student, optimizer, scheduler)
     manager = CheckpointManager(out, accelerator, limit=config.checkpoints_total_limit)
     state, resumed_from = resume_state(manager, config, resume, run.corpus.fingerprint)
     if resumed_from is not None:
         restore_cursor(run.cursor, accelerator, state.extra, state.step, config.gradient_accumulation_steps)
     state.extra.update(distributed_record(accelerator, config.batch_size, config.gradient_accumulation_steps))
-    if not accelerator.is_main_process:
-        progress = None  # one progress bar per run
+    state.extra["schedule"] = schedule_record(config)
     metrics = MetricsLog(out / METRICS_FILE, enabled=accelerator.is_main_process)
-    metrics.truncate_after(state.step)
+    metrics.truncate_after(state.step if resumed_from is not None else -1)
+    if resumed_from is None:  # step 0: how this run trains, before its first step
+        metrics.log(0, **schedule_record(config), teacher_cache=run.train_cache.mode)
     return _loop(run, accelerator, optimizer, scheduler, manager, state, metrics, resumed_from, progress)
 
 
@@ -242,7 +270,7 @@ def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, man
                                            "effective_batch", "samples_seen") if k in state.extra}
     return TrainResult(out, state.step, resumed_from, logged[0] if logged else None, logged[-1] if logged else None,
                        state.best_step, state.best_metric, validation or state.extra.get("best_validation"), exports,
-                       {**layout, **speed})
+                       {**layout, **speed}, schedule_record(config), run.train_cache.describe())
 
 
 def _checkpoint(run: EncoderRun, accelerator: Any, manager: CheckpointManager, state: TrainerState,
