@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from kcli import collect, corpus, curate, demo, evaluate, generate, models, train
+from kcli import collect, corpus, curate, demo, evaluate, generate, models, publish, train
 from kdata import __version__
 from kdata.errors import KcliError
 
@@ -62,7 +62,7 @@ app.command("filter", rich_help_panel=DATA)(curate.filter)
 app.command(rich_help_panel=DATA)(curate.caption)
 app.command(rich_help_panel=DATA)(curate.report)
 app.command(rich_help_panel=DATA)(curate.view)
-app.command(rich_help_panel=DATA)(curate.publish)
+app.add_typer(publish.publish_app, name="publish", rich_help_panel=DATA)
 app.add_typer(corpus.corpus_app, name="corpus", rich_help_panel=MODELS)
 app.add_typer(train.tokenizer_app, name="tokenizer", rich_help_panel=MODELS)
 app.add_typer(train.train_app, name="train", rich_help_panel=MODELS)

@@ -40,17 +40,24 @@ def check_hub_ready(repo_id: str) -> str:
 
 def upload_export(folder: Path, repo_id: str, private: bool, fingerprint: str) -> dict[str, Any]:
     """Create the dataset repo if needed and upload ``folder``; return the repo and commit URLs."""
+    return upload_folder(folder, repo_id, "dataset", private,
+                         f"Publish dataset from kcli manifest {fingerprint[:12]}", delete_patterns=STALE_DATA)
+
+
+def upload_folder(folder: Path, repo_id: str, repo_type: str, private: bool, message: str,
+                  delete_patterns: list[str] | None = None) -> dict[str, Any]:
+    """Create a ``repo_type`` repo (dataset or model) if needed and upload ``folder`` to it in one commit."""
     from huggingface_hub import HfApi, constants, get_token
 
     api = HfApi(endpoint=constants.ENDPOINT)
     with _hub_errors(repo_id, get_token() or ""):
-        repo_url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         commit = api.upload_folder(
             repo_id=repo_id,
-            repo_type="dataset",
+            repo_type=repo_type,
             folder_path=str(folder),
-            commit_message=f"Publish dataset from kcli manifest {fingerprint[:12]}",
-            delete_patterns=STALE_DATA,
+            commit_message=message,
+            delete_patterns=delete_patterns,
             ignore_patterns=sorted(HOUSEKEEPING),  # kcli's own output marker and lock stay local
         )
     return {"repo_id": repo_id, "repo_url": str(repo_url), "commit_url": getattr(commit, "commit_url", None)}

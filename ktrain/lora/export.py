@@ -23,6 +23,7 @@ from kdata.atomic import atomic_path
 from kdata.markup import md_code, md_image, md_text
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.models import ModelRef
+from ktrain.release.usage import LoraUsage, is_hub_id, public_name, usage_block
 
 DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
 MODEL_CARD = "README.md"
@@ -176,7 +177,7 @@ def write_model_card(out_dir: Path, info: ExportInfo) -> Path:
 
     cfg = info.config
     data = ModelCardData(
-        base_model=info.base.spec if "/" in info.base.spec else None,
+        base_model=info.base.spec if is_hub_id(info.base.spec) else None,
         library_name="diffusers",
         license="creativeml-openrail-m",
         language=["ko"],
@@ -185,12 +186,13 @@ def write_model_card(out_dir: Path, info: ExportInfo) -> Path:
     )
     lines = [
         "---", data.to_yaml(), "---", "",
-        f"# {md_text(cfg.output_name)}: LoRA for {md_text(info.base.spec)}", "",
+        f"# {md_text(cfg.output_name)}: LoRA for {md_text(public_name(info.base.spec)[0])}", "",
         f"Trained with kcli {__version__} on {info.num_images} images (manifest "
         f"{md_code(info.manifest_fingerprint[:16])}, captions from {md_code(cfg.caption_col)}), {info.steps} steps, "
         f"rank {cfg.rank}, alpha {cfg.alpha}, learning rate {cfg.learning_rate}, resolution {cfg.resolution} "
         f"with aspect-ratio buckets {json.dumps(info.buckets)}.", "",
-        f"Text encoder: {md_code(info.text_encoder.spec)} (fingerprint {md_code(info.text_encoder.fingerprint[:16])}). "
+        f"Text encoder: {md_code(public_name(info.text_encoder.spec)[0])} "
+        f"(fingerprint {md_code(info.text_encoder.fingerprint[:16])}). "
         "Prompts must be encoded with this same encoder: a LoRA trained on a replaced (Korean) encoder's "
         "states does not fit the base's original one.", "",
         "## Files", "",
@@ -209,22 +211,15 @@ def write_model_card(out_dir: Path, info: ExportInfo) -> Path:
 
 
 def usage_lines(info: ExportInfo) -> list[str]:
-    """The model card's code sample: with the replacement text encoder when the LoRA was trained on one."""
+    """The model card's code sample (marked, so ``kcli publish model`` can point it at Hub ids): with the
+    replacement text encoder when the LoRA was trained on one, and no local paths."""
     cfg = info.config
     prompt = cfg.validation_prompts[0] if cfg.validation_prompts else "한옥"
-    lines = ["```python", "from diffusers import StableDiffusionPipeline"]
-    if cfg.text_encoder:
-        lines += ["from transformers import AutoTokenizer, CLIPTextModel", "",
-                  f"encoder = CLIPTextModel.from_pretrained({cfg.text_encoder!r})",
-                  f"tokenizer = AutoTokenizer.from_pretrained({cfg.text_encoder!r})",
-                  f"pipe = StableDiffusionPipeline.from_pretrained({info.base.spec!r}, text_encoder=encoder, "
-                  "tokenizer=tokenizer)"]
-    else:
-        lines += ["", f"pipe = StableDiffusionPipeline.from_pretrained({info.base.spec!r})"]
-    lines += ["pipe.load_lora_weights('path/to/this/folder')", f"image = pipe({prompt!r}).images[0]", "```", "",
-              f"or `kcli generate {prompt!r} --base {info.base.spec} --lora path/to/this/folder:1.0 --out DIR"
-              + (f" --text-encoder {cfg.text_encoder}`" if cfg.text_encoder else "`")]
-    return lines
+    usage = LoraUsage(base=info.base.spec, text_encoder=cfg.text_encoder, prompt=prompt)
+    base, _ = public_name(info.base.spec)
+    encoder = f" --text-encoder {public_name(cfg.text_encoder)[0]}" if cfg.text_encoder else ""
+    return [usage_block(usage.code()), "",
+            f"or `kcli generate {prompt!r} --base {base} --lora path/to/this/folder:1.0 --out DIR{encoder}`"]
 
 
 def export_lora(out_dir: Path, unet: Any, text_encoder: Any | None, info: ExportInfo) -> dict[str, str]:
