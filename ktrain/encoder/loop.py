@@ -106,11 +106,27 @@ def compute_losses(run: EncoderRun, indices: list[int], micro_step: int, device:
     return losses
 
 
-def train_step(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, step: int) -> dict[str, float]:
-    """One optimizer step over ``gradient_accumulation_steps`` micro-batches of ``batch_size`` pairs on each
-    process; returns the losses averaged over micro-batches and processes, and ``samples`` (all processes)."""
-    import torch
+@dataclass
+class StepLosses:
+    """A step's losses as device tensors, and the samples it consumed over all processes."""
 
+    tensors: dict[str, Any]
+    samples: int
+
+    def read(self, accelerator: Any) -> dict[str, float]:
+        """The losses averaged over processes, as numbers: one gather and one device-to-host copy."""
+        import torch
+
+        names = list(self.tensors)
+        local = torch.stack([self.tensors[n].reshape(()) for n in names])
+        gathered = accelerator.gather(local[None]).mean(dim=0).tolist()  # (processes, losses) -> (losses,)
+        return dict(zip(names, gathered))
+
+
+def train_step(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, step: int) -> StepLosses:
+    """One optimizer step over ``gradient_accumulation_steps`` micro-batches of ``batch_size`` pairs on each
+    process. The losses stay on the device (see :class:`StepLosses`): reading them is a host sync, which the
+    loop does only at logging intervals."""
     config = run.config
     accumulation = config.gradient_accumulation_steps
     sums: dict[str, Any] = {}
@@ -131,12 +147,9 @@ def train_step(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any
         for name, value in {"loss": total, **losses}.items():
             sums[name] = sums.get(name, 0.0) + value.detach().float() / accumulation
     step_scheduler(optimizer, scheduler)
-    names = list(sums)
-    count = torch.tensor(float(samples), device=sums["loss"].device)
-    local = torch.stack([sums[n].reshape(()) for n in names] + [count])
-    gathered = accelerator.gather(local[None])  # (processes, losses + 1)
-    logged = {name: float(gathered[:, i].mean().item()) for i, name in enumerate(names)}
-    return {**logged, "samples": int(gathered[:, -1].sum().item())}
+    # Every process draws the same number of rows per step (batch_indices wraps around the corpus), so the
+    # step's sample count is known on the host without asking the other processes.
+    return StepLosses(sums, samples * accelerator.num_processes)
 
 
 def validate(run: EncoderRun, accelerator: Any) -> dict[str, Any] | None:
@@ -245,11 +258,12 @@ def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, man
     validation = None
     started, first_step, first_seen = time.perf_counter(), state.step, int(state.extra.get("samples_seen", 0))
     while state.step < config.max_steps:
-        losses = train_step(run, accelerator, optimizer, scheduler, state.step)
+        step_losses = train_step(run, accelerator, optimizer, scheduler, state.step)
         state.step += 1
         state.extra["micro_batches_seen"] = run.cursor.consumed(state.step * config.gradient_accumulation_steps)
-        state.extra["samples_seen"] = int(state.extra.get("samples_seen", 0)) + losses.pop("samples")
+        state.extra["samples_seen"] = int(state.extra.get("samples_seen", 0)) + step_losses.samples
         if state.step % config.log_every == 0 or state.step == 1 or state.step == config.max_steps:
+            losses = step_losses.read(accelerator)  # the only host sync of a step, at logging intervals
             metrics.log(state.step, lr=scheduler.get_last_lr()[0], **losses, samples_seen=state.extra["samples_seen"],
                         num_processes=state.extra["num_processes"])
         validation = None
@@ -257,7 +271,7 @@ def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, man
             validation = _checkpoint(run, accelerator, manager, state, metrics)
         detail = f"val R@1 {validation['r_at_1']:.3f}" if validation and "r_at_1" in validation else ""
         notify(progress, ProgressEvent("train", state.step, config.max_steps, "steps", loss=losses["loss"],
-                                       detail=detail))
+                                       detail=detail))  # the loss last logged
     speed = throughput(time.perf_counter() - started, state.step - first_step,
                        int(state.extra.get("samples_seen", 0)) - first_seen)
     if accelerator.is_main_process:
