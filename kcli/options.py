@@ -59,3 +59,8 @@ MaxSteps = Annotated[int | None, typer.Option("--max-steps", min=1, help="Optimi
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the first image; the next ones count up.")]
 Steps = Annotated[int, typer.Option("--steps", min=1, help="Denoising steps.")]
 Guidance = Annotated[float, typer.Option("--guidance", help="Classifier-free guidance scale (1 = off).")]
+
+# Trainers: experiment trackers beside metrics.jsonl.
+ReportTo = Annotated[list[str] | None, typer.Option(
+    "--report-to", help="Also log to an experiment tracker: tensorboard (event files in OUT/logs) or wandb "
+    "(repeatable; off by default; needs that package installed).")]

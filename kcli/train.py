@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from kcli.option_groups import BaseFlags, SettingsFlags, base_options, settings_options
-from kcli.options import AsJson, MaxSteps, Overwrite, Resume, TextEncoder
+from kcli.options import AsJson, MaxSteps, Overwrite, ReportTo, Resume, TextEncoder
 from kcli.output import emit
 
 tokenizer_app = typer.Typer(help="Korean tokenizers in CLIP's format.", no_args_is_help=True)
@@ -61,6 +61,7 @@ def train_encoder(
     learning_rate: Annotated[float | None, typer.Option("--learning-rate", "--lr", help="Peak learning "
                                                            "rate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for init, data order and noise.")] = None,
+    report_to: ReportTo = None,
     overwrite: Overwrite = False,
     as_json: AsJson = False,
     *,
@@ -73,7 +74,8 @@ def train_encoder(
     from ktrain.runtime import is_main_process
 
     named = {"pairs": pairs and str(pairs), "teacher": teacher, "out": out and str(out), "tokenizer": tokenizer,
-             "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
+             "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+             "report_to": report_to}
     resolved = load_train_config(settings.config, sets=settings.sets, **named)
     with progress_bars(not as_json and is_main_process()) as progress:
         result = run_training(resolved, resume=resume, overwrite=overwrite, progress=progress)
@@ -103,6 +105,7 @@ def train_lora(
     resolution: Annotated[int | None, typer.Option(help="Training resolution (bucket area = this²).")] = None,
     train_text_encoder: Annotated[bool | None, typer.Option("--train-text-encoder/--no-train-text-encoder",
                                                                help="Also train a LoRA on the text encoder.")] = None,
+    report_to: ReportTo = None,
     overwrite: Overwrite = False,
     as_json: AsJson = False,
     *,
@@ -118,7 +121,7 @@ def train_lora(
     named = {"manifest": manifest and str(manifest), "base": base, "out": out and str(out),
              "caption_col": caption_col, "text_encoder": text_encoder, "max_steps": max_steps,
              "batch_size": batch_size, "learning_rate": learning_rate, "rank": rank, "resolution": resolution,
-             "train_text_encoder": train_text_encoder, **base_files.named()}
+             "train_text_encoder": train_text_encoder, "report_to": report_to, **base_files.named()}
     cfg = load_lora_config(settings.config, sets=settings.sets, **named)
     with progress_bars(not as_json and is_main_process()) as progress:
         result = run_training(cfg, resume=resume, overwrite=overwrite, progress=progress)

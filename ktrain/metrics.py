@@ -12,9 +12,12 @@ from typing import Any
 
 
 class MetricsLog:
-    def __init__(self, path: Path, enabled: bool = True) -> None:
+    """``metrics.jsonl``, and the run's experiment trackers when ``accelerator`` has any (ktrain.trackers)."""
+
+    def __init__(self, path: Path, enabled: bool = True, accelerator: Any = None) -> None:
         self.path = Path(path)
         self.enabled = enabled
+        self.accelerator = accelerator if accelerator is not None and accelerator.trackers else None
 
     def truncate_after(self, step: int) -> None:
         if not self.enabled or not self.path.exists():
@@ -29,6 +32,10 @@ class MetricsLog:
         record = {"step": step, **{k: _plain(v) for k, v in values.items()}}
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if self.accelerator is not None:
+            from ktrain.trackers import numeric
+
+            self.accelerator.log(numeric({k: v for k, v in record.items() if k != "step"}), step=step)
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():

@@ -17,7 +17,9 @@ is told ``cpu=True``; without it each process would train alone and all of them 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kdata.errors import ConfigError
@@ -60,15 +62,23 @@ def resolve_precision(requested: str, cuda_available: bool, bf16_supported: bool
     return requested
 
 
-def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps: int = 1, seed: int = 0) -> Any:
+def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps: int = 1, seed: int = 0,
+                     report_to: Sequence[str] = (), logging_dir: str | Path | None = None) -> Any:
+    """The run's ``Accelerator``; ``report_to`` names experiment trackers (tensorboard, wandb) logging under
+    ``logging_dir``, checked here so a missing tracker package fails before any model loads."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from ktrain.trackers import check_trackers
+
+    check_trackers(report_to)
     cuda = torch.cuda.is_available()
     precision = resolve_precision(mixed_precision, cuda, cuda and torch.cuda.is_bf16_supported())
     accelerator = Accelerator(mixed_precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
-                              cpu=not cuda and launched_world_size() > 1, step_scheduler_with_optimizer=False)
+                              cpu=not cuda and launched_world_size() > 1, step_scheduler_with_optimizer=False,
+                              log_with=list(report_to) or None,
+                              project_dir=str(logging_dir) if logging_dir is not None else None)
     set_seed(seed)
     if not accelerator.is_main_process:
         quiet_libraries()

@@ -39,8 +39,9 @@ SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
 TEACHER_CACHE_MODES = ("auto", "memory", "disk")
 # Settings that may differ when a run is resumed: they change no result, only bookkeeping, memory or where the
 # teacher's outputs are kept (the same values, up to float rounding of how they were batched).
-RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every", "gradient_checkpointing", "cache_teacher",
-                               "cache_limit_mb", "teacher_cache", "teacher_cache_dir", "teacher_cache_shard_rows"})
+RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every", "report_to", "gradient_checkpointing",
+                               "cache_teacher", "cache_limit_mb", "teacher_cache", "teacher_cache_dir",
+                               "teacher_cache_shard_rows"})
 
 
 @dataclass
@@ -91,6 +92,7 @@ class EncoderTrainConfig:
     eval_latents: int = 2
     eval_timesteps: list[int] = field(default_factory=lambda: list(DEFAULT_TIMESTEPS))
     log_every: int = 10
+    report_to: list[str] = field(default_factory=list)  # experiment trackers: tensorboard, wandb (ktrain.trackers)
 
     def __post_init__(self) -> None:
         self._check_positive()

@@ -35,6 +35,7 @@ from ktrain.encoder.export import export_encoder
 from ktrain.encoder.losses import pooled_mse, soft_alignment_mse, unet_noise_mse, weighted_total
 from ktrain.metrics import MetricsLog
 from ktrain.runtime import step_scheduler, throughput
+from ktrain.trackers import LOG_DIR, finish_trackers, start_trackers
 
 METRICS_FILE = "metrics.jsonl"
 logger = logging.getLogger(__name__)
@@ -226,7 +227,8 @@ def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwri
     from ktrain.optim import build_optimizer
     from ktrain.runtime import distributed_record, make_accelerator, restore_cursor
 
-    accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
+    accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed,
+                                   config.report_to, Path(config.out) / LOG_DIR)
     prepare_output(config, resume, overwrite, accelerator)
     if not accelerator.is_main_process:
         progress = None  # one progress bar per run
@@ -242,7 +244,8 @@ def train_encoder(config: EncoderTrainConfig, resume: str | None = None, overwri
         restore_cursor(run.cursor, accelerator, state.extra, state.step, config.gradient_accumulation_steps)
     state.extra.update(distributed_record(accelerator, config.batch_size, config.gradient_accumulation_steps))
     state.extra["schedule"] = schedule_record(config)
-    metrics = MetricsLog(out / METRICS_FILE, enabled=accelerator.is_main_process)
+    start_trackers(accelerator, config.report_to, "kcli-encoder", config.to_dict())
+    metrics = MetricsLog(out / METRICS_FILE, enabled=accelerator.is_main_process, accelerator=accelerator)
     metrics.truncate_after(state.step if resumed_from is not None else -1)
     if resumed_from is None:  # step 0: how this run trains, before its first step
         metrics.log(0, **schedule_record(config), teacher_cache=run.train_cache.mode)
@@ -277,6 +280,7 @@ def _loop(run: EncoderRun, accelerator: Any, optimizer: Any, scheduler: Any, man
     if accelerator.is_main_process:
         export_encoder(out / "final", accelerator.unwrap_model(run.student), run.tokenizer,
                        export_info(run, state.step, validation), config.text_encoder_subfolder)
+    finish_trackers(accelerator)
     accelerator.wait_for_everyone()
     exports = {name: str(out / name) for name in ("final", "best") if (out / name).exists()}
     logged = [r["loss"] for r in metrics.read() if "loss" in r]  # the whole run's, resumed or not

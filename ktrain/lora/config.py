@@ -22,7 +22,7 @@ DEFAULT_VALIDATION_PROMPTS = ["한복을 입은 여인이 한옥 마당에 서 �
 # Settings that may change between a run and its resume: they do not change what is trained (the
 # manifest itself is compared by fingerprint, not by path).
 RESUMABLE_CHANGES = frozenset({"manifest", "out", "cache_dir", "checkpoints_total_limit", "validation_steps",
-                               "validation_prompts", "progress_every"})
+                               "validation_prompts", "progress_every", "report_to"})
 
 
 @dataclass
@@ -85,6 +85,7 @@ class LoraTrainConfig:
     validation_guidance: float = 7.5
     validation_images: int = 4  # training images scored with fixed noise and timesteps (validation loss)
     progress_every: int = 1
+    report_to: list[str] = field(default_factory=list)  # experiment trackers: tensorboard, wandb (ktrain.trackers)
     output_name: str = "lora"  # the kohya-style file is <output_name>.safetensors
 
     def __post_init__(self) -> None:

@@ -39,6 +39,7 @@ from ktrain.lora.state import check_resumable, register_lora_state_hooks
 from ktrain.lora.validation import render_samples, validation_indices, validation_loss
 from ktrain.metrics import MetricsLog
 from ktrain.runtime import distributed_record, restore_cursor, step_scheduler, throughput
+from ktrain.trackers import LOG_DIR, finish_trackers, start_trackers
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "kcli_config.json"
@@ -115,7 +116,8 @@ def train_lora(config: LoraTrainConfig, resume: str | None = None, overwrite: bo
 
     out = Path(config.out)
     data = load_data(config)
-    accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
+    accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed,
+                                   config.report_to, out / LOG_DIR)
     prepare_run_folder(out, "lora", overwrite, accelerator,
                        [data.manifest.path, *data.manifest.blob_dirs, config.base, config.text_encoder])
     checkpoint = find_resume_checkpoint(out, resume)
@@ -132,7 +134,8 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressCallb
     cfg, acc = tr.config, tr.accelerator
     manager = CheckpointManager(out, acc, limit=cfg.checkpoints_total_limit)
     register_lora_state_hooks(acc, tr.named())
-    metrics = MetricsLog(out / METRICS_FILE, enabled=acc.is_main_process)
+    start_trackers(acc, cfg.report_to, "kcli-lora", cfg.to_dict())
+    metrics = MetricsLog(out / METRICS_FILE, enabled=acc.is_main_process, accelerator=acc)
     state = TrainerState(extra={"manifest_fingerprint": tr.data.manifest.fingerprint, "started": now()})
     if checkpoint is not None:
         state = manager.load(checkpoint)
@@ -166,6 +169,7 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressCallb
     speed = throughput(time.perf_counter() - started, state.step - first_step,
                        int(state.extra.get("samples_seen", 0)) - first_seen)
     files = export(tr, out, state, metrics) if acc.is_main_process else {}
+    finish_trackers(acc)
     acc.wait_for_everyone()
     resumed_from = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
     return LoraTrainResult(out, state.step, resumed_from, losses, files,
