@@ -31,6 +31,7 @@ from kdata import __version__
 from kdata.atomic import atomic_path, write_json_atomic
 from kdata.blobs import BlobDir, RefusedBlobDir, classify_blob_dirs
 from kdata.descriptor import check_descriptor, check_shard_files
+from kdata.fspath import local_input
 from kdata.errors import ConfigError, ManifestError, ManifestSchemaError
 from kdata.schema import SCHEMA_VERSION, ManifestKind, Status, get_kind, validate_schema
 
@@ -166,7 +167,7 @@ def open_manifest(
         if not named:
             return path
         return Manifest(path.path, path.descriptor, _dedupe_paths([*path.named_blob_dirs, *named]))
-    root = Path(path)
+    root = local_input(path)  # a remote manifest (s3://, hf://, memory:// ...) is read from a local copy
     if not root.exists():
         raise ManifestError(f"no such manifest: {root}")
     if root.is_file():

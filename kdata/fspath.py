@@ -1,0 +1,165 @@
+"""Remote paths (``s3://``, ``gs://``, ``hf://``, ``memory://`` ...) for stage inputs and outputs, via fsspec.
+
+A stage's code works on local folders: it locks its output with ``flock``, renames temporary files into
+place and checks that an output never lies inside an input. None of that exists on an object store, so a
+remote path is mirrored through a local working copy under the kcli home:
+
+- an **input** (a manifest, a folder of images, a tar shard) is downloaded once into
+  ``$KCLI_HOME/remote/in/<hash>/<name>`` (:func:`local_input`), and read from there; a later run refreshes
+  the copy, so a changed remote input is seen (and the usual fingerprints refuse a changed one on resume);
+- an **output** is built in ``$KCLI_HOME/remote/out/<hash>/<name>`` (:func:`remote_output`). An earlier
+  remote output is downloaded first, so a re-run resumes from what the store holds. When the stage
+  finishes, every file is uploaded and the descriptor (``manifest.json``, or the export's record) goes
+  last: a reader that finds the descriptor finds every file it lists. Each file is written to a
+  temporary name and moved into place where the filesystem can move (local, ``memory://``, HDFS ...);
+  on S3 and GCS one PUT is already atomic per object (it appears whole or not at all), so files are
+  written in place there, which is what their ``mv`` (a copy then a delete) would cost twice over.
+
+Local paths never come here: :func:`is_remote` is false for them, and every local path keeps the checks
+of :mod:`kdata.outputs` (no output inside an input, ``--overwrite`` only of kcli's own folders, one run
+at a time). Protocols need their fsspec implementation installed: ``s3fs`` for ``s3://`` (the ``[s3]``
+extra), ``gcsfs`` for ``gs://``; ``hf://`` comes with ``huggingface_hub``, ``memory://`` with fsspec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kdata.errors import ConfigError
+
+PROTOCOL_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "hf": "huggingface_hub"}
+# Object stores whose single-object writes are atomic and whose "move" is copy + delete.
+NO_MOVE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "hf", "az", "abfs", "abfss", "http", "https"})
+LAST_FILES = ("manifest.json", "kcli_export.json")  # descriptors: uploaded after every file they describe
+
+
+def is_remote(path: object) -> bool:
+    """Whether ``path`` is a URL with an fsspec protocol other than the local filesystem."""
+    if not isinstance(path, (str, os.PathLike)):
+        return False
+    text = os.fspath(path)
+    if not isinstance(text, str) or "://" not in text:
+        return False
+    return text.split("://", 1)[0].lower() not in ("file", "local")
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of ``url`` and the path inside it; a missing implementation is a one-line error."""
+    import fsspec
+
+    protocol = url.split("://", 1)[0].lower()
+    try:
+        return fsspec.core.url_to_fs(url)
+    except ImportError:
+        package = PROTOCOL_PACKAGES.get(protocol, f"the fsspec implementation of {protocol}://")
+        hint = " (the [s3] extra)" if package == "s3fs" else ""
+        raise ConfigError(f"{url}: {protocol}:// paths need {package}{hint}; install it with "
+                          f"`pip install {package}`") from None
+    except ValueError as exc:
+        raise ConfigError(f"{url}: {exc}") from None
+
+
+def _cache_dir(kind: str, url: str) -> Path:
+    from kdata.models.home import kcli_home
+
+    digest = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+    name = posixpath.basename(url.rstrip("/")) or "root"
+    return kcli_home() / "remote" / kind / digest / name
+
+
+def local_input(path: str | os.PathLike[str]) -> Path:
+    """A local path for an input: ``path`` itself when local, else a fresh local copy of the remote file or folder."""
+    if not is_remote(path):
+        return Path(path)
+    url = os.fspath(path)
+    fs, inner = filesystem(url)
+    if not fs.exists(inner):
+        raise ConfigError(f"no such file or folder: {url}")
+    target = _cache_dir("in", url)
+    if target.exists():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if fs.isdir(inner):
+        _download_tree(fs, inner, target)
+    else:
+        fs.get_file(inner, str(target))
+    return target
+
+
+def _download_tree(fs: Any, inner: str, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    root = inner.rstrip("/")
+    for name in sorted(fs.find(root)):
+        rel = posixpath.relpath(name, root)
+        if rel.startswith(".."):
+            continue  # a listing that strays outside the folder is not followed
+        local = target / rel
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(name, str(local))
+
+
+@contextmanager
+def remote_output(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield a local folder to build the output in; upload it to ``path`` when the block ends without error.
+
+    For a local ``path`` this yields ``Path(path)`` and does nothing else. For a remote one, an earlier
+    output there is downloaded first (unless ``overwrite``), so the stage resumes from it."""
+    if not is_remote(path):
+        yield Path(path)
+        return
+    url = os.fspath(path)
+    fs, inner = filesystem(url)
+    local = _cache_dir("out", url)
+    if local.exists():
+        shutil.rmtree(local)
+    if fs.exists(inner) and not overwrite:
+        _download_tree(fs, inner, local)
+    yield local
+    if overwrite and fs.exists(inner):
+        fs.rm(inner, recursive=True)
+    upload_tree(local, url)
+
+
+def upload_tree(local: Path, url: str) -> list[str]:
+    """Upload every file under ``local`` to ``url``, descriptors last; return the uploaded relative paths."""
+    fs, inner = filesystem(url)
+    root = inner.rstrip("/")
+    files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+    files = [f for f in files if not f.endswith(".kcli-lock")]
+    ordered = [f for f in files if f not in LAST_FILES] + [f for f in files if f in LAST_FILES]
+    movable = fs_protocol(fs) not in NO_MOVE_PROTOCOLS
+    for rel in ordered:
+        put_file(fs, local / rel, f"{root}/{rel}", movable)
+    return ordered
+
+
+def fs_protocol(fs: Any) -> str:
+    protocol = fs.protocol
+    return (protocol[0] if isinstance(protocol, (tuple, list)) else protocol).lower()
+
+
+def put_file(fs: Any, source: Path, target: str, movable: bool) -> None:
+    """Write one file: to a temporary sibling then moved into place where the filesystem can move."""
+    parent = posixpath.dirname(target)
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    if not movable:
+        fs.put_file(str(source), target)
+        return
+    tmp = f"{parent}/.{posixpath.basename(target)}.tmp-{os.getpid()}"
+    fs.put_file(str(source), tmp)
+    if fs.exists(target):
+        fs.rm(target)
+    fs.mv(tmp, target)
+
+
+def local_inputs(values: Sequence[str | os.PathLike[str] | None]) -> list[str | os.PathLike[str]]:
+    """The local ones of ``values`` (remote inputs cannot overlap a local output, so checks skip them)."""
+    return [v for v in values if v is not None and not is_remote(v)]
