@@ -31,8 +31,8 @@ from kdata import __version__
 from kdata.atomic import atomic_path, write_json_atomic
 from kdata.blobs import BlobDir, RefusedBlobDir, classify_blob_dirs
 from kdata.descriptor import check_descriptor, check_shard_files
-from kdata.fspath import local_input
 from kdata.errors import ConfigError, ManifestError, ManifestSchemaError
+from kdata.fspath import local_input
 from kdata.schema import SCHEMA_VERSION, ManifestKind, Status, get_kind, validate_schema
 
 DESCRIPTOR = "manifest.json"

@@ -78,7 +78,9 @@ class ImportStage(Stage):
         if data is None:
             try:
                 data = read_member_bytes(row["_file"], int(row.get("_offset") or 0), int(row.get("_size", -1)))
-            except (OSError, EOFError, TypeError):
+            except EOFError:  # the tar ends inside this member
+                return {"status": Status.FAILED, "reason": "broken_archive:truncated"}
+            except (OSError, TypeError):
                 return {"status": Status.FAILED, "reason": "missing_file"}
         try:
             return image_values(process_image(bytes(data), self.config.image), self.config.store, self.blobs)

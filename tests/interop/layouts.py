@@ -99,7 +99,9 @@ def webdataset_shards(root: Path, count: int = 5, per_shard: int = 3) -> dict[st
 
 
 def kohya_folder(root: Path) -> dict[str, tuple[bytes, str | None]]:
-    """``10_hanbok/`` with captions, ``3_harbour/`` with one image lacking its caption; returns ``{rel: (bytes, caption)}``."""
+    """``10_hanbok/`` with captions, ``3_harbour/`` with one image lacking its caption.
+
+    Returns ``{relative path: (bytes, caption)}``."""
     files: dict[str, tuple[bytes, str | None]] = {}
     for folder, names in (("10_hanbok", ("a", "b")), ("3_harbour", ("c", "d"))):
         (root / folder).mkdir(parents=True)
