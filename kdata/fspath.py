@@ -121,19 +121,27 @@ def remote_output(path: str | os.PathLike[str], overwrite: bool = False) -> Iter
         shutil.rmtree(local)
     if fs.exists(inner) and not overwrite:
         _download_tree(fs, inner, local)
-    yield local
     if overwrite and fs.exists(inner):
         fs.rm(inner, recursive=True)
+    try:
+        yield local
+    except BaseException:
+        # What finished (shards and their done markers) goes up without the descriptors, so the same command
+        # resumes from it, here or on another machine; the store never shows a descriptor for a partial run.
+        upload_tree(local, url, descriptors=False)
+        raise
     upload_tree(local, url)
 
 
-def upload_tree(local: Path, url: str) -> list[str]:
-    """Upload every file under ``local`` to ``url``, descriptors last; return the uploaded relative paths."""
+def upload_tree(local: Path, url: str, descriptors: bool = True) -> list[str]:
+    """Upload every file under ``local`` to ``url``, descriptors last (or not at all); return the relative paths."""
     fs, inner = filesystem(url)
     root = inner.rstrip("/")
     files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
-    files = [f for f in files if not f.endswith(".kcli-lock")]
-    ordered = [f for f in files if f not in LAST_FILES] + [f for f in files if f in LAST_FILES]
+    files = [f for f in files if not f.endswith(".kcli-lock") and not posixpath.basename(f).startswith(".") or
+             f.endswith(".kcli-output.json")]
+    last = [f for f in files if f in LAST_FILES] if descriptors else []
+    ordered = [f for f in files if f not in LAST_FILES] + last
     movable = fs_protocol(fs) not in NO_MOVE_PROTOCOLS
     for rel in ordered:
         put_file(fs, local / rel, f"{root}/{rel}", movable)

@@ -85,3 +85,25 @@ def test_remote_paths_need_their_filesystem_package() -> None:
         open_manifest("gs://bucket/manifest")
     with pytest.raises(ConfigError, match="no such file or folder: memory://nowhere"):
         open_manifest("memory://nowhere")
+
+
+def test_an_interrupted_remote_run_resumes_from_what_it_uploaded(memfs, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from kdata.interop import stage
+
+    layouts.img2dataset_parquet(tmp_path / "i2d", layouts.samples())
+    original = stage.ImportStage.import_one
+
+    def crash_on_last(self, row):  # noqa: ANN001, ANN202 - the stage's own signature
+        if row.get("_image") == layouts.samples()[3]["jpg"]:
+            raise RuntimeError("power cut")
+        return original(self, row)
+
+    monkeypatch.setattr(stage.ImportStage, "import_one", crash_on_last)
+    config = ImportConfig(source=str(tmp_path / "i2d"), shard_size=2)
+    with pytest.raises(RuntimeError, match="power cut"):
+        import_dataset(config, "memory://raw")
+    assert memfs.exists("/raw/data/shard-00000.parquet") and not memfs.exists("/raw/manifest.json")
+    monkeypatch.setattr(stage.ImportStage, "import_one", original)
+    resumed = import_dataset(config, "memory://raw")
+    assert (resumed.shards_skipped, resumed.shards_run) == (1, 1)
+    assert open_manifest("memory://raw").num_rows == 4
