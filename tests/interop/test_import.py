@@ -171,6 +171,8 @@ def test_unknown_layouts_are_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "plain" / "a.jpg").write_bytes(jpeg())
     with pytest.raises(ConfigError, match="no same-stem .txt captions: use `kcli ingest folder`"):
         import_dataset(ImportConfig(source=str(tmp_path / "plain")), tmp_path / "out")
+    with pytest.raises(ConfigError, match="cannot load the Hugging Face dataset someorg/nosuchdata: .*Offline"):
+        import_dataset(ImportConfig(source="someorg/nosuchdata"), tmp_path / "out")  # a Hub id, tests are offline
     with pytest.raises(ConfigError, match="unknown --format 'tfrecord'"):
         ImportConfig(source="x", format="tfrecord")
     done = kcli("import", str(tmp_path / "notes"), "--out", str(tmp_path / "cli-out"))
