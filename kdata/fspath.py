@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,14 +41,33 @@ NO_MOVE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "hf", "az", "abfs", "ab
 LAST_FILES = ("manifest.json", "kcli_export.json")  # descriptors: uploaded after every file they describe
 
 
+# A URL after ``pathlib.Path`` collapsed its "//" (the command line's path options): ``s3:/bucket/key``.
+_COLLAPSED = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/(?!/)(.*)$")
+
+
+def as_url(path: object) -> str | None:
+    """``path`` as a remote URL, or None when it is local (a plain path, ``file://``).
+
+    A ``Path`` made from a URL (``Path("s3://b/k")`` is ``s3:/b/k``) is turned back into the URL when the
+    protocol is one fsspec knows, so commands whose options are typed as paths take URLs too."""
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        return None
+    if "://" in text:
+        return None if text.split("://", 1)[0].lower() in ("file", "local") else text
+    match = _COLLAPSED.match(text)
+    if match is None or match.group(1).lower() in ("file", "local"):
+        return None
+    from fsspec.registry import known_implementations
+
+    return f"{match.group(1)}://{match.group(2)}" if match.group(1).lower() in known_implementations else None
+
+
 def is_remote(path: object) -> bool:
     """Whether ``path`` is a URL with an fsspec protocol other than the local filesystem."""
-    if not isinstance(path, (str, os.PathLike)):
-        return False
-    text = os.fspath(path)
-    if not isinstance(text, str) or "://" not in text:
-        return False
-    return text.split("://", 1)[0].lower() not in ("file", "local")
+    return as_url(path) is not None
 
 
 def filesystem(url: str) -> tuple[Any, str]:
@@ -76,9 +96,9 @@ def _cache_dir(kind: str, url: str) -> Path:
 
 def local_input(path: str | os.PathLike[str]) -> Path:
     """A local path for an input: ``path`` itself when local, else a fresh local copy of the remote file or folder."""
-    if not is_remote(path):
+    url = as_url(path)
+    if url is None:
         return Path(path)
-    url = os.fspath(path)
     fs, inner = filesystem(url)
     if not fs.exists(inner):
         raise ConfigError(f"no such file or folder: {url}")
@@ -111,10 +131,10 @@ def remote_output(path: str | os.PathLike[str], overwrite: bool = False) -> Iter
 
     For a local ``path`` this yields ``Path(path)`` and does nothing else. For a remote one, an earlier
     output there is downloaded first (unless ``overwrite``), so the stage resumes from it."""
-    if not is_remote(path):
+    url = as_url(path)
+    if url is None:
         yield Path(path)
         return
-    url = os.fspath(path)
     fs, inner = filesystem(url)
     local = _cache_dir("out", url)
     if local.exists():

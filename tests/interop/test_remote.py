@@ -13,8 +13,9 @@ import pytest
 from kdata.errors import ConfigError
 from kdata.filter.config import load_filter_config
 from kdata.filter.run import run_filter
-from kdata.fspath import is_remote, local_input, upload_tree
-from kdata.ingest.folder import FolderIngestConfig, ingest_folder
+from kdata.fspath import as_url, is_remote, local_input, upload_tree
+from kdata.ingest.folder import ingest_folder
+from kdata.ingest.settings import folder_config
 from kdata.interop.export import ExportConfig, export_manifest
 from kdata.interop.stage import ImportConfig, import_dataset
 from kdata.manifest import open_manifest
@@ -34,7 +35,10 @@ def memfs():  # noqa: ANN201 - the memory filesystem, emptied after the test
 
 def test_only_urls_with_a_protocol_are_remote() -> None:
     assert [is_remote(p) for p in ("s3://b/x", "memory://x", "hf://datasets/a/b", "gs://b")] == [True] * 4
-    assert [is_remote(p) for p in ("data/x", "/abs/x", "file:///abs/x", Path("s3:/b/x"), None)] == [False] * 5
+    assert [is_remote(p) for p in ("data/x", "/abs/x", "file:///abs/x", Path("nosuchprotocol://b/x"), None)] \
+        == [False] * 5
+    # A URL typed as a path on the command line loses a slash (Path("s3://b/x") is s3:/b/x): it is restored.
+    assert [as_url(Path(u)) for u in ("s3://b/x", "memory://raw")] == ["s3://b/x", "memory://raw"]
     assert local_input("relative/path") == Path("relative/path")
 
 
@@ -46,7 +50,8 @@ def test_ingest_filter_publish_round_trip_through_memory(memfs, tmp_path: Path) 
     for index, caption in enumerate(("붉은 노을", "푸른 바다", "노란 들판")):  # the default rules want a text
         sidecar = {"caption_ko": caption, "alt_text": f"{caption}이 보이는 풍경 사진"}
         memfs.pipe(f"/in/photo{index}.json", json.dumps(sidecar).encode())
-    raw = ingest_folder(FolderIngestConfig(root="memory://in"), "memory://raw")
+    # As `kcli ingest folder memory://in --out memory://raw` hands them over: typed as paths.
+    raw = ingest_folder(folder_config(Path("memory://in"), {}), Path("memory://raw"))
     assert memfs.exists("/raw/manifest.json") and raw.stats["kept"] == 4
     filtered = run_filter("memory://raw", load_filter_config(), "memory://filtered")
     assert memfs.exists("/filtered/manifest.json") and memfs.exists("/filtered/report/index.html")
