@@ -110,6 +110,7 @@ def local_input(path: str | os.PathLike[str]) -> Path:
         _download_tree(fs, inner, target)
     else:
         fs.get_file(inner, str(target))
+        keep_mtime(fs, inner, target)
     return target
 
 
@@ -123,6 +124,24 @@ def _download_tree(fs: Any, inner: str, target: Path) -> None:
         local = target / rel
         local.parent.mkdir(parents=True, exist_ok=True)
         fs.get_file(name, str(local))
+        keep_mtime(fs, name, local)
+
+
+def keep_mtime(fs: Any, name: str, local: Path) -> None:
+    """Give the copy the remote file's modification time (0 when the store has none).
+
+    Stages fingerprint their input by names, sizes and times to notice a changed input on resume; a fresh
+    copy's own time would make every re-run look like a new input."""
+    info = fs.info(name)
+    stamp = next((info[k] for k in ("mtime", "LastModified", "last_modified", "updated", "created")
+                  if info.get(k) is not None), 0)
+    if hasattr(stamp, "timestamp"):
+        stamp = stamp.timestamp()
+    try:
+        stamp = float(stamp)
+    except (TypeError, ValueError):
+        stamp = 0.0
+    os.utime(local, (stamp, stamp))
 
 
 @contextmanager

@@ -77,6 +77,8 @@ def test_import_from_and_export_to_memory(memfs, tmp_path: Path) -> None:  # noq
     upload_tree(tmp_path / "wds", "memory://shards")
     result = import_dataset(ImportConfig(source="memory://shards"), "memory://imported")
     assert result.stats["kept"] == 3 and memfs.exists("/imported/manifest.json")
+    rerun = import_dataset(ImportConfig(source="memory://shards"), "memory://imported")  # fresh copies, same input
+    assert (rerun.shards_run, rerun.manifest.fingerprint) == (0, result.manifest.fingerprint)
     exported = export_manifest("memory://imported", "memory://kohya", ExportConfig(format="kohya"))
     assert sorted(exported.files) == sorted(f"{k}.{e}" for k in written for e in ("jpg", "txt"))
     assert {k: memfs.cat(f"/kohya/{k}.jpg") for k in written} == {k: s["jpg"] for k, s in written.items()}
