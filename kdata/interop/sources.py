@@ -96,10 +96,10 @@ def caption_column(schema: pa.Schema, named: str | None, image_col: str) -> str 
 def stage_typed(table: pa.Table, spec: SourceSpec, image_col: str, caption_col: str | None, keys: KeyMaker,
                 fail: pa.Array | None = None) -> pa.Table:
     """One batch of a Parquet/Arrow source as staged rows (image bytes taken as they are)."""
-    image, path = _image_arrays(table.column(image_col))
+    image, path, path_reasons = _image_arrays(table.column(image_col), spec.local)
     missing = pc.and_(pc.is_null(image), pc.is_null(path)).to_pylist()
     reasons = fail.to_pylist() if fail is not None else [None] * table.num_rows
-    reasons = [r or ("no_image" if m else None) for r, m in zip(reasons, missing)]
+    reasons = [r or p or ("no_image" if m else None) for r, p, m in zip(reasons, path_reasons, missing)]
     given = table.column("key").to_pylist() if "key" in table.column_names else [None] * table.num_rows
     texts = table.column(caption_col).to_pylist() if caption_col else [None] * table.num_rows
     columns: dict[str, pa.Array] = {"key": pa.array([keys(k) for k in given], pa.string()),
@@ -113,19 +113,38 @@ def stage_typed(table: pa.Table, spec: SourceSpec, image_col: str, caption_col: 
     return pa.table(columns)
 
 
-def _image_arrays(column: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-    """(bytes, path) of an image column: raw bytes, or Hugging Face's ``{bytes, path}`` struct."""
+def _image_arrays(column: pa.ChunkedArray, root: Path | None) -> tuple[pa.Array, pa.Array, list[str | None]]:
+    """(bytes, path, why a path cannot be read) of an image column: bytes, or Hugging Face's ``{bytes, path}``.
+
+    A struct with a path and no bytes (an ``imagefolder`` dataset not yet embedded) names a file, read
+    only when it lies inside the source folder: a path in a data file is untrusted, and one that leads
+    elsewhere (``/home/.../.ssh/id_rsa``) is refused (``path_outside_source``)."""
     array = column.combine_chunks()
-    nulls = pa.nulls(len(array), pa.string())
+    nulls, none = pa.nulls(len(array), pa.string()), [None] * len(array)
     if not pa.types.is_struct(array.type):
-        return array.cast(pa.binary()), nulls
+        return array.cast(pa.binary()), nulls, none
     data = pc.struct_field(array, "bytes").cast(pa.binary())
     if array.type.get_field_index("path") < 0:
-        return data, nulls
-    # A struct with only a path names a local file (an ``imagefolder`` dataset not yet embedded): read it.
-    paths = [p if b is None and p and Path(p).is_file() else None
-             for b, p in zip(data.to_pylist(), pc.struct_field(array, "path").to_pylist())]
-    return data, pa.array(paths, pa.string())
+        return data, nulls, none
+    paths: list[str | None] = []
+    reasons: list[str | None] = []
+    for stored, name in zip(data.to_pylist(), pc.struct_field(array, "path").to_pylist()):
+        target = _inside_source(name, root) if stored is None and name else None
+        reason = None
+        if stored is None and name:
+            reason = "path_outside_source" if target is None else None if target.is_file() else "missing_file"
+        paths.append(str(target) if target is not None and reason is None else None)
+        reasons.append(reason)
+    return data, pa.array(paths, pa.string()), reasons
+
+
+def _inside_source(name: str, root: Path | None) -> Path | None:
+    """``name`` resolved against the source folder (symlinks followed), or None when it leads outside it."""
+    if root is None:
+        return None
+    base = (root if root.is_dir() else root.parent).resolve()
+    target = (base / name).resolve()
+    return target if target.is_relative_to(base) else None
 
 
 def _column_name(name: str) -> str:

@@ -108,10 +108,11 @@ def read_member_bytes(path: str, offset: int, size: int) -> bytes:
 
 
 def wds_key(key: str) -> str:
-    """A manifest key as a webdataset key: no dot in the file name part (it would split the key)."""
-    directory, base = posixpath.split(key)
-    base = base.replace(".", "_")
-    return posixpath.join(directory, base) if directory else base
+    """A manifest key as a webdataset key: no dot in the file name part (it would split the key), and no
+    empty, ``.`` or ``..`` part (a tar member that climbs out of the folder it is extracted into)."""
+    parts = [p for p in key.replace("\\", "/").split("/") if p not in ("", ".", "..")] or ["_"]
+    parts[-1] = parts[-1].replace(".", "_")
+    return "/".join(parts)
 
 
 class TarShardWriter:

@@ -187,3 +187,20 @@ def test_cli_import_json(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert (result["rows"], result["stats"]["kept"]) == (4, 4)
+
+
+def test_image_paths_in_data_are_read_only_inside_the_source(tmp_path: Path) -> None:
+    (tmp_path / "src" / "imgs").mkdir(parents=True)
+    inside = jpeg(24, 24, seed=5)
+    (tmp_path / "src" / "imgs" / "a.jpg").write_bytes(inside)
+    (tmp_path / "secret.jpg").write_bytes(jpeg(24, 24, seed=6))  # a file beside the source, not in it
+    image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    paths = ["imgs/a.jpg", "../secret.jpg", str(tmp_path / "secret.jpg"), "imgs/missing.jpg"]
+    table = pa.table({"image": pa.array([{"bytes": None, "path": p} for p in paths], image_type),
+                      "text": ["one", "two", "three", "four"]})
+    pq.write_table(table, tmp_path / "src" / "data.parquet")
+    import_dataset(ImportConfig(source=str(tmp_path / "src")), tmp_path / "out")
+    rows = open_manifest(tmp_path / "out").read_table().to_pylist()
+    assert [(r["status"], r["reason"]) for r in rows] == [
+        ("ok", None), ("failed", "path_outside_source"), ("failed", "path_outside_source"), ("failed", "missing_file")]
+    assert rows[0]["image_bytes"] == inside
