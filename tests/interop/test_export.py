@@ -109,3 +109,11 @@ def test_cli_export_json(tmp_path: Path) -> None:
     assert (result["format"], result["rows"], result["files"]) == ("webdataset", 5, ["shard-000000.tar"])
     bad = kcli("export", str(tmp_path / "m"), "--out", str(tmp_path / "k"), "--format", "tfrecord")
     assert bad.returncode != 0 and "unknown export format 'tfrecord'" in bad.stderr
+
+
+def test_webdataset_keys_keep_their_folders_but_never_climb_out() -> None:
+    from kdata.interop.webdataset import split_name, wds_key
+
+    assert [wds_key(k) for k in ("ink/06", "img.001", "../../etc/passwd", "/abs//a.b.c", "..")] == [
+        "ink/06", "img_001", "etc/passwd", "abs/a_b_c", "_"]
+    assert split_name(f"{wds_key('a/b.c')}.jpg") == ("a/b_c", "jpg")  # the key webdataset reads back
