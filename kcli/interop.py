@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from kcli.option_groups import ImageFlags, SettingsFlags, StageFlags, image_options, settings_options, stage_options
-from kcli.options import BlobDirs
+from kcli.options import AsJson, BlobDirs, Overwrite
 
 PathOrUrl = Annotated[str, typer.Option("--out", "-o", help="Output folder: a local path or an fsspec URL (s3://, "
                                         "gs://, hf://, memory://).")]
@@ -50,8 +50,9 @@ def import_(
 ) -> None:
     """Import a dataset made by another tool as an image manifest; images are taken as they are, never re-downloaded.
 
-    Captions become caption_ko / caption_en by script (alt_text when neither), source columns are kept, a broken
-    sample is a failed row with its reason. Re-running resumes."""
+    Captions become caption_ko / caption_en by script (alt_text when neither) and source columns are kept.
+
+    A broken sample is a failed row with its reason; re-running resumes."""
     from kdata.config import layered_config
     from kdata.interop.stage import ImportConfig, import_dataset
 
@@ -66,7 +67,6 @@ def import_(
     flags.run(import_dataset, config, out)
 
 
-@stage_options
 def export(
     manifest: Annotated[str, typer.Argument(help="The image manifest to export (only its ok rows go out); local or "
                                             "an fsspec URL.")],
@@ -84,8 +84,8 @@ def export(
     keep_exif: Annotated[bool, typer.Option("--keep-exif", help="Keep EXIF/XMP/IPTC (stripped by default).")]
     = False,
     blob_dir: BlobDirs = None,
-    *,
-    flags: StageFlags,
+    overwrite: Overwrite = False,
+    as_json: AsJson = False,
 ) -> None:
     """Export a manifest's kept rows as webdataset shards (OpenCLIP, NeMo) or a kohya folder (sd-scripts, OneTrainer).
 
@@ -101,7 +101,8 @@ def export(
     config = ExportConfig(format=format, caption_col=caption_col, shard_size_mb=shard_size_mb, repeats=repeats,
                           concept=concept, keep_exif=keep_exif)
     opened = open_manifest(_local_or_url(manifest), blob_dirs=blob_dir or [])
-    flags.run(export_manifest, opened, out, config, show=show_export)
+    # One sequential pass over the shards, as publish's export: of the run options only these two apply.
+    StageFlags(overwrite=overwrite, as_json=as_json).run(export_manifest, opened, out, config, show=show_export)
 
 
 def show_export(result: Any) -> None:
