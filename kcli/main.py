@@ -14,13 +14,13 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from kcli import collect, corpus, curate, demo, evaluate, generate, models, publish, train
+from kcli import collect, corpus, curate, demo, evaluate, generate, interop, models, publish, train
 from kdata import __version__
 from kdata.errors import KcliError
 
 # The order of `kcli --help`: the data pipeline first, then text and models, then set-up.
-PIPELINE_ORDER = ("crawl", "ingest", "verify", "inspect", "filter", "caption", "report", "view", "publish",
-                  "corpus", "tokenizer", "train", "generate", "eval", "serve", "models", "demo")
+PIPELINE_ORDER = ("crawl", "ingest", "import", "verify", "inspect", "filter", "caption", "report", "view",
+                  "publish", "export", "corpus", "tokenizer", "train", "generate", "eval", "serve", "models", "demo")
 DATA, MODELS, SETUP = "Images: collect, curate, publish", "Text and models: train, generate, evaluate", "Set-up"
 
 
@@ -56,6 +56,7 @@ def _root(
 
 app.command(rich_help_panel=DATA)(collect.crawl)
 app.add_typer(collect.ingest_app, name="ingest", rich_help_panel=DATA)
+app.command("import", rich_help_panel=DATA)(interop.import_)
 app.command(rich_help_panel=DATA)(collect.verify)
 app.command(rich_help_panel=DATA)(curate.inspect)
 app.command("filter", rich_help_panel=DATA)(curate.filter)
@@ -63,6 +64,7 @@ app.command(rich_help_panel=DATA)(curate.caption)
 app.command(rich_help_panel=DATA)(curate.report)
 app.command(rich_help_panel=DATA)(curate.view)
 app.add_typer(publish.publish_app, name="publish", rich_help_panel=DATA)
+app.command(rich_help_panel=DATA)(interop.export)
 app.add_typer(corpus.corpus_app, name="corpus", rich_help_panel=MODELS)
 app.add_typer(train.tokenizer_app, name="tokenizer", rich_help_panel=MODELS)
 app.add_typer(train.train_app, name="train", rich_help_panel=MODELS)

@@ -32,6 +32,7 @@ from kdata.atomic import atomic_path, write_json_atomic
 from kdata.blobs import BlobDir, RefusedBlobDir, classify_blob_dirs
 from kdata.descriptor import check_descriptor, check_shard_files
 from kdata.errors import ConfigError, ManifestError, ManifestSchemaError
+from kdata.fspath import local_input
 from kdata.schema import SCHEMA_VERSION, ManifestKind, Status, get_kind, validate_schema
 
 DESCRIPTOR = "manifest.json"
@@ -166,7 +167,7 @@ def open_manifest(
         if not named:
             return path
         return Manifest(path.path, path.descriptor, _dedupe_paths([*path.named_blob_dirs, *named]))
-    root = Path(path)
+    root = local_input(path)  # a remote manifest (s3://, hf://, memory:// ...) is read from a local copy
     if not root.exists():
         raise ManifestError(f"no such manifest: {root}")
     if root.is_file():

@@ -22,6 +22,7 @@ from typing import Any
 from kdata.filter.config import FilterConfig
 from kdata.filter.decide import decide, read_decisions_summary, write_decisions
 from kdata.filter.stage import DECISIONS_FILE, ApplyStage, JoinedShardSource, ScoreStage
+from kdata.fspath import is_remote, remote_output
 from kdata.manifest import Manifest, open_manifest
 from kdata.runner import RunOptions, RunResult, ShardSource, manifest_sources, run_stage
 from kdata.runner.executors import executor_session
@@ -69,6 +70,9 @@ def run_filter(
     Two passes, each its own progress phase (``filter-score``, then ``filter``); ``options.overwrite`` applies to
     ``out`` as a whole, so the scores are recomputed only when the output is started again.
     """
+    if is_remote(out):  # both passes and the report are built locally, then uploaded (kdata.fspath)
+        with remote_output(out, options.overwrite) as local:
+            return run_filter(manifest, config, local, options, report=report)
     parent = open_manifest(manifest)
     warnings = scope_warnings(parent, config)
     passes: dict[str, Any] = {}

@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from kdata.blobs import BlobStore
 from kdata.errors import ConfigError
+from kdata.fspath import local_input
 from kdata.ingest.columns import IMAGE_FIELDS, RESERVED_COLUMNS, STORES, image_values, previous_values, with_values
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
 from kdata.ingest.mapping import MAPPING_NULL, SidecarMapping, apply_mapping, lookup
@@ -306,8 +307,9 @@ def ingest_folder(
     out: str | Path,
     options: RunOptions = RunOptions(),
 ) -> RunResult:
-    """Ingest the folder ``config.root`` into ``out``; re-running resumes."""
-    root = Path(config.root)
+    """Ingest the folder ``config.root`` (local, or remote through :mod:`kdata.fspath`) into ``out``; resumable."""
+    root = local_input(config.root)
+    config = replace(config, root=str(root))
     if not root.is_dir():
         raise ConfigError(f"no such folder: {root}")
     _metadata_path(config)  # one metadata file and annotation files that name images: refused before any write

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from kdata.config import layered_config
 from kdata.errors import ConfigError
+from kdata.fspath import as_url, local_input
 from kdata.ingest.crop import CropConfig
 from kdata.ingest.fetch import FetchConfig
 from kdata.ingest.folder import FolderIngestConfig
@@ -45,18 +46,21 @@ def _field_names(cls: type) -> set[str]:
 
 def url_config(input_path: Path, options: dict[str, Any], file: Path | None = None,
                sets: list[str] | None = None) -> UrlIngestConfig:
-    if not input_path.is_file():
+    url = as_url(input_path)  # a remote list is copied down, once here and once by the stage (kdata.fspath)
+    local = local_input(input_path)
+    if not local.is_file():
         raise ConfigError(f"no such input file: {input_path}")
-    config = _layered(UrlIngestConfig, file, {**options, "input": str(input_path.resolve())}, sets, "ingest urls")
+    config = _layered(UrlIngestConfig, file, {**options, "input": url or str(local.resolve())}, sets, "ingest urls")
     # A bad format or a missing column fails here, before anything is written: read the first batch.
-    next(iter(read_url_list(input_path, config.url_col, config.caption_col, config.input_format,
+    next(iter(read_url_list(local, config.url_col, config.caption_col, config.input_format,
                             config.max_json_depth)), None)
     return config
 
 
 def folder_config(root: Path, options: dict[str, Any], file: Path | None = None,
                   sets: list[str] | None = None) -> FolderIngestConfig:
-    if not root.is_dir():
+    url = as_url(root)  # a remote folder is checked and read through a local copy (kdata.fspath)
+    if url is None and not root.is_dir():
         raise ConfigError(f"no such folder: {root}")
     # --mapping names a mapping; the config's ``mapping`` field holds what that name resolves to.
     named = {key: value for key, value in options.items() if key != "mapping"}
@@ -65,7 +69,7 @@ def folder_config(root: Path, options: dict[str, Any], file: Path | None = None,
     for key in ("metadata", "sidecar_dir"):
         if named.get(key) is not None:
             named[key] = str(Path(named[key]).resolve())
-    config = _layered(FolderIngestConfig, file, {**named, "root": str(root.resolve())}, sets, "ingest folder")
+    config = _layered(FolderIngestConfig, file, {**named, "root": url or str(root.resolve())}, sets, "ingest folder")
     if config.mapping_name:
         config.mapping = load_mapping(config.mapping_name)
     return config

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from kdata.blobs import BlobStore
+from kdata.fspath import local_input
 from kdata.ingest.columns import FETCH_FIELDS, IMAGE_FIELDS, STORES, image_values, previous_values, with_values
 from kdata.ingest.fetch import FetchConfig, Fetcher
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
@@ -97,7 +98,7 @@ def ingest_urls(
     options: RunOptions = RunOptions(),
 ) -> RunResult:
     """Run the URL ingest into ``out``; re-running resumes and retries retryable failures."""
-    path = Path(config.input)
+    path = local_input(config.input)  # a remote list (s3://, memory:// ...) is read from a local copy
     fingerprint = input_fingerprint(path)
 
     def tables() -> Iterator[pa.Table]:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kdata.fspath import is_remote, remote_output
 from kdata.manifest import open_manifest
 from kdata.models.home import kcli_home
 from kdata.publish.config import PublishConfig
@@ -45,6 +46,9 @@ def publish_manifest(
     Everything that can be refused is checked before the first progress event. Of ``options``, only
     ``overwrite`` and ``progress`` apply: the export is one sequential pass over the shards.
     """
+    if to is not None and is_remote(to):  # exported locally, then uploaded with its record last (kdata.fspath)
+        with remote_output(to, options.overwrite) as local:
+            return publish_manifest(manifest, config, local, private, options)
     check_publish(manifest, config, to, private)
     folder = Path(to) if to is not None else staging_dir(str(config.repo_id))
     overwrite = options.overwrite or to is None

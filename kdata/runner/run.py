@@ -18,6 +18,7 @@ from typing import Any
 
 from kdata.atomic import write_json_atomic
 from kdata.errors import ConfigError
+from kdata.fspath import is_remote, local_inputs, remote_output
 from kdata.manifest import Lineage, Manifest, finalize_manifest
 from kdata.outputs import check_out_vs_inputs, check_writable_output, output_lock, prepare_output
 from kdata.progress import ProgressEvent, notify
@@ -83,6 +84,10 @@ def run_stage(
     ``inputs`` are what a source stage reads (a folder, a file): with ``parent`` and its blob stores, the
     output may not be one of them, lie inside one or contain one.
     """
+    if is_remote(out_dir):  # built in a local working copy, uploaded at the end (see kdata.fspath)
+        with remote_output(out_dir, options.overwrite) as local:
+            return run_stage(stage_cls, config, sources, local, parent=parent, options=options,
+                             blob_dirs=blob_dirs, inputs=local_inputs(inputs))
     # A bad executor choice fails here, before anything is written.
     runner = make_executor(options.executor, options.workers, address=options.ray_address)
     out = Path(out_dir).resolve()
