@@ -11,6 +11,7 @@ import typer
 from kcli.option_groups import SettingsFlags, StageFlags, settings_options, stage_options
 from kcli.options import AsJson, BlobDirs, ManifestArg, Out, Overwrite, Sets
 from kcli.output import emit
+from kdata.deps import require_extra
 
 ReportLimit = Annotated[int, typer.Option("--limit", min=1, help="Most rows in the grid (a key-hash sample beyond).")]
 
@@ -139,6 +140,7 @@ def publish(
     as_json: AsJson = False,
 ) -> None:
     """Export a manifest as a Hub dataset (Parquet shards + dataset card) and/or upload it to the Hub."""
+    require_extra("publish", "kcli publish")
     from kdata.manifest import open_manifest
     from kdata.publish import PublishConfig
     from kdata.publish.publish import publish_manifest
