@@ -17,18 +17,21 @@ ReportLimit = Annotated[int, typer.Option("--limit", min=1, help="Most rows in t
 
 
 def inspect(
-    manifest: ManifestArg,
-    samples: Annotated[int, typer.Option("--samples", min=0, help="Sample rows to show.")] = 3,
+    manifest: Annotated[Path, typer.Argument(help="A manifest directory, or a Parquet file or folder (a Hub "
+                                             "export, another tool's output).")],
+    samples: Annotated[int, typer.Option("--samples", min=0, help="Sample rows to show as records.")] = 3,
+    head: Annotated[int, typer.Option("--head", min=0, help="Show the first N rows as a table.")] = 0,
     blob_dir: BlobDirs = None,
     as_json: AsJson = False,
 ) -> None:
-    """Schema, row count, lineage, status/reason funnel, column summaries and sample rows."""
+    """Schema, row count, lineage, status/reason funnel, column summaries (value counts for categories) and
+    sample rows; plain Parquet too."""
     from kcli.inspect_view import render_inspect
     from kdata.inspect import inspect_manifest
-    from kdata.manifest import open_manifest
+    from kdata.manifest import DESCRIPTOR, open_manifest
 
-    emit(inspect_manifest(open_manifest(manifest, blob_dirs=blob_dir or []), samples=samples), as_json,
-         render_inspect)
+    source = open_manifest(manifest, blob_dirs=blob_dir or []) if (manifest / DESCRIPTOR).is_file() else manifest
+    emit(inspect_manifest(source, samples=samples, head=head), as_json, render_inspect)
 
 
 @stage_options

@@ -6,6 +6,7 @@ Layout::
     DIR/data/<shard>.parquet   the rows; each file also carries the lineage in its key-value metadata
     DIR/stats.json             merged counters of the stage that wrote it
     DIR/blobs/                 content-addressed image bytes, when a stage stores them out of line
+    DIR/README.md              YAML for ``datasets.load_dataset(DIR)`` (see :mod:`kdata.hf_layout`)
 
 Reading streams record batches shard by shard, so memory stays flat however large the manifest is.
 Every file is written temp-then-rename (see :mod:`kdata.atomic`).
@@ -32,6 +33,7 @@ from kdata.atomic import atomic_path, write_json_atomic
 from kdata.blobs import BlobDir, RefusedBlobDir, classify_blob_dirs
 from kdata.descriptor import check_descriptor, check_shard_files
 from kdata.errors import ConfigError, ManifestError, ManifestSchemaError
+from kdata.hf_layout import write_dataset_card
 from kdata.schema import SCHEMA_VERSION, ManifestKind, Status, get_kind, validate_schema
 
 DESCRIPTOR = "manifest.json"
@@ -313,6 +315,8 @@ def finalize_manifest(
         "blob_dirs": _dedupe([os.path.relpath(d, root) for d in all_blob_dirs]),
         **(extra or {}),
     }
+    first = root / DATA_DIR / shards[0]["file"] if shards else None
+    write_dataset_card(root, pq.read_schema(first) if first else kind.required, kind.name)
     write_json_atomic(root / DESCRIPTOR, descriptor)
     return Manifest(root, descriptor, parent.named_blob_dirs if parent else ())
 
