@@ -108,6 +108,8 @@ def _describe(stats: dict[str, Any] | None) -> str:
     if stats["type"] == "numeric":
         median = _fmt(stats["median"]) + ("" if stats["median_exact"] else "~")
         return f"min {_fmt(stats['min'])} · median {median} · max {_fmt(stats['max'])}"
+    if stats.get("role") == "identifier":
+        return f"{_fmt(stats['count'])} set (identifier: keys, URLs, paths, digests)"
     if stats["type"] == "text":
         length = stats["length"]
         text = f"len {_fmt(length['min'])}/{_fmt(length['mean'])}/{_fmt(length['max'])}"

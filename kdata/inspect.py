@@ -20,12 +20,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kdata.blobs import RefusedBlobDir
-from kdata.inspect_columns import Summary, is_string, summary_for
+from kdata.inspect_columns import IdentifierSummary, Summary, TextSummary, is_string, summary_for
 from kdata.manifest import DESCRIPTOR, Manifest, open_manifest
 from kdata.parquet_input import missing_for_stages, open_parquet_input
 
 SAMPLE_ROWS = 3
 BATCH_ROWS = 65536
+FUNNEL_COLUMNS = ("status", "reason")
 ROLE_SAMPLE_ROWS = 2048  # first values of each string column that decide its role (prose, key, category)
 
 
@@ -80,11 +81,38 @@ def summarise(files: Sequence[Path], schema: pa.Schema) -> tuple[Counter[tuple[s
     """The status/reason funnel and one summary per leaf column (struct fields as ``column.field``)."""
     summaries = _plan(files, schema)
     funnel: Counter[tuple[str, str]] = Counter()
-    for batch in _batches(files, BATCH_ROWS):
-        _add_funnel(funnel, batch)
-        for name, summary in summaries.items():
-            summary.add(batch.column(name))
+    # Categories are read dictionary-encoded (counted without building a string per row).
+    categorical = [n for n, s in summaries.items() if isinstance(s, TextSummary) and s.role == "categorical"
+                   and "." not in n]
+    for file in files:
+        parquet = pq.ParquetFile(file, read_dictionary=categorical)
+        counted = _counts_from_footer(parquet.metadata, summaries)
+        wanted = [n for n in summaries if n not in counted]
+        columns = list(dict.fromkeys(n.split(".")[0] for n in [*wanted, *FUNNEL_COLUMNS] if n in summaries
+                                     or n in schema.names))
+        if not columns:
+            continue
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+            table = pa.Table.from_batches([batch]).flatten()
+            _add_funnel(funnel, table)
+            for name in wanted:
+                summaries[name].add(table.column(name))
     return funnel, summaries
+
+
+def _counts_from_footer(metadata: pq.FileMetaData, summaries: dict[str, Summary]) -> set[str]:
+    """Add identifier columns' counts from the footer's statistics; the names that had them everywhere."""
+    paths = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+    counted = set()
+    for name, summary in summaries.items():
+        if not isinstance(summary, IdentifierSummary) or name not in paths:
+            continue
+        chunks = [metadata.row_group(g).column(paths[name]) for g in range(metadata.num_row_groups)]
+        if all(c.statistics is not None and c.statistics.has_null_count for c in chunks):
+            nulls = sum(c.statistics.null_count for c in chunks)
+            summary.add_counts(metadata.num_rows - nulls, nulls)
+            counted.add(name)
+    return counted
 
 
 def _batches(files: Sequence[Path], size: int, columns: list[str] | None = None) -> Iterator[pa.Table]:

@@ -110,9 +110,28 @@ class NumericSummary:
 
 
 @dataclass
+class IdentifierSummary:
+    """Keys, URLs, paths and digests: how many are set. The counts come from the Parquet footer's column
+    statistics when it has them (:meth:`add_counts`), so these columns, often the widest, are not decoded."""
+
+    count: int = 0
+    nulls: int = 0
+
+    def add(self, column: pa.Array | pa.ChunkedArray) -> None:
+        self.add_counts(len(column) - column.null_count, column.null_count)
+
+    def add_counts(self, count: int, nulls: int) -> None:
+        self.count += count
+        self.nulls += nulls
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "text", "role": "identifier", "count": self.count, "nulls": self.nulls}
+
+
+@dataclass
 class TextSummary:
-    """Lengths for every string column; the Hangul/Latin script split for prose; value counts for
-    categorical columns."""
+    """Lengths and the Hangul/Latin script split for prose; value counts (and lengths from them) for
+    categorical columns, which are read dictionary-encoded."""
 
     role: str = "prose"
     count: int = 0
@@ -131,16 +150,19 @@ class TextSummary:
         if len(values) == 0:
             return
         self.count += len(values)
+        if self.role == "categorical":
+            self._add_values(values)
+            return
         lengths = pc.utf8_length(values)
-        self.empty += _count(pc.equal(lengths, 0))
-        self.length_sum += pc.sum(lengths).as_py() or 0
+        self._add_lengths(lengths, _count(pc.equal(lengths, 0)), pc.sum(lengths).as_py() or 0)
+        self._add_script(values)
+
+    def _add_lengths(self, lengths: pa.Array | pa.ChunkedArray, empty: int, total: int) -> None:
+        self.empty += empty
+        self.length_sum += total
         low, high = (v.as_py() for v in pc.min_max(lengths).values())
         self.length_min = low if self.length_min is None else min(self.length_min, low)
         self.length_max = high if self.length_max is None else max(self.length_max, high)
-        if self.role == "prose":
-            self._add_script(values)
-        elif self.role == "categorical" and self.values_complete:
-            self._add_values(values)
 
     def _add_script(self, values: pa.Array | pa.ChunkedArray) -> None:
         hangul = pc.match_substring_regex(values, HANGUL)
@@ -153,8 +175,17 @@ class TextSummary:
         self.script["other"] += len(values) - only_hangul - only_latin - both
 
     def _add_values(self, values: pa.Array | pa.ChunkedArray) -> None:
-        for entry in pc.value_counts(values).to_pylist():
-            self.values[entry["values"]] += entry["counts"]
+        counted = pc.value_counts(values)
+        distinct, counts = counted.field("values"), counted.field("counts")
+        if pa.types.is_dictionary(distinct.type):
+            distinct = distinct.cast(distinct.type.value_type)
+        lengths = pc.utf8_length(distinct)
+        empty = pc.sum(pc.if_else(pc.equal(lengths, 0), counts, 0)).as_py() or 0
+        self._add_lengths(lengths, empty, pc.sum(pc.multiply(lengths.cast(pa.int64()), counts)).as_py() or 0)
+        if not self.values_complete:
+            return
+        for value, rows in zip(distinct.to_pylist(), counts.to_pylist()):
+            self.values[value] += rows
         if len(self.values) > MAX_COUNTED_VALUES:
             self.values_complete = False
             self.values = Counter(dict(self.values.most_common(MAX_COUNTED_VALUES)))
@@ -194,7 +225,7 @@ class BinarySummary:
         return {"type": "binary", "count": self.count, "nulls": self.nulls, "total_bytes": self.bytes}
 
 
-Summary = NumericSummary | TextSummary | BinarySummary
+Summary = NumericSummary | TextSummary | IdentifierSummary | BinarySummary
 
 
 def _count(mask: pa.Array | pa.ChunkedArray) -> int:
@@ -210,7 +241,8 @@ def summary_for(data_type: pa.DataType, sample: list[str] | None = None) -> Summ
     if pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_boolean(data_type):
         return NumericSummary()
     if is_string(data_type):
-        return TextSummary(role=string_role(sample or []))
+        role = string_role(sample or [])
+        return IdentifierSummary() if role == "identifier" else TextSummary(role=role)
     if pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
         return BinarySummary()
     return None
