@@ -30,7 +30,9 @@ def inspect(
     from kdata.inspect import inspect_manifest
     from kdata.manifest import DESCRIPTOR, open_manifest
 
-    source = open_manifest(manifest, blob_dirs=blob_dir or []) if (manifest / DESCRIPTOR).is_file() else manifest
+    # A kcli manifest is opened with its --blob-dir stores; anything else is read as plain Parquet.
+    is_manifest = (manifest / DESCRIPTOR).is_file()
+    source = open_manifest(manifest, blob_dirs=blob_dir or [], check_rows=False) if is_manifest else manifest
     emit(inspect_manifest(source, samples=samples, head=head), as_json, render_inspect)
 
 
