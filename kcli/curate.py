@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kcli.option_groups import SettingsFlags, StageFlags, settings_options, stage_options
-from kcli.options import AsJson, BlobDirs, ManifestArg, Out, Overwrite, Sets
+from kcli.options import AsJson, BlobDirs, InputArg, ManifestArg, Out, Overwrite, Sets
 from kcli.output import emit
 from kdata.deps import require_extra
 
@@ -39,7 +39,7 @@ def inspect(
 @stage_options
 @settings_options
 def filter(  # noqa: A001 - the command is called filter
-    manifest: ManifestArg,
+    manifest: InputArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output manifest directory (the report goes in "
                                       "OUT/report).")],
     blob_dir: BlobDirs = None,
@@ -53,7 +53,7 @@ def filter(  # noqa: A001 - the command is called filter
     from kcli.output import console, stats_table
     from kdata.filter.config import load_filter_config
     from kdata.filter.run import run_filter
-    from kdata.manifest import open_manifest
+    from kdata.parquet_import import open_input
 
     filter_config = load_filter_config(settings.config, settings.sets)
 
@@ -65,7 +65,7 @@ def filter(  # noqa: A001 - the command is called filter
             console.print(f"[yellow]warning:[/] {warning}")
         console.print(f"report: {result.report / 'index.html'}")
 
-    flags.run(run_filter, open_manifest(manifest, blob_dirs=blob_dir or []), filter_config, out, show=show)
+    flags.run(run_filter, open_input(manifest, "filter", blob_dir or []), filter_config, out, show=show)
 
 
 @stage_options
@@ -87,7 +87,7 @@ def caption(
 
 
 def report(
-    manifest: ManifestArg,
+    manifest: InputArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the report (index.html and its files).")],
     limit: ReportLimit = 5000,
     blob_dir: BlobDirs = None,
@@ -95,17 +95,17 @@ def report(
 ) -> None:
     """Write a static HTML report: thumbnails, facets, sorting, score histograms, captions, lineage."""
     from kcli.output import progress_bars
-    from kdata.manifest import open_manifest
+    from kdata.parquet_import import open_input
     from kdata.report import write_report
 
-    opened = open_manifest(manifest, blob_dirs=blob_dir or [])
+    opened = open_input(manifest, "report", blob_dir or [])
     with progress_bars(not as_json) as progress:
         result = write_report(opened, out, limit=limit, progress=progress)
     emit(result, as_json, lambda r: typer.echo(f"report: {r.index} ({r.shown:,} of {r.rows:,} rows in the grid)"))
 
 
 def view(
-    manifest: ManifestArg,
+    manifest: InputArg,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")]
     = 8765,
     limit: ReportLimit = 5000,
@@ -114,11 +114,11 @@ def view(
 ) -> None:
     """Build the report (under the kcli home) and serve it on 127.0.0.1 until Ctrl-C."""
     from kcli.output import progress_bars
-    from kdata.manifest import open_manifest
+    from kdata.parquet_import import open_input
     from kdata.report import write_report
     from kdata.report.serve import ReportServer, report_dir
 
-    opened = open_manifest(manifest, blob_dirs=blob_dir or [])
+    opened = open_input(manifest, "view", blob_dir or [])
     server = ReportServer(report_dir(opened), port)  # a busy port is refused before any work
     with progress_bars(not as_json) as progress:
         result = write_report(opened, server.root, limit=limit, progress=progress)
