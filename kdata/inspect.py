@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kdata.blobs import RefusedBlobDir
@@ -49,7 +49,8 @@ def inspect_manifest(path: str | os.PathLike[str] | Manifest, samples: int = SAM
     return {
         **header,
         "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
-        "funnel": [{"status": s, "reason": r, "rows": n} for (s, r), n in sorted(funnel.items())],
+        "funnel": [{"status": s, "reason": r, "rows": n}
+                   for (s, r), n in sorted(funnel.items(), key=lambda item: (item[0][0] or "", item[0][1]))],
         "columns": {name: s.to_dict() for name, s in columns.items()},
         "samples": first[:samples],
         "head": first[:head],
@@ -84,8 +85,9 @@ def summarise(files: Sequence[Path], schema: pa.Schema) -> tuple[Counter[tuple[s
     # Categories are read dictionary-encoded (counted without building a string per row).
     categorical = [n for n, s in summaries.items() if isinstance(s, TextSummary) and s.role == "categorical"
                    and "." not in n]
+    dictionary = list(dict.fromkeys([*categorical, *(n for n in FUNNEL_COLUMNS if n in schema.names)]))
     for file in files:
-        parquet = pq.ParquetFile(file, read_dictionary=categorical)
+        parquet = pq.ParquetFile(file, read_dictionary=dictionary)
         counted = _counts_from_footer(parquet.metadata, summaries)
         wanted = [n for n in summaries if n not in counted]
         columns = list(dict.fromkeys(n.split(".")[0] for n in [*wanted, *FUNNEL_COLUMNS] if n in summaries
@@ -138,13 +140,35 @@ def _plan(files: Sequence[Path], schema: pa.Schema) -> dict[str, Summary]:
 
 
 def _add_funnel(funnel: Counter[tuple[str, str]], batch: pa.Table) -> None:
+    """Count (status, reason) pairs of one batch: one bincount over the two columns' dictionary codes
+    (they are read dictionary-encoded), not a hash aggregation over strings."""
     if "status" not in batch.column_names:
         return
     reasons = batch.column("reason") if "reason" in batch.column_names else pa.nulls(batch.num_rows, pa.string())
-    table = pa.table({"status": batch.column("status"), "reason": pc.fill_null(reasons, "")})
-    grouped = table.group_by(["status", "reason"]).aggregate([([], "count_all")])
-    for status, reason, rows in zip(*(grouped.column(c).to_pylist() for c in ("status", "reason", "count_all"))):
-        funnel[(status, reason)] += rows
+    status_values, status_codes = _codes(batch.column("status"))
+    reason_values, reason_codes = _codes(reasons)
+    width = len(reason_values) + 1  # the last code of each is null
+    counts = np.bincount(status_codes * width + reason_codes, minlength=(len(status_values) + 1) * width)
+    for code in np.flatnonzero(counts):
+        status, reason = divmod(int(code), width)
+        key = (_value(status_values, status), _value(reason_values, reason) or "")
+        funnel[key] += int(counts[code])
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
+    """A column's distinct values and each row's index into them (len(values) for a null)."""
+    array = column.combine_chunks()
+    if not pa.types.is_dictionary(array.type):
+        array = array.dictionary_encode()
+    values = array.dictionary.to_pylist()
+    codes = array.indices.to_numpy(zero_copy_only=False)
+    if array.null_count:
+        codes = np.where(array.is_valid().to_numpy(zero_copy_only=False), codes, len(values))
+    return values, codes.astype(np.int64)
+
+
+def _value(values: list[str | None], code: int) -> str | None:
+    return values[code] if code < len(values) else None
 
 
 def _first_rows(files: Sequence[Path], schema: pa.Schema, count: int) -> list[dict[str, Any]]:
