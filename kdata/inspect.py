@@ -82,39 +82,52 @@ def summarise(files: Sequence[Path], schema: pa.Schema) -> tuple[Counter[tuple[s
     """The status/reason funnel and one summary per leaf column (struct fields as ``column.field``)."""
     summaries = _plan(files, schema)
     funnel: Counter[tuple[str, str]] = Counter()
-    # Categories are read dictionary-encoded (counted without building a string per row).
-    categorical = [n for n, s in summaries.items() if isinstance(s, TextSummary) and s.role == "categorical"
-                   and "." not in n]
-    dictionary = list(dict.fromkeys([*categorical, *(n for n in FUNNEL_COLUMNS if n in schema.names)]))
-    for file in files:
-        parquet = pq.ParquetFile(file, read_dictionary=dictionary)
-        counted = _counts_from_footer(parquet.metadata, summaries)
-        wanted = [n for n in summaries if n not in counted]
-        columns = list(dict.fromkeys(n.split(".")[0] for n in [*wanted, *FUNNEL_COLUMNS] if n in summaries
-                                     or n in schema.names))
-        if not columns:
+    for counts, table, wanted in _decode(files, schema, summaries):
+        for name, (count, nulls) in counts.items():
+            summaries[name].add_counts(count, nulls)
+        if table is None:
             continue
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-            table = pa.Table.from_batches([batch]).flatten()
-            _add_funnel(funnel, table)
-            for name in wanted:
-                summaries[name].add(table.column(name))
+        _add_funnel(funnel, table)
+        for name in wanted:
+            summaries[name].add(table.column(name))
     return funnel, summaries
 
 
-def _counts_from_footer(metadata: pq.FileMetaData, summaries: dict[str, Summary]) -> set[str]:
-    """Add identifier columns' counts from the footer's statistics; the names that had them everywhere."""
+Work = tuple[dict[str, tuple[int, int]], pa.Table | None, list[str]]
+
+
+def _decode(files: Sequence[Path], schema: pa.Schema, summaries: dict[str, Summary]) -> Iterator[Work]:
+    """Per file: identifier counts from the footer, then the other columns' batches (categories, status
+    and reason dictionary-encoded, so they are counted without building a string per row)."""
+    categorical = [n for n, s in summaries.items() if isinstance(s, TextSummary) and s.role == "categorical"
+                   and "." not in n]
+    dictionary = list(dict.fromkeys([*categorical, *(n for n in FUNNEL_COLUMNS if n in schema.names)]))
+    identifiers = [n for n, s in summaries.items() if isinstance(s, IdentifierSummary)]
+    for file in files:
+        parquet = pq.ParquetFile(file, read_dictionary=dictionary)
+        counts = _footer_counts(parquet.metadata, identifiers)
+        wanted = [n for n in summaries if n not in counts]
+        columns = list(dict.fromkeys(n.split(".")[0] for n in [*wanted, *FUNNEL_COLUMNS] if n in summaries
+                                     or n in schema.names))
+        if not columns:
+            yield counts, None, []
+            continue
+        for index, batch in enumerate(parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)):
+            yield (counts if index == 0 else {}), pa.Table.from_batches([batch]).flatten(), wanted
+
+
+def _footer_counts(metadata: pq.FileMetaData, identifiers: list[str]) -> dict[str, tuple[int, int]]:
+    """(set, null) counts of identifier columns whose footer statistics have null counts in every row group."""
     paths = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
-    counted = set()
-    for name, summary in summaries.items():
-        if not isinstance(summary, IdentifierSummary) or name not in paths:
+    counts = {}
+    for name in identifiers:
+        if name not in paths:
             continue
         chunks = [metadata.row_group(g).column(paths[name]) for g in range(metadata.num_row_groups)]
         if all(c.statistics is not None and c.statistics.has_null_count for c in chunks):
             nulls = sum(c.statistics.null_count for c in chunks)
-            summary.add_counts(metadata.num_rows - nulls, nulls)
-            counted.add(name)
-    return counted
+            counts[name] = (metadata.num_rows - nulls, nulls)
+    return counts
 
 
 def _batches(files: Sequence[Path], size: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
