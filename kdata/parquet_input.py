@@ -41,7 +41,7 @@ def open_parquet_input(path: str | os.PathLike[str]) -> ParquetInput:
     """A Parquet file or a folder holding Parquet files at any depth, or a one-line ManifestError."""
     root = Path(path)
     if not root.exists():
-        raise ManifestError(f"no such manifest or Parquet file: {root}")
+        raise ManifestError(f"no such manifest: {root}")
     files = (root,) if root.is_file() else tuple(sorted(p for p in root.rglob("*.parquet") if p.is_file()))
     if not files:
         raise ManifestError(f"{root} is neither a kcli manifest (no manifest.json) nor a folder of Parquet files")

@@ -125,4 +125,4 @@ def test_kcli_inspect_head_and_plain_parquet_on_the_command_line(tmp_path: Path)
     assert "img-00005" in shown.stdout and "food 2, hanbok 2, hanok 1" not in shown.stdout  # 5 rows: no category
     missing = kcli("inspect", str(tmp_path / "nothing"))
     assert missing.returncode == 2
-    assert missing.stderr.strip() == f"error: no such manifest or Parquet file: {tmp_path / 'nothing'}"
+    assert missing.stderr.strip() == f"error: no such manifest: {tmp_path / 'nothing'}"
