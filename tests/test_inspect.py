@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import json
+import random
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -126,3 +129,20 @@ def test_kcli_inspect_head_and_plain_parquet_on_the_command_line(tmp_path: Path)
     missing = kcli("inspect", str(tmp_path / "nothing"))
     assert missing.returncode == 2
     assert missing.stderr.strip() == f"error: no such manifest: {tmp_path / 'nothing'}"
+
+
+def test_the_script_split_matches_re2_on_every_range_edge() -> None:
+    """The split is computed without a regex for Latin and only on non-ASCII strings for Hangul; Arrow's
+    RE2 over the same strings with the documented character classes is the reference."""
+    edges = [0xAC00, 0xABFF, 0xD7A3, 0xD7A4, 0x1100, 0x10FF, 0x11FF, 0x1200, 0x3130, 0x312F, 0x318F, 0x3190,
+             0x41, 0x5A, 0x61, 0x7A, 0x40, 0x5B, 0x60, 0x7B, 0xE9, 0x3B1, 0x1F600, 0x20]
+    rng = random.Random(0)
+    values = pa.array(["", *("".join(chr(rng.choice(edges)) for _ in range(rng.randint(0, 4)))
+                             for _ in range(5000))])
+    summary = inspect_columns.TextSummary(role="prose")
+    summary.add(values)
+    hangul = pc.match_substring_regex(values, inspect_columns.HANGUL).to_pylist()
+    latin = pc.match_substring_regex(values, inspect_columns.LATIN).to_pylist()
+    expected = Counter("mixed" if h and la else "hangul" if h else "latin" if la else "other"
+                       for h, la in zip(hangul, latin))
+    assert summary.to_dict()["script"] == dict(expected)
