@@ -23,6 +23,7 @@ from kcli.options import (
     Out,
     Store,
 )
+from kdata.deps import require_extra
 
 ingest_app = typer.Typer(help="Ingest images: URL lists (img2dataset-compatible), local folders, crops.",
                          no_args_is_help=True)
@@ -51,6 +52,7 @@ def crawl(
     """Crawl pages politely (robots.txt, noai, delays) and collect their images with page context.
 
     OUT gets pages/ and images/ manifests; the images are downloaded by the same stage as `kcli ingest urls`."""
+    require_extra("crawl", "kcli crawl")
     from kcli.output import console, stats_table
     from kdata.crawl.config import crawl_config
     from kdata.crawl.run import crawl as run_crawl

@@ -9,31 +9,37 @@ from typing import Annotated
 import typer
 
 from kcli.option_groups import SettingsFlags, StageFlags, settings_options, stage_options
-from kcli.options import AsJson, BlobDirs, ManifestArg, Out, Overwrite, Sets
+from kcli.options import AsJson, BlobDirs, InputArg, ManifestArg, Out, Overwrite, Sets
 from kcli.output import emit
+from kdata.deps import require_extra
 
 ReportLimit = Annotated[int, typer.Option("--limit", min=1, help="Most rows in the grid (a key-hash sample beyond).")]
 
 
 def inspect(
-    manifest: ManifestArg,
-    samples: Annotated[int, typer.Option("--samples", min=0, help="Sample rows to show.")] = 3,
+    manifest: Annotated[Path, typer.Argument(help="A manifest directory, or a Parquet file or folder (a Hub "
+                                             "export, another tool's output).")],
+    samples: Annotated[int, typer.Option("--samples", min=0, help="Sample rows to show as records.")] = 3,
+    head: Annotated[int, typer.Option("--head", min=0, help="Show the first N rows as a table.")] = 0,
     blob_dir: BlobDirs = None,
     as_json: AsJson = False,
 ) -> None:
-    """Schema, row count, lineage, status/reason funnel, column summaries and sample rows."""
+    """Schema, row count, lineage, status/reason funnel, column summaries (value counts for categories) and
+    sample rows; plain Parquet too."""
     from kcli.inspect_view import render_inspect
     from kdata.inspect import inspect_manifest
-    from kdata.manifest import open_manifest
+    from kdata.manifest import DESCRIPTOR, open_manifest
 
-    emit(inspect_manifest(open_manifest(manifest, blob_dirs=blob_dir or []), samples=samples), as_json,
-         render_inspect)
+    # A kcli manifest is opened with its --blob-dir stores; anything else is read as plain Parquet.
+    is_manifest = (manifest / DESCRIPTOR).is_file()
+    source = open_manifest(manifest, blob_dirs=blob_dir or [], check_rows=False) if is_manifest else manifest
+    emit(inspect_manifest(source, samples=samples, head=head), as_json, render_inspect)
 
 
 @stage_options
 @settings_options
 def filter(  # noqa: A001 - the command is called filter
-    manifest: ManifestArg,
+    manifest: InputArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output manifest directory (the report goes in "
                                       "OUT/report).")],
     blob_dir: BlobDirs = None,
@@ -47,7 +53,7 @@ def filter(  # noqa: A001 - the command is called filter
     from kcli.output import console, stats_table
     from kdata.filter.config import load_filter_config
     from kdata.filter.run import run_filter
-    from kdata.manifest import open_manifest
+    from kdata.parquet_import import open_input
 
     filter_config = load_filter_config(settings.config, settings.sets)
 
@@ -59,7 +65,7 @@ def filter(  # noqa: A001 - the command is called filter
             console.print(f"[yellow]warning:[/] {warning}")
         console.print(f"report: {result.report / 'index.html'}")
 
-    flags.run(run_filter, open_manifest(manifest, blob_dirs=blob_dir or []), filter_config, out, show=show)
+    flags.run(run_filter, open_input(manifest, "filter", blob_dir or []), filter_config, out, show=show)
 
 
 @stage_options
@@ -81,7 +87,7 @@ def caption(
 
 
 def report(
-    manifest: ManifestArg,
+    manifest: InputArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the report (index.html and its files).")],
     limit: ReportLimit = 5000,
     blob_dir: BlobDirs = None,
@@ -89,17 +95,17 @@ def report(
 ) -> None:
     """Write a static HTML report: thumbnails, facets, sorting, score histograms, captions, lineage."""
     from kcli.output import progress_bars
-    from kdata.manifest import open_manifest
+    from kdata.parquet_import import open_input
     from kdata.report import write_report
 
-    opened = open_manifest(manifest, blob_dirs=blob_dir or [])
+    opened = open_input(manifest, "report", blob_dir or [])
     with progress_bars(not as_json) as progress:
         result = write_report(opened, out, limit=limit, progress=progress)
     emit(result, as_json, lambda r: typer.echo(f"report: {r.index} ({r.shown:,} of {r.rows:,} rows in the grid)"))
 
 
 def view(
-    manifest: ManifestArg,
+    manifest: InputArg,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")]
     = 8765,
     limit: ReportLimit = 5000,
@@ -108,11 +114,11 @@ def view(
 ) -> None:
     """Build the report (under the kcli home) and serve it on 127.0.0.1 until Ctrl-C."""
     from kcli.output import progress_bars
-    from kdata.manifest import open_manifest
+    from kdata.parquet_import import open_input
     from kdata.report import write_report
     from kdata.report.serve import ReportServer, report_dir
 
-    opened = open_manifest(manifest, blob_dirs=blob_dir or [])
+    opened = open_input(manifest, "view", blob_dir or [])
     server = ReportServer(report_dir(opened), port)  # a busy port is refused before any work
     with progress_bars(not as_json) as progress:
         result = write_report(opened, server.root, limit=limit, progress=progress)
@@ -139,6 +145,7 @@ def publish(
     as_json: AsJson = False,
 ) -> None:
     """Export a manifest as a Hub dataset (Parquet shards + dataset card) and/or upload it to the Hub."""
+    require_extra("publish", "kcli publish")
     from kdata.manifest import open_manifest
     from kdata.publish import PublishConfig
     from kdata.publish.publish import publish_manifest

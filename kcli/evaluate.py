@@ -10,6 +10,7 @@ import typer
 from kcli.option_groups import BaseFlags, base_options
 from kcli.options import AsJson, Base, Guidance, Overwrite, Steps, TextEncoder
 from kcli.output import emit
+from kdata.deps import require_extra
 
 eval_app = typer.Typer(help="Evaluate models: the Korean encoder on held-out pairs, text-to-image pipelines.",
                        no_args_is_help=True)
@@ -29,6 +30,7 @@ def eval_encoder(
     as_json: AsJson = False,
 ) -> None:
     """Held-out R@1/R@5 of student(ko) vs teacher(en), mean cosine, and denoising agreement through the UNet."""
+    require_extra("train", "kcli eval encoder")
     from ktrain.encoder.evaluate import evaluate_encoder
 
     result = evaluate_encoder(model, pairs, teacher, split=split, num_latents=latents, latent_size=latent_size,
@@ -71,6 +73,7 @@ def eval_t2i(
 
     Every model is found (local, cached, or on the Hub unless HF_HUB_OFFLINE=1) before the first image.
     """
+    require_extra("train", "kcli eval t2i")
     from kcli.output import progress_bars
     from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i, plan_evaluation
 

@@ -12,6 +12,7 @@ import typer
 from kcli.option_groups import BaseFlags, base_options
 from kcli.options import AsJson, Base, Guidance, Seed, Steps, TextEncoder
 from kcli.output import emit
+from kdata.deps import require_extra
 
 
 @base_options
@@ -34,6 +35,7 @@ def generate(
     base_files: BaseFlags,
 ) -> None:
     """Generate images from prompts with a base model, an optional text encoder and weighted LoRAs."""
+    require_extra("train", "kcli generate")
     from kcli.output import console, progress_bars, rows_table
     from ktrain.lora.generate import GenerateConfig
     from ktrain.lora.generate import generate as run_generate
@@ -67,6 +69,7 @@ def serve(
     base_files: BaseFlags,
 ) -> None:
     """Web demo: Korean prompt, LoRAs with weights, seed/steps/guidance; the image with per-stage timings."""
+    require_extra("serve", "kcli serve")
     from ktrain.t2i.serve.engine import parse_lora_options
     from ktrain.t2i.serve.limits import ServeLimits
     from ktrain.t2i.serve.server import ServeConfig

@@ -25,6 +25,8 @@ RayAddress = Annotated[str | None, typer.Option(
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per batch handed to the stage.")]
 
 ManifestArg = Annotated[Path, typer.Argument(help="The input manifest directory (holds manifest.json).")]
+InputArg = Annotated[Path, typer.Argument(help="The input: a manifest directory, or plain Parquet (a file or "
+                                          "folder, such as a Hub export), imported once under the kcli home.")]
 BlobDirs = Annotated[list[Path] | None, typer.Option(
     "--blob-dir", help="A blob store this manifest's image_path values may be read from, besides stores inside "
     "the manifest and stores kcli created (repeatable).")]

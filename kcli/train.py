@@ -14,6 +14,7 @@ import typer
 from kcli.option_groups import BaseFlags, SettingsFlags, base_options, settings_options
 from kcli.options import AsJson, MaxSteps, Overwrite, ReportTo, Resume, TextEncoder
 from kcli.output import emit
+from kdata.deps import require_extra
 
 tokenizer_app = typer.Typer(help="Korean tokenizers in CLIP's format.", no_args_is_help=True)
 train_app = typer.Typer(help="Trainers fed by kcli manifests (checkpoint-{step}/, --resume latest).",
@@ -41,6 +42,7 @@ def tokenizer_train(
     as_json: AsJson = False,
 ) -> None:
     """Train a byte-level BPE tokenizer in CLIP's format (77 positions, no unknown characters)."""
+    require_extra("models", "kcli tokenizer train")
     from ktrain.encoder.tokenizer import TokenizerTrainConfig, train_tokenizer
 
     config = TokenizerTrainConfig(vocab_size=vocab_size, min_frequency=min_frequency, include_english=include_english)
@@ -68,6 +70,7 @@ def train_encoder(
     settings: SettingsFlags,
 ) -> None:
     """Distil the teacher's English text encoder into a Korean student that drops into diffusers."""
+    require_extra("train", "kcli train encoder")
     from kcli.output import progress_bars
     from ktrain.encoder.config import load_train_config
     from ktrain.encoder.loop import train_encoder as run_training
@@ -113,6 +116,7 @@ def train_lora(
     base_files: BaseFlags,
 ) -> None:
     """Train a LoRA on Stable Diffusion from an image manifest's captions; writes diffusers + kohya files."""
+    require_extra("train", "kcli train lora")
     from kcli.output import console, key_value_table, progress_bars
     from ktrain.lora.config import load_lora_config
     from ktrain.lora.loop import train_lora as run_training

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import tomllib
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
-
-import tomllib
 
 from kdata.errors import ConfigError
 

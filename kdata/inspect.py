@@ -1,188 +1,203 @@
 """Summarise a manifest without loading it: schema, funnel, per-column statistics, samples, lineage.
 
-Everything streams record batches, so memory stays flat however many rows there are. Medians come from
-a fixed-size uniform sample (exact up to ``SAMPLE_CAP`` values per column, an estimate beyond).
+Shards are read batch by batch (a whole shard at a time up to ``BATCH_ROWS`` rows) and every statistic is an
+Arrow compute kernel over the batch, so memory stays flat however many rows there are and the Python work is
+per batch, not per row. Which statistics a string column gets depends on what it holds (see
+:mod:`kdata.inspect_columns`). Plain Parquet files and folders (Hub exports included) are summarised the
+same way, with what a kcli stage would be missing in place of the lineage.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from kdata.blobs import RefusedBlobDir
-from kdata.manifest import Manifest, open_manifest
+from kdata.inspect_columns import IdentifierSummary, Summary, TextSummary, is_string, summary_for
+from kdata.manifest import DESCRIPTOR, Manifest, open_manifest
+from kdata.parquet_input import missing_for_stages, open_parquet_input
 
-SAMPLE_CAP = 100_000
 SAMPLE_ROWS = 3
-HANGUL = r"[\x{AC00}-\x{D7A3}\x{1100}-\x{11FF}\x{3130}-\x{318F}]"
-LATIN = r"[A-Za-z]"
+BATCH_ROWS = 65536
+FUNNEL_COLUMNS = ("status", "reason")
+ROLE_SAMPLE_ROWS = 2048  # first values of each string column that decide its role (prose, key, category)
 
 
-@dataclass
-class NumericSummary:
-    count: int = 0
-    nulls: int = 0
-    min: float | None = None
-    max: float | None = None
-    # Bottom-k sample: every value gets a uniform random key and the SAMPLE_CAP smallest keys are kept,
-    # which is a uniform sample without replacement in O(n) and bounded memory.
-    sample_keys: np.ndarray = field(default_factory=lambda: np.empty(0))
-    sample: np.ndarray = field(default_factory=lambda: np.empty(0))
+def inspect_manifest(path: str | os.PathLike[str] | Manifest, samples: int = SAMPLE_ROWS,
+                     head: int = 0) -> dict[str, Any]:
+    """Return the whole summary as plain data (the CLI renders it as tables or ``--json``).
 
-    def add(self, column: pa.Array, rng: np.random.Generator) -> None:
-        self.nulls += column.null_count
-        values = column.drop_null().to_numpy(zero_copy_only=False).astype(np.float64)
-        if values.size == 0:
-            return
-        self.count += values.size
-        self.min = float(values.min()) if self.min is None else min(self.min, float(values.min()))
-        self.max = float(values.max()) if self.max is None else max(self.max, float(values.max()))
-        keys = np.concatenate([self.sample_keys, rng.random(values.size)])
-        values = np.concatenate([self.sample, values])
-        if keys.size > SAMPLE_CAP:
-            keep = np.argpartition(keys, SAMPLE_CAP)[:SAMPLE_CAP]
-            keys, values = keys[keep], values[keep]
-        self.sample_keys, self.sample = keys, values
-
-    def to_dict(self) -> dict[str, Any]:
-        median = float(np.median(self.sample)) if self.sample.size else None
-        return {
-            "type": "numeric",
-            "count": self.count,
-            "nulls": self.nulls,
-            "min": self.min,
-            "median": median,
-            "max": self.max,
-            "median_exact": self.count <= SAMPLE_CAP,
-        }
-
-
-@dataclass
-class TextSummary:
-    count: int = 0
-    nulls: int = 0
-    empty: int = 0
-    length_sum: int = 0
-    length_min: int | None = None
-    length_max: int | None = None
-    script: Counter[str] = field(default_factory=Counter)
-
-    def add(self, column: pa.Array) -> None:
-        self.nulls += column.null_count
-        values = column.drop_null()
-        if len(values) == 0:
-            return
-        lengths = pc.utf8_length(values)
-        self.count += len(values)
-        self.empty += pc.sum(pc.equal(lengths, 0)).as_py() or 0
-        self.length_sum += pc.sum(lengths).as_py() or 0
-        low, high = pc.min_max(lengths).values()
-        self.length_min = low.as_py() if self.length_min is None else min(self.length_min, low.as_py())
-        self.length_max = high.as_py() if self.length_max is None else max(self.length_max, high.as_py())
-        hangul = pc.match_substring_regex(values, HANGUL)
-        latin = pc.match_substring_regex(values, LATIN)
-        self.script["hangul"] += _count(pc.and_(hangul, pc.invert(latin)))
-        self.script["latin"] += _count(pc.and_(latin, pc.invert(hangul)))
-        self.script["mixed"] += _count(pc.and_(hangul, latin))
-        self.script["other"] += _count(pc.and_(pc.invert(hangul), pc.invert(latin)))
-
-    def to_dict(self) -> dict[str, Any]:
-        mean = self.length_sum / self.count if self.count else None
-        return {
-            "type": "text",
-            "count": self.count,
-            "nulls": self.nulls,
-            "empty": self.empty,
-            "length": {"min": self.length_min, "mean": mean, "max": self.length_max},
-            "script": dict(self.script),
-        }
-
-
-@dataclass
-class BinarySummary:
-    count: int = 0
-    nulls: int = 0
-    bytes: int = 0
-
-    def add(self, column: pa.Array) -> None:
-        self.nulls += column.null_count
-        values = column.drop_null()
-        self.count += len(values)
-        self.bytes += pc.sum(pc.binary_length(values)).as_py() or 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "binary", "count": self.count, "nulls": self.nulls, "total_bytes": self.bytes}
-
-
-def _count(mask: pa.Array) -> int:
-    return int(pc.sum(mask).as_py() or 0)
-
-
-def _summary_for(data_type: pa.DataType) -> NumericSummary | TextSummary | BinarySummary | None:
-    if pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_boolean(data_type):
-        return NumericSummary()
-    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
-        return TextSummary()
-    if pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
-        return BinarySummary()
-    return None
-
-
-def inspect_manifest(path: str | os.PathLike[str], samples: int = SAMPLE_ROWS) -> dict[str, Any]:
-    """Return the whole summary as plain data (the CLI renders it as tables or ``--json``)."""
-    manifest = open_manifest(path)
-    schema = manifest.schema()
-    summaries = {f.name: s for f in schema if (s := _summary_for(f.type)) is not None}
-    funnel: Counter[tuple[str, str]] = Counter()
-    rng = np.random.default_rng(0)
-    for batch in manifest.iter_batches(batch_size=16384):
-        _add_funnel(funnel, batch)
-        for name, summary in summaries.items():
-            column = batch.column(name)
-            if isinstance(summary, NumericSummary):
-                summary.add(column.cast(pa.float64()) if pa.types.is_boolean(column.type) else column, rng)
-            else:
-                summary.add(column)
+    ``path`` is a kcli manifest (a folder with ``manifest.json``, or an opened :class:`Manifest`), or a
+    Parquet file or folder of them; ``head`` adds the first rows, ``samples`` the first rows as records."""
+    if isinstance(path, Manifest) or (Path(path) / DESCRIPTOR).is_file():
+        manifest = open_manifest(path, check_rows=False)  # the funnel shows every status value
+        files, header = manifest.shard_paths, _manifest_header(manifest)
+        schema = manifest.schema()
+    else:
+        plain = open_parquet_input(path)
+        files, schema = list(plain.files), plain.schema()
+        header = _parquet_header(plain.path, len(files), plain.num_rows, schema)
+    funnel, columns = summarise(files, schema)
+    first = _first_rows(files, schema, max(samples, head))
     return {
-        "path": str(Path(path)),
+        **header,
+        "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
+        "funnel": [{"status": s, "reason": r, "rows": n}
+                   for (s, r), n in sorted(funnel.items(), key=lambda item: (item[0][0] or "", item[0][1]))],
+        "columns": {name: s.to_dict() for name, s in columns.items()},
+        "samples": first[:samples],
+        "head": first[:head],
+    }
+
+
+def _manifest_header(manifest: Manifest) -> dict[str, Any]:
+    return {
+        "path": str(manifest.path),
         "kind": manifest.descriptor["kind"],
         "schema_version": manifest.descriptor["schema_version"],
         "fingerprint": manifest.fingerprint,
         "rows": manifest.num_rows,
         "shards": len(manifest.shard_paths),
-        "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
         "lineage": manifest.lineage_chain,
-        "funnel": [{"status": s, "reason": r, "rows": n} for (s, r), n in sorted(funnel.items())],
-        "columns": {name: s.to_dict() for name, s in summaries.items()},
-        "samples": _sample_rows(manifest, samples),
         "stats": manifest.descriptor.get("stats", {}),
         # Blob stores outside the manifest that kcli did not create are never read (see kdata.blobs).
         "blob_dirs": [{"path": str(d), "readable": not isinstance(d, RefusedBlobDir)} for d in manifest.blob_dirs],
     }
 
 
-def _add_funnel(funnel: Counter[tuple[str, str]], batch: pa.RecordBatch) -> None:
-    if "status" not in batch.schema.names:
+def _parquet_header(path: Path, files: int, rows: int, schema: pa.Schema) -> dict[str, Any]:
+    return {"path": str(path), "kind": "parquet", "schema_version": None, "fingerprint": None, "rows": rows,
+            "shards": files, "lineage": [], "stats": {}, "blob_dirs": [],
+            "missing_for_stages": missing_for_stages(schema)}
+
+
+def summarise(files: Sequence[Path], schema: pa.Schema) -> tuple[Counter[tuple[str, str]], dict[str, Summary]]:
+    """The status/reason funnel and one summary per leaf column (struct fields as ``column.field``)."""
+    summaries = _plan(files, schema)
+    funnel: Counter[tuple[str, str]] = Counter()
+    for counts, table, wanted in _decode(files, schema, summaries):
+        for name, (count, nulls) in counts.items():
+            summaries[name].add_counts(count, nulls)
+        if table is None:
+            continue
+        _add_funnel(funnel, table)
+        for name in wanted:
+            summaries[name].add(table.column(name))
+    return funnel, summaries
+
+
+Work = tuple[dict[str, tuple[int, int]], pa.Table | None, list[str]]
+
+
+def _decode(files: Sequence[Path], schema: pa.Schema, summaries: dict[str, Summary]) -> Iterator[Work]:
+    """Per file: identifier counts from the footer, then the other columns' batches (categories, status
+    and reason dictionary-encoded, so they are counted without building a string per row)."""
+    categorical = [n for n, s in summaries.items() if isinstance(s, TextSummary) and s.role == "categorical"
+                   and "." not in n]
+    dictionary = list(dict.fromkeys([*categorical, *(n for n in FUNNEL_COLUMNS if n in schema.names)]))
+    identifiers = [n for n, s in summaries.items() if isinstance(s, IdentifierSummary)]
+    for file in files:
+        parquet = pq.ParquetFile(file, read_dictionary=dictionary)
+        counts = _footer_counts(parquet.metadata, identifiers)
+        wanted = [n for n in summaries if n not in counts]
+        columns = list(dict.fromkeys(n.split(".")[0] for n in [*wanted, *FUNNEL_COLUMNS] if n in summaries
+                                     or n in schema.names))
+        if not columns:
+            yield counts, None, []
+            continue
+        for index, batch in enumerate(parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)):
+            yield (counts if index == 0 else {}), pa.Table.from_batches([batch]).flatten(), wanted
+
+
+def _footer_counts(metadata: pq.FileMetaData, identifiers: list[str]) -> dict[str, tuple[int, int]]:
+    """(set, null) counts of identifier columns whose footer statistics have null counts in every row group."""
+    paths = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+    counts = {}
+    for name in identifiers:
+        if name not in paths:
+            continue
+        chunks = [metadata.row_group(g).column(paths[name]) for g in range(metadata.num_row_groups)]
+        if all(c.statistics is not None and c.statistics.has_null_count for c in chunks):
+            nulls = sum(c.statistics.null_count for c in chunks)
+            counts[name] = (metadata.num_rows - nulls, nulls)
+    return counts
+
+
+def _batches(files: Sequence[Path], size: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """Flattened tables (struct fields become ``column.field``) of up to ``size`` rows, file by file."""
+    for file in files:
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=size, columns=columns):
+            yield pa.Table.from_batches([batch]).flatten()
+
+
+def _plan(files: Sequence[Path], schema: pa.Schema) -> dict[str, Summary]:
+    """A summary per leaf column; string columns get theirs from their first values."""
+    leaves = schema.empty_table().flatten().schema
+    strings = [f.name.split(".")[0] for f in leaves if is_string(f.type)]
+    first = next(_batches(files[:1], ROLE_SAMPLE_ROWS, sorted(set(strings))), None) if files and strings else None
+    plan = {}
+    for field in leaves:
+        sample = None
+        if first is not None and is_string(field.type) and field.name in first.column_names:
+            sample = first.column(field.name).drop_null().to_pylist()
+        if (summary := summary_for(field.type, sample)) is not None:
+            plan[field.name] = summary
+    return plan
+
+
+def _add_funnel(funnel: Counter[tuple[str, str]], batch: pa.Table) -> None:
+    """Count (status, reason) pairs of one batch: one bincount over the two columns' dictionary codes
+    (they are read dictionary-encoded), not a hash aggregation over strings."""
+    if "status" not in batch.column_names:
         return
-    reasons = batch.column("reason") if "reason" in batch.schema.names else pa.nulls(batch.num_rows, pa.string())
-    table = pa.table({"status": batch.column("status"), "reason": pc.fill_null(reasons, "")})
-    grouped = table.group_by(["status", "reason"]).aggregate([([], "count_all")])
-    for row in grouped.to_pylist():
-        funnel[(row["status"], row["reason"])] += row["count_all"]
+    reasons = batch.column("reason") if "reason" in batch.column_names else pa.nulls(batch.num_rows, pa.string())
+    status_values, status_codes = _codes(batch.column("status"))
+    reason_values, reason_codes = _codes(reasons)
+    width = len(reason_values) + 1  # the last code of each is null
+    counts = np.bincount(status_codes * width + reason_codes, minlength=(len(status_values) + 1) * width)
+    for code in np.flatnonzero(counts):
+        status, reason = divmod(int(code), width)
+        key = (_value(status_values, status), _value(reason_values, reason) or "")
+        funnel[key] += int(counts[code])
 
 
-def _sample_rows(manifest: Manifest, count: int) -> list[dict[str, Any]]:
-    if count <= 0:
+def _codes(column: pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
+    """A column's distinct values and each row's index into them (len(values) for a null)."""
+    array = column.combine_chunks()
+    if not pa.types.is_dictionary(array.type):
+        array = array.dictionary_encode()
+    values = array.dictionary.to_pylist()
+    codes = array.indices.to_numpy(zero_copy_only=False)
+    if array.null_count:
+        codes = np.where(array.is_valid().to_numpy(zero_copy_only=False), codes, len(values))
+    return values, codes.astype(np.int64)
+
+
+def _value(values: list[str | None], code: int) -> str | None:
+    return values[code] if code < len(values) else None
+
+
+def _first_rows(files: Sequence[Path], schema: pa.Schema, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` rows without their binary columns (images stay on disk)."""
+    if count <= 0 or not files:
         return []
-    schema = manifest.schema()
-    columns = [f.name for f in schema if not (pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type))]
-    for batch in manifest.iter_batches(columns=columns, batch_size=count):
-        return batch.slice(0, count).to_pylist()
-    return []
+    columns = [f.name for f in schema if not _holds_binary(f.type)]
+    rows: list[dict[str, Any]] = []
+    for batch in _batches(files, count, columns):
+        rows += batch.slice(0, count - len(rows)).to_pylist()
+        if len(rows) >= count:
+            break
+    return rows
+
+
+def _holds_binary(data_type: pa.DataType) -> bool:
+    if pa.types.is_struct(data_type):
+        return any(_holds_binary(data_type.field(i).type) for i in range(data_type.num_fields))
+    return pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type)

@@ -6,6 +6,7 @@ Layout::
     DIR/data/<shard>.parquet   the rows; each file also carries the lineage in its key-value metadata
     DIR/stats.json             merged counters of the stage that wrote it
     DIR/blobs/                 content-addressed image bytes, when a stage stores them out of line
+    DIR/README.md              YAML for ``datasets.load_dataset(DIR)`` (see :mod:`kdata.hf_layout`)
 
 Reading streams record batches shard by shard, so memory stays flat however large the manifest is.
 Every file is written temp-then-rename (see :mod:`kdata.atomic`).
@@ -33,6 +34,7 @@ from kdata.blobs import BlobDir, RefusedBlobDir, classify_blob_dirs
 from kdata.descriptor import check_descriptor, check_shard_files
 from kdata.errors import ConfigError, ManifestError, ManifestSchemaError
 from kdata.fspath import local_input
+from kdata.hf_layout import write_dataset_card
 from kdata.schema import SCHEMA_VERSION, ManifestKind, Status, get_kind, validate_schema
 
 DESCRIPTOR = "manifest.json"
@@ -153,7 +155,7 @@ def iter_shard_batches(
 
 
 def open_manifest(
-    path: str | os.PathLike[str] | Manifest, blob_dirs: Sequence[str | os.PathLike[str]] = ()
+    path: str | os.PathLike[str] | Manifest, blob_dirs: Sequence[str | os.PathLike[str]] = (), check_rows: bool = True
 ) -> Manifest:
     """Open a manifest directory, or raise :class:`ManifestError` with a one-line reason.
 
@@ -161,6 +163,8 @@ def open_manifest(
     lie outside the manifest and kcli did not create them. A :class:`Manifest` is returned as it is, with
     ``blob_dirs`` added. Opening checks the descriptor, keeps every shard inside the folder, and reads each
     shard's schema and ``status`` column, so a broken manifest is refused before any stage starts.
+    ``check_rows=False`` leaves the ``status`` columns unread, for a reader that reads them anyway
+    (``kcli inspect`` shows every status value in its funnel).
     """
     named = _named_blob_dirs(blob_dirs)
     if isinstance(path, Manifest):
@@ -190,7 +194,8 @@ def open_manifest(
             raise ManifestError(f"{root}: shard {shard.name} listed in {DESCRIPTOR} is missing")
     for shard in manifest.shard_paths:  # the footers catch data that is not Parquet or not this kind
         read_parquet_shard_checked(shard, manifest.kind)
-        check_status_values(shard)
+        if check_rows:
+            check_status_values(shard)
     return manifest
 
 
@@ -314,6 +319,8 @@ def finalize_manifest(
         "blob_dirs": _dedupe([os.path.relpath(d, root) for d in all_blob_dirs]),
         **(extra or {}),
     }
+    first = root / DATA_DIR / shards[0]["file"] if shards else None
+    write_dataset_card(root, pq.read_schema(first) if first else kind.required, kind.name)
     write_json_atomic(root / DESCRIPTOR, descriptor)
     return Manifest(root, descriptor, parent.named_blob_dirs if parent else ())
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot, idempotent set-up for a fresh machine: system packages (Chromium and a Korean font for the
 # browser-driven crawl and page tests), a virtual environment in .venv, torch + torchvision as a pair
-# that imports together, then kcli itself with its development extras.
+# that imports together, then kcli itself with every extra and the development tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +42,7 @@ install_python_packages() {
   "$py" -m pip install -q --upgrade pip
   "$py" -m pip install -q torch==2.14.1 torchvision==0.29.1
   log "installing kcli and its dependencies"
-  "$py" -m pip install -q -e '.[dev,ray]'  # ray: the Ray executor's tests run in CI too
+  "$py" -m pip install -q -e '.[all,dev]'  # every extra (crawl, models, train, serve, nsfw, publish, deepl, ray, s3): the tests use them all
   echo "$want" > "$stamp"
 }
 

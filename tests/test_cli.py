@@ -45,7 +45,7 @@ def test_inspect_on_a_non_parquet_file_and_on_garbage_shards(tmp_path: Path, sam
     text_file.write_text("hello")
     done = kcli("inspect", str(text_file))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
-    assert "not a manifest directory" in done.stderr
+    assert f"{text_file} is not a readable Parquet file" in done.stderr  # inspect reads plain Parquet files too
     sample_manifest.shard_paths[0].write_bytes(b"not parquet at all")
     done = kcli("inspect", str(sample_manifest.path))
     assert done.returncode == 2 and "not a readable Parquet file" in done.stderr

@@ -2,8 +2,9 @@
 
 - ``clip-nsfw-head``: LAION's CLIP-based NSFW detector, a small MLP over CLIP ViT-L/14 embeddings (the
   one LAION-5B's ``punsafe`` column came from), loaded from its weights file (:mod:`kdata.filter.heads`).
-- ``nudenet``: NudeNet 3's detector (``pip install nudenet``), whose ONNX model ships inside the wheel,
-  so it runs offline; the score is the highest confidence among its *exposed* body-part classes.
+- ``nudenet``: NudeNet 3's detector (the nsfw extra: ``pip install 'kcli-korean[nsfw]'``), whose ONNX
+  model ships inside the wheel, so it runs offline; the score is the highest confidence among its *exposed*
+  body-part classes.
 """
 
 from __future__ import annotations

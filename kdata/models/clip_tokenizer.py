@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kdata.deps import require
+from kdata.deps import install_command, require
 from kdata.errors import MissingDependencyError
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def clip_bpe_path() -> Path:
     spec = importlib.util.find_spec("open_clip")
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError(
-            "the CLIP BPE vocabulary ships with open_clip; install it with: pip install open_clip_torch"
+            f"the CLIP BPE vocabulary ships with open_clip; install it with: {install_command('models')}"
         )
     return Path(next(iter(spec.submodule_search_locations))) / _BPE_FILE
 

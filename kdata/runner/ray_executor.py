@@ -36,12 +36,13 @@ from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
+from kdata.deps import install_command
 from kdata.errors import ConfigError, KcliError, MissingDependencyError
 from kdata.runner.executors import StageSpec
 from kdata.runner.shard import ShardResult, process_shard
 from kdata.runner.stage import ShardSource, Stage
 
-INSTALL_COMMAND = "pip install 'kcli[ray]'"
+INSTALL_COMMAND = install_command("ray")
 # An actor whose process or node dies is restarted and its shard redone (shard writes are idempotent);
 # a stage that raises is a bug or a configuration error and is not retried.
 MAX_RESTARTS = 3

@@ -9,7 +9,7 @@ import pyarrow as pa
 from kdata.errors import ConfigError
 from kdata.runner import Stage
 
-INSTALL = "pip install 'kcli[ray]'"  # what kcli tells a user without Ray to run
+INSTALL = "pip install 'kcli-korean[ray]'"  # what kcli tells a user without Ray to run
 
 
 @dataclass
