@@ -14,13 +14,13 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from kcli import collect, corpus, curate, demo, evaluate, generate, models, train
+from kcli import collect, corpus, curate, demo, evaluate, generate, index, models, train
 from kdata import __version__
 from kdata.errors import KcliError
 
 # The order of `kcli --help`: the data pipeline first, then text and models, then set-up.
 PIPELINE_ORDER = ("crawl", "ingest", "verify", "inspect", "filter", "caption", "report", "view", "publish",
-                  "corpus", "tokenizer", "train", "generate", "eval", "serve", "models", "demo")
+                  "corpus", "tokenizer", "train", "generate", "eval", "serve", "index", "models", "demo")
 DATA, MODELS, SETUP = "Images: collect, curate, publish", "Text and models: train, generate, evaluate", "Set-up"
 
 
@@ -69,6 +69,7 @@ app.add_typer(train.train_app, name="train", rich_help_panel=MODELS)
 app.command(rich_help_panel=MODELS)(generate.generate)
 app.add_typer(evaluate.eval_app, name="eval", rich_help_panel=MODELS)
 app.command(rich_help_panel=MODELS)(generate.serve)
+app.add_typer(index.index_app, name="index", rich_help_panel=MODELS)
 app.add_typer(models.models_app, name="models", rich_help_panel=SETUP)
 app.command(rich_help_panel=SETUP)(demo.demo)
 
