@@ -126,11 +126,12 @@ def run_engine(name: str, corpus: np.ndarray, queries: np.ndarray, truth: np.nda
         disk_mb = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {"engine": name, "n": len(corpus), "build_s": round(build_s, 2), "vectors_per_s": round(len(corpus) / build_s),
+    return {"engine": name, "n": len(corpus), "build_s": round(build_s, 2),
+            "vectors_per_s": round(len(corpus) / build_s),
             "p50_ms": round(float(np.percentile(latencies, 50)), 2),
             "p95_ms": round(float(np.percentile(latencies, 95)), 2),
-            "recall@10": round(hits / (K * len(queries)), 4), "rss_growth_mb": round(memory_mb), "disk_mb": round(disk_mb),
-            "load": [round(x, 2) for x in os.getloadavg()]}
+            "recall@10": round(hits / (K * len(queries)), 4), "rss_growth_mb": round(memory_mb),
+            "disk_mb": round(disk_mb), "load": [round(x, 2) for x in os.getloadavg()]}
 
 
 def main() -> None:

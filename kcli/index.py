@@ -1,4 +1,4 @@
-"""``kcli index build`` and ``kcli index search``: a vector index of prompts or images, searched in Korean or English."""
+"""``kcli index build`` / ``kcli index search``: a vector index of prompts or images, searched in Korean or English."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ def search(
     from kdata.index import PromptIndex
 
     opened = PromptIndex.open(index, qdrant_url=qdrant_url)
+    opened.embedder  # noqa: B018 - loaded before the first query, so embed_ms times the query, not the import
     results = [opened.search(text, k) for text in query]
 
     def show(results) -> None:  # noqa: ANN001 - a list of kdata.index.SearchResult

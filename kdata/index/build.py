@@ -82,6 +82,8 @@ def build_index(source_path: str | Path, out: str | Path, config: IndexConfig, o
     prepare_output(root, "index", overwrite, what="kcli index")
     with output_lock(root):
         _check_settings(root, config, source)
+        for stale in (root / CHUNKS).glob(".*.tmp-*"):  # a killed run's half-written chunk; we hold the lock
+            stale.unlink()
         embedder = load_embedder(config.embedder, config.model, config.text_model, config.device)
         if source.kind == "image" and not getattr(embedder, "reads_images", False):
             raise ConfigError(f"embedder {config.embedder!r} reads text only; an image manifest needs --embedder clip")

@@ -123,7 +123,7 @@ class MeanPoolEmbedder(_TransformersText):
     def __init__(self, model: str, text_model: str = "", device: str = "cpu") -> None:
         super().__init__(text_model or model, device)
         config = self.encoder.config
-        self.dim = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model"))
+        self.dim = int(getattr(config, "hidden_size", 0) or config.d_model)
 
     def _load(self, model: str) -> Any:
         loaded = self.transformers.AutoModel.from_pretrained(model, dtype=self.torch.float32)

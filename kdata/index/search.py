@@ -69,10 +69,7 @@ class PromptIndex:
             raise ConfigError(f"{root} is not a finished index (no {RECORD}); run kcli index build, or re-run it "
                               "to resume") from None
         url = qdrant_url or record.get("qdrant_url")
-        if url:
-            engine = open_engine(root, record["dim"], url, record.get("collection"))
-        else:
-            engine = FaissEngine.open(root)
+        engine = open_engine(root, record["dim"], url, record.get("collection")) if url else FaissEngine.open(root)
         return cls(root, record, engine)
 
     @property
