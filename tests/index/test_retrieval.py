@@ -17,7 +17,7 @@ from tests.index.corpus import PAIRS, write_parallel
 
 def test_ranks_and_recall_by_hand() -> None:
     similarity = np.array([[0.9, 0.1, 0.0], [0.8, 0.5, 0.7], [0.2, 0.3, 0.1]])
-    assert ranks(similarity).tolist() == [1, 3, 2]
+    assert ranks(similarity).tolist() == [1, 3, 3]
     assert ranks(similarity.T).tolist() == [1, 1, 2]
     assert recall(np.array([1, 3, 2, 12])) == {"R@1": 0.25, "R@5": 0.75, "R@10": 0.75}
 
