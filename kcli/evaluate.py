@@ -1,5 +1,4 @@
-"""``kcli eval encoder`` (held-out retrieval and denoising agreement), ``kcli eval retrieval`` (R@k on a parallel
-corpus) and ``kcli eval t2i`` (pipelines compared)."""
+"""``kcli eval encoder`` (held-out retrieval and denoising agreement) and ``kcli eval t2i`` (pipelines compared)."""
 
 from __future__ import annotations
 
