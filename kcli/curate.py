@@ -109,17 +109,24 @@ def view(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")]
     = 8765,
     limit: ReportLimit = 5000,
+    index: Annotated[Path | None, typer.Option("--index", help="An image index of this manifest (kcli index build "
+                                               "MANIFEST --out INDEX): turns on the page's search box.")] = None,
     blob_dir: BlobDirs = None,
     as_json: AsJson = False,
 ) -> None:
-    """Build the report (under the kcli home) and serve it on 127.0.0.1 until Ctrl-C."""
+    """Build the report (under the kcli home) and serve it on 127.0.0.1 until Ctrl-C; --index adds search."""
     from kcli.output import progress_bars
     from kdata.parquet_import import open_input
     from kdata.report import write_report
     from kdata.report.serve import ReportServer, report_dir
 
     opened = open_input(manifest, "view", blob_dir or [])
-    server = ReportServer(report_dir(opened), port)  # a busy port is refused before any work
+    search = None
+    if index is not None:
+        from kdata.report.search import index_search
+
+        search = index_search(index, opened.path)
+    server = ReportServer(report_dir(opened), port, search=search)  # a busy port is refused before any work
     with progress_bars(not as_json) as progress:
         result = write_report(opened, server.root, limit=limit, progress=progress)
     emit({"url": server.url, "report": str(result.path)}, as_json,

@@ -38,6 +38,41 @@ def eval_encoder(
     emit(result, as_json, title=f"eval encoder ({split})")
 
 
+@eval_app.command("retrieval")
+def eval_retrieval(
+    corpus: Annotated[Path, typer.Argument(help="A parallel corpus manifest (ko, en).")],
+    encoder: Annotated[str, typer.Option("--encoder", help="Korean side: a kcli Korean encoder folder, or a model "
+                                         "for --embedder.")],
+    embedder: Annotated[str, typer.Option(help="How --encoder embeds: ko-encoder, clip or mean-pool.")]
+    = "ko-encoder",
+    en_encoder: Annotated[str | None, typer.Option(help="English side (e.g. the teacher, hf:openai/clip-vit-large-"
+                                                   "patch14) [default: --encoder].")] = None,
+    en_embedder: Annotated[str, typer.Option(help="How --en-encoder embeds.")] = "clip",
+    split: Annotated[str, typer.Option(help="The split to score, or 'all'.")] = "test",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for retrieval.csv and retrieval.json.")]
+    = None,
+    as_json: AsJson = False,
+) -> None:
+    """R@1/5/10 of ko→en and en→ko retrieval over the pairs of a parallel corpus."""
+    from kcli.output import console, progress_bars, rows_table
+    from kdata.index.retrieval import RECALL_AT, evaluate_retrieval
+
+    en = (en_embedder, en_encoder, "") if en_encoder else None
+    with progress_bars(not as_json) as progress:
+        result = evaluate_retrieval(corpus, (embedder, encoder, ""), en, split=None if split == "all" else split,
+                                    out=out, progress=progress)
+
+    def show(r) -> None:  # noqa: ANN001 - a kdata.index.retrieval.RetrievalResult
+        rows = [(name, *(f"{scores[f'R@{k}']:.3f}" for k in RECALL_AT)) for name, scores in
+                (("ko→en", r.ko_to_en), ("en→ko", r.en_to_ko))]
+        console.print(rows_table(("direction", *(f"R@{k}" for k in RECALL_AT)), rows,
+                                 title=f"eval retrieval: {r.pairs:,} pairs ({r.split or 'all'})"))
+        for path in r.files.values():
+            console.print(path, markup=False, highlight=False)
+
+    emit(result, as_json, show)
+
+
 @eval_app.command("t2i")
 @base_options
 def eval_t2i(

@@ -30,6 +30,9 @@ def generate(
     height: Annotated[int | None, typer.Option(help="Image height (default: the base's native size).")] = None,
     width: Annotated[int | None, typer.Option(help="Image width (default: the base's native size).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per pipeline call.")] = 4,
+    prompt_index: Annotated[Path | None, typer.Option(help="A prompt index (kcli index build): also show each "
+                                                      "prompt's 3 nearest corpus prompts and the search time.")]
+    = None,
     as_json: AsJson = False,
     *,
     base_files: BaseFlags,
@@ -45,11 +48,44 @@ def generate(
                          loras=[LoraSpec.parse(s) for s in lora or []], negative_prompt=negative_prompt, seed=seed,
                          images_per_prompt=images_per_prompt, steps=steps, guidance=guidance, height=height,
                          width=width, batch_size=batch_size, **base_files.named())
+    index = _open_prompt_index(prompt_index)  # a wrong path fails before the first image
     with progress_bars(not as_json) as progress:
         results = run_generate(cfg, progress=progress)
     rows = [{"image": r.path, "sidecar": r.sidecar, "prompt": r.prompt, "seed": r.seed} for r in results]
+    similar = _similar_prompts(index, prompts) if index is not None else {}
+    for row in rows:
+        if similar:
+            row["similar_prompts"] = similar[row["prompt"]]
     emit(rows, as_json, lambda rows: console.print(rows_table(
-        ("image", "seed", "prompt"), [(r["image"], str(r["seed"]), r["prompt"]) for r in rows])))
+        ("image", "seed", "prompt", *(("similar prompts",) if similar else ())),
+        [(r["image"], str(r["seed"]), r["prompt"], *_similar_cell(r)) for r in rows])))
+
+
+def _open_prompt_index(path: Path | None):  # noqa: ANN202 - a kdata.index.PromptIndex or None
+    if path is None:
+        return None
+    from kdata.index import PromptIndex
+
+    return PromptIndex.open(path)
+
+
+def _similar_prompts(index, prompts: list[str]) -> dict[str, dict]:  # noqa: ANN001 - a kdata.index.PromptIndex
+    """Each prompt's 3 nearest prompts in the index (the lookup DiffusionDB users know), with the search time."""
+    similar = {}
+    for prompt in dict.fromkeys(prompts):
+        found = index.search(prompt, 3)
+        similar[prompt] = {"hits": [vars(h) for h in found.hits], "search_ms": found.search_ms}
+    return similar
+
+
+def _similar_cell(row: dict) -> tuple[str, ...]:
+    from rich.markup import escape
+
+    if "similar_prompts" not in row:
+        return ()
+    found = row["similar_prompts"]
+    lines = [f"{h['score']:.3f} {escape(h['text'])}" for h in found["hits"]]
+    return ("\n".join([*lines, f"({found['search_ms']:.1f} ms)"]),)
 
 
 @base_options

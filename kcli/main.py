@@ -14,13 +14,14 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from kcli import collect, corpus, curate, demo, evaluate, generate, interop, models, publish, train
+from kcli import collect, corpus, curate, demo, evaluate, generate, index, interop, models, publish, train
 from kdata import __version__
 from kdata.errors import KcliError
 
 # The order of `kcli --help`: the data pipeline first, then text and models, then set-up.
 PIPELINE_ORDER = ("crawl", "ingest", "import", "verify", "inspect", "filter", "caption", "report", "view",
-                  "publish", "export", "corpus", "tokenizer", "train", "generate", "eval", "serve", "models", "demo")
+                  "publish", "export", "corpus", "tokenizer", "train", "generate", "eval", "serve", "index", "models",
+                  "demo")
 DATA, MODELS, SETUP = "Images: collect, curate, publish", "Text and models: train, generate, evaluate", "Set-up"
 
 
@@ -71,6 +72,7 @@ app.add_typer(train.train_app, name="train", rich_help_panel=MODELS)
 app.command(rich_help_panel=MODELS)(generate.generate)
 app.add_typer(evaluate.eval_app, name="eval", rich_help_panel=MODELS)
 app.command(rich_help_panel=MODELS)(generate.serve)
+app.add_typer(index.index_app, name="index", rich_help_panel=MODELS)
 app.add_typer(models.models_app, name="models", rich_help_panel=SETUP)
 app.command(rich_help_panel=SETUP)(demo.demo)
 

@@ -37,6 +37,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "ray": ("ray",),
     "s3": ("s3fs",),
     "tensorboard": ("tensorboard",),
+    "index": ("faiss",),
+    "qdrant": ("qdrant_client",),
 }
 # The smallest extra that carries a module (a module in several extras is reported with the first here).
 _EXTRA_OF = {module: extra for extra, modules in reversed(EXTRAS.items()) for module in modules}

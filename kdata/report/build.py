@@ -28,8 +28,8 @@ from kdata.outputs import check_out_vs_inputs, claim_output
 from kdata.progress import ProgressCallback
 from kdata.publish.summary import funnel
 from kdata.report.collect import Collected, collect
-from kdata.report.histograms import write_histogram
-from kdata.report.thumbs import THUMB_DIR, write_thumbnail
+from kdata.report.histograms import histogram_bins, write_histogram
+from kdata.report.thumbs import LARGE_DIR, LARGE_SIZE, THUMB_DIR, write_thumbnail
 from kdata.schema import IMAGE
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -68,6 +68,8 @@ def write_report(
         for item, data in collected.pending:
             # No bytes, no picture: an earlier run's thumbnail of a row that cannot be read now is not reused.
             item["thumb"] = write_thumbnail(data, root, item["key"]) if data is not None else None
+            if item["thumb"]:
+                item["large"] = write_thumbnail(data, root, item["key"], LARGE_SIZE, LARGE_DIR)
 
     collected = collect(manifest, limit, thumbnails, progress)
     histograms = [
@@ -77,7 +79,8 @@ def write_report(
     ]
     for asset in ASSETS:
         shutil.copyfile(TEMPLATES / asset, root / asset)
-    _remove_stale_thumbs(root, {item["thumb"] for item in collected.items if item["thumb"]})
+    _remove_stale_thumbs(root, {item["thumb"] for item in collected.items if item["thumb"]}, THUMB_DIR)
+    _remove_stale_thumbs(root, {item["large"] for item in collected.items if item["large"]}, LARGE_DIR)
     write_text_atomic(root / "index.html", _render(manifest, collected, histograms))
     record = {"manifest": str(manifest.path), "fingerprint": manifest.fingerprint, "rows": manifest.num_rows,
               "shown": len(collected.items), "kcli_version": __version__}  # fmt: skip
@@ -101,6 +104,7 @@ def _render(manifest: Manifest, collected: Collected, histograms: list[dict[str,
         "facets": collected.facets,
         "sort_columns": collected.sort_columns,
         "card_numbers": list(collected.scores),  # scores on each card; geometry only sorts
+        "hist_bins": {c: bins for c, by_status in collected.scores.items() if (bins := histogram_bins(by_status))},
     }
     return env.get_template("report.html").render(
         title=manifest.path.name,
@@ -126,10 +130,10 @@ def _check_out(root: Path, manifest: Manifest) -> None:
         raise ManifestError(f"--out {root} holds other files; give an empty or new folder (or an earlier report's)")
 
 
-def _remove_stale_thumbs(root: Path, wanted: set[str]) -> None:
+def _remove_stale_thumbs(root: Path, wanted: set[str], name: str) -> None:
     """Thumbnails of rows an earlier report showed and this one does not."""
-    folder = root / THUMB_DIR
+    folder = root / name
     if folder.exists():
         for path in folder.glob("*.jpg"):
-            if f"{THUMB_DIR}/{path.name}" not in wanted:
+            if f"{name}/{path.name}" not in wanted:
                 path.unlink()

@@ -28,6 +28,7 @@ TEXT_COLUMNS = (("caption_ko", "ko"), ("caption_en", "en"))
 FALLBACK_TEXT = (("alt_text", "alt"), ("title", "title"))  # shown when a row has no Korean caption
 GEOMETRY = {"width", "height", "original_width", "original_height"}
 NONE = "(none)"
+DUPLICATE_REASON = "duplicate_of="
 
 
 @dataclass
@@ -96,8 +97,19 @@ def _item(row: dict[str, Any], out: Collected) -> dict[str, Any]:
         "category": row.get("category") or NONE,
         "texts": _texts(row),
         "numbers": {c: _number(row.get(c)) for c in out.sort_columns if row.get(c) is not None},
+        "duplicate_of": _duplicate_of(row, reason),
         "thumb": None,
+        "large": None,
     }
+
+
+def _duplicate_of(row: dict[str, Any], reason: str | None) -> str | None:
+    """The representative's key: the filter's ``duplicate_of`` column, else its ``duplicate_of=KEY`` reason."""
+    if row.get("duplicate_of"):
+        return str(row["duplicate_of"])
+    if reason and reason.startswith(DUPLICATE_REASON):
+        return reason[len(DUPLICATE_REASON):]
+    return None
 
 
 def _texts(row: dict[str, Any]) -> list[list[str]]:

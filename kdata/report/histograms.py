@@ -18,6 +18,19 @@ BINS = 30
 COLOURS = {"ok": "#3b7d4f", "rejected": "#c9822b", "failed": "#b33a3a"}
 
 
+def histogram_bins(by_status: dict[str, list[np.ndarray]]) -> dict[str, list[float]] | None:
+    """The same bins as the PNG, as data the page draws as clickable bars (None when there are no values)."""
+    parts = [part for parts in by_status.values() for part in parts]
+    if not parts:
+        return None
+    values = np.concatenate(parts)
+    low, high = float(values.min()), float(values.max())
+    edges = np.linspace(low, high if high > low else low + 1.0, BINS + 1)
+    counts, _ = np.histogram(values, bins=edges)
+    # Edges rounded as the cards show scores; the page filters with the same rounded values.
+    return {"edges": [round(float(e), 4) for e in edges], "counts": [int(c) for c in counts]}
+
+
 def write_histogram(column: str, by_status: dict[str, list[np.ndarray]], root: Path) -> str | None:
     """Draw ``column``'s histogram; None when the column has no values at all."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -18,16 +18,19 @@ from kdata.imageio import MAX_IMAGE_PIXELS
 
 THUMB_DIR = "thumbs"
 THUMB_SIZE = 160
+LARGE_DIR = "large"  # what a click on a thumbnail enlarges to
+LARGE_SIZE = 640
 QUALITY = 80
 
 
-def thumb_name(key: str) -> str:
-    return f"{THUMB_DIR}/{hashlib.sha1(key.encode()).hexdigest()[:20]}.jpg"
+def thumb_name(key: str, folder: str = THUMB_DIR) -> str:
+    return f"{folder}/{hashlib.sha1(key.encode()).hexdigest()[:20]}.jpg"
 
 
-def write_thumbnail(data: bytes | None, root: Path, key: str) -> str | None:
+def write_thumbnail(data: bytes | None, root: Path, key: str, size: int = THUMB_SIZE,
+                    folder: str = THUMB_DIR) -> str | None:
     """Write (or reuse) the thumbnail of one image; None when the bytes do not decode."""
-    name = thumb_name(key)
+    name = thumb_name(key, folder)
     target = root / name
     if target.exists():
         return name
@@ -36,9 +39,9 @@ def write_thumbnail(data: bytes | None, root: Path, key: str) -> str | None:
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img.draft("RGB", (THUMB_SIZE, THUMB_SIZE))  # JPEG: decode at reduced scale
+            img.draft("RGB", (size, size))  # JPEG: decode at reduced scale
             thumb = img.convert("RGB")
-        thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
+        thumb.thumbnail((size, size))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
     # Temp-then-rename so a killed run never leaves half a thumbnail to reuse; no fsync: a thumbnail is a
