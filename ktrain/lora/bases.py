@@ -75,9 +75,11 @@ def check_diffusers_folder(spec: str, path: Path) -> None:
     if not (path / "unet").is_dir() or not (path / "vae").is_dir():
         raise ConfigError(f"--base {spec}: not a diffusers Stable Diffusion folder (needs unet/ and vae/); "
                           "a single-file checkpoint is given as its .safetensors file")
-    if base_family(path) == SDXL and not (path / "text_encoder_2").is_dir():
-        raise ConfigError(f"--base {spec}: an SDXL refiner or partial SDXL folder (no text_encoder_2/); "
-                          "LoRA training needs an SDXL base with both text encoders")
+    missing = [f for f in ("text_encoder", "text_encoder_2") if not (path / f).is_dir()]
+    if base_family(path) == SDXL and missing:
+        # The SDXL refiner has only the second encoder (and is an img2img model): not a base to train on.
+        raise ConfigError(f"--base {spec}: an SDXL refiner or partial SDXL folder (no {missing[0]}/); "
+                          "needs an SDXL base with both text encoders")
 
 
 def base_family(path: Path) -> str:
