@@ -168,7 +168,9 @@ def test_sdxl_text_encoder_lora_resumes_exactly_and_loads_into_both_encoders(
     assert resumed.resumed_from == 1
     assert [r["loss"] for r in MetricsLog(Path(split.out) / "metrics.jsonl").read() if "loss" in r] == \
         pytest.approx(full.losses, abs=1e-6)
-    assert _val_losses(split.out) == pytest.approx(_val_losses(full.out), abs=1e-6)
+    val_split, val_full = _val_losses(split.out), _val_losses(full.out)
+    assert [s for s, _ in val_split] == [s for s, _ in val_full] == [0, 1, 2]
+    assert [v for _, v in val_split] == pytest.approx([v for _, v in val_full], abs=1e-6)
 
     with safe_open(str(Path(split.out) / "lora.safetensors"), "pt") as handle:
         names = list(handle.keys())
