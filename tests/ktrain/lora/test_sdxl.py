@@ -82,7 +82,7 @@ def test_sgm_names_follow_sdxl_base_layout(diffusers_name: str, sgm_name: str | 
 def sdxl_trained(food_manifest: Any, lora_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Six steps on one repeated batch (the four food images), UNet LoRA, frozen cached text encoders."""
     config = tiny_config(food_manifest, tmp_path_factory.mktemp("sdxl") / "out", lora_cache, base="tiny-sdxl",
-                         batch_size=4, validation_prompts=[])
+                         batch_size=4)
     return config, train_lora(config)
 
 
@@ -94,6 +94,7 @@ def test_sdxl_lora_validation_loss_falls_on_a_repeated_batch(sdxl_trained: tuple
     losses = [v for _, v in val]
     assert losses[0] > losses[1] > losses[2], losses  # fixed noise and timesteps: no luck involved
     assert result.data["buckets"] == {"64x64": 4}
+    assert (Path(config.out) / "samples" / "step-000006.png").exists()  # rendered by StableDiffusionXLPipeline
 
 
 def test_sdxl_text_cache_holds_states_and_pooled_and_matches_live_encoding(
