@@ -130,7 +130,7 @@ def case_sd15_lora(args: argparse.Namespace, timed: Callable[..., Any]) -> dict[
 
     model = timed("build", lambda: unet("sd15_unet", args.device))
     latents = torch.randn(1, 4, 64, 64, device=args.device)
-    states = torch.randn(1, 77, 768, device=args.device)
+    states = torch.randn(1, 77, model.config.cross_attention_dim, device=args.device)
     loss = timed("step", lambda: lora_step(model, latents, states, {}, args.gradient_checkpointing))
     return {"size": "512 px", "params": sum(p.numel() for p in model.parameters()), "loss": loss}
 
@@ -142,10 +142,12 @@ def case_sdxl_lora(args: argparse.Namespace, timed: Callable[..., Any]) -> dict[
 
     size, why = pick_sdxl_size(SDXL_LORA_BASE, SDXL_LORA_PER_MEGAPIXEL, args.device, args.sdxl_size)
     model = timed("build", lambda: unet("sdxl_base_unet", args.device))
+    config = model.config
+    pooled_width = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim  # bigG: 1280
     latents = torch.randn(1, 4, size // 8, size // 8, device=args.device)
-    states = torch.randn(1, 77, 2048, device=args.device)
+    states = torch.randn(1, 77, config.cross_attention_dim, device=args.device)  # 768 + 1280
     ids = torch.tensor([time_ids((size, size), (0, 0), (size, size))], dtype=torch.float32, device=args.device)
-    extra = added_conditioning(torch.randn(1, 1280, device=args.device), ids)
+    extra = added_conditioning(torch.randn(1, pooled_width, device=args.device), ids)
     loss = timed("step", lambda: lora_step(model, latents, states, extra, True))
     return {"size": why, "params": sum(p.numel() for p in model.parameters()), "loss": loss}
 
