@@ -114,19 +114,25 @@ def test_sdxl_text_cache_holds_states_and_pooled_and_matches_live_encoding(
     assert train_lora(live).losses == pytest.approx(full.losses[:2], abs=1e-5)
 
 
-def _render(out: Path, weight_name: str) -> tuple[np.ndarray, Any]:
+def _renders(out: Path, weight_names: list[str]) -> list[tuple[np.ndarray, Any]]:
+    """(image, encode_prompt output) of the base alone ("") or with each LoRA file, all from one pipeline."""
     import torch
     from diffusers import StableDiffusionXLPipeline
 
     pipe = StableDiffusionXLPipeline.from_pretrained(resolve_model("tiny-sdxl"))
     pipe.set_progress_bar_config(disable=True)
-    if weight_name:
-        pipe.load_lora_weights(str(out), weight_name=weight_name)
-    with torch.no_grad():
-        embeds = pipe.encode_prompt(PROMPT, do_classifier_free_guidance=False)
-        image = pipe(PROMPT, num_inference_steps=2, height=64, width=64, output_type="np",
-                     generator=torch.Generator().manual_seed(0)).images[0]
-    return image, embeds
+    results = []
+    for weight_name in weight_names:
+        if weight_name:
+            pipe.load_lora_weights(str(out), weight_name=weight_name)
+        with torch.no_grad():
+            embeds = pipe.encode_prompt(PROMPT, do_classifier_free_guidance=False)
+            image = pipe(PROMPT, num_inference_steps=2, height=64, width=64, output_type="np",
+                         generator=torch.Generator().manual_seed(0)).images[0]
+        results.append((image, embeds))
+        if weight_name:
+            pipe.unload_lora_weights()
+    return results
 
 
 def test_sdxl_exports_load_in_diffusers_and_give_the_same_image(sdxl_trained: tuple[Any, Any]) -> None:
@@ -139,9 +145,8 @@ def test_sdxl_exports_load_in_diffusers_and_give_the_same_image(sdxl_trained: tu
     blocks = {k.split("_1_transformer")[0] for k in keys}
     assert blocks == {"lora_unet_input_blocks_4", "lora_unet_input_blocks_5", "lora_unet_middle_block",
                       "lora_unet_output_blocks_0", "lora_unet_output_blocks_1", "lora_unet_output_blocks_2"}
-    diffusers_image, _ = _render(out, "pytorch_lora_weights.safetensors")
-    kohya_image, _ = _render(out, "lora.safetensors")
-    base_image, _ = _render(out, "")
+    (base_image, _), (diffusers_image, _), (kohya_image, _) = _renders(
+        out, ["", "pytorch_lora_weights.safetensors", "lora.safetensors"])
     assert np.abs(diffusers_image - kohya_image).max() < 1e-5
     assert np.abs(diffusers_image - base_image).max() > 0.01  # the LoRA changes the image
 
@@ -177,9 +182,8 @@ def test_sdxl_text_encoder_lora_resumes_exactly_and_loads_into_both_encoders(
         names = list(handle.keys())
     prefixes = {k.split("_text_model")[0] for k in names if "_text_model" in k}
     assert prefixes == {"lora_te1", "lora_te2"}
-    _, base_embeds = _render(Path(split.out), "")
-    diffusers_image, diffusers_embeds = _render(Path(split.out), "pytorch_lora_weights.safetensors")
-    kohya_image, kohya_embeds = _render(Path(split.out), "lora.safetensors")
+    (_, base_embeds), (diffusers_image, diffusers_embeds), (kohya_image, kohya_embeds) = _renders(
+        Path(split.out), ["", "pytorch_lora_weights.safetensors", "lora.safetensors"])
     assert np.abs(diffusers_image - kohya_image).max() < 1e-5
     for index in (0, 2):  # per-token states (both encoders) and the pooled embedding (second encoder)
         assert (diffusers_embeds[index] - kohya_embeds[index]).abs().max() < 1e-5
