@@ -95,7 +95,8 @@ train_encoder.__doc__ += MULTI_PROCESS
 def train_lora(
     manifest: Annotated[Path | None, typer.Option("--manifest", "-m", help="Image manifest with "
                                                      "captions.")] = None,
-    base: Annotated[str | None, typer.Option(help="SD 1.x base: diffusers folder, Hub id or tiny-sd.")] = None,
+    base: Annotated[str | None, typer.Option(help="SD 1.x or SDXL base (told apart by its model_index.json): "
+                                                  "diffusers folder, Hub id, tiny-sd or tiny-sdxl.")] = None,
     out: RunOut = None,
     caption_col: Annotated[str | None, typer.Option(help="Caption column (default caption_ko).")] = None,
     text_encoder: TextEncoder = None,

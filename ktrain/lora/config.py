@@ -29,7 +29,7 @@ RESUMABLE_CHANGES = frozenset({"manifest", "out", "cache_dir", "checkpoints_tota
 class LoraTrainConfig:
     manifest: str = ""
     out: str = ""
-    base: str = ""  # a diffusers SD 1.x folder, a Hub id, the ``tiny-sd`` preset or a single .safetensors file
+    base: str = ""  # SD 1.x or SDXL: a diffusers folder, a Hub id, ``tiny-sd``/``tiny-sdxl`` or a .safetensors file
     variant: str | None = None  # weight files of this variant (``fp16``: half the download) where the base has them
     base_config: str | None = None  # a single-file base's component configs: a diffusers folder, Hub id or preset
     text_encoder: str | None = None  # a CLIPTextModel + tokenizer folder (say, the kcli Korean encoder)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from kdata.errors import ConfigError, KcliError
 from kdata.models import resolve_model
-from ktrain.lora.bases import fallback_patterns, pipeline_files, resolve_base
+from ktrain.lora.bases import SD1, SDXL, base_family, fallback_patterns, pipeline_files, resolve_base
 from ktrain.lora.generate import GenerateConfig, generate
 from tests.ktrain.lora.single_file import write_single_file
 
@@ -46,6 +46,50 @@ def test_sd15_downloads_one_set_of_diffusers_weights() -> None:
         "vae/diffusion_pytorch_model.safetensors"])
 
 
+# Part of the file list of stabilityai/stable-diffusion-xl-base-1.0: the diffusers folders (with fp16, Flax and
+# OpenVINO copies), the original single files, and an example LoRA.
+SDXL_FILES = [
+    "model_index.json", "scheduler/scheduler_config.json", "sd_xl_base_1.0.safetensors",
+    "sd_xl_offset_example-lora_1.0.safetensors", "text_encoder/config.json", "text_encoder/flax_model.msgpack",
+    "text_encoder/model.fp16.safetensors", "text_encoder/model.safetensors", "text_encoder/openvino_model.bin",
+    "text_encoder_2/config.json", "text_encoder_2/model.fp16.safetensors", "text_encoder_2/model.safetensors",
+    "tokenizer/merges.txt", "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json",
+    "tokenizer/vocab.json", "tokenizer_2/merges.txt", "tokenizer_2/special_tokens_map.json",
+    "tokenizer_2/tokenizer_config.json", "tokenizer_2/vocab.json", "unet/config.json",
+    "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.safetensors",
+    "unet/openvino_model.xml", "vae/config.json", "vae/diffusion_pytorch_model.fp16.safetensors",
+    "vae/diffusion_pytorch_model.safetensors", "vae_1_0/config.json", "vae_1_0/diffusion_pytorch_model.safetensors",
+]
+
+
+def test_sdxl_downloads_both_text_encoders_and_tokenizers_once() -> None:
+    picked = pipeline_files("org/sdxl", SDXL_FILES, "fp16")
+    assert picked == sorted([
+        "model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+        "text_encoder/model.fp16.safetensors", "text_encoder_2/config.json", "text_encoder_2/model.fp16.safetensors",
+        *(f for f in SDXL_FILES if f.startswith(("tokenizer/", "tokenizer_2/"))), "unet/config.json",
+        "unet/diffusion_pytorch_model.fp16.safetensors", "vae/config.json",
+        "vae/diffusion_pytorch_model.fp16.safetensors"])
+
+
+def test_base_family_reads_model_index_and_single_file_keys(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    assert base_family(Path(resolve_model("tiny-sdxl"))) == SDXL
+    assert base_family(Path(resolve_model("tiny-sd"))) == SD1
+    path = tmp_path / "xl.safetensors"
+    save_file({"model.diffusion_model.x": torch.zeros(1), "conditioner.embedders.1.model.ln_final.weight":
+               torch.zeros(1)}, str(path))
+    assert base_family(path) == SDXL and resolve_base(str(path)) == path
+    refiner = tmp_path / "refiner"  # laid out as stabilityai/stable-diffusion-xl-refiner-1.0: one text encoder
+    for folder in ("unet", "vae", "text_encoder_2", "tokenizer_2"):
+        (refiner / folder).mkdir(parents=True)
+    (refiner / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionXLImg2ImgPipeline"}))
+    with pytest.raises(ConfigError, match=r"refiner or partial SDXL folder \(no text_encoder/\); needs an SDXL base"):
+        resolve_base(str(refiner))
+
+
 def test_sd15_fp16_variant_downloads_the_half_precision_files() -> None:
     assert pipeline_files("org/sd15", SD15_FILES, "fp16") == sorted(CONFIGS + [
         "text_encoder/model.fp16.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
@@ -68,7 +112,6 @@ def test_weights_are_picked_per_component(files: list[str], variant: str | None,
 
 @pytest.mark.parametrize(("files", "variant", "message"), [
     (["v1-5-pruned-emaonly.safetensors", "README.md"], None, "not a diffusers repository (no model_index.json)"),
-    ([*SD15_FILES, "text_encoder_2/config.json"], None, "SDXL is not supported yet"),
     ([f for f in SD15_FILES if ".fp16." not in f], "fp16", "no 'fp16' variant of the weights"),
     ([f for f in SD15_FILES if not f.startswith("unet/diffusion")], None, "no unet weights"),
 ])
@@ -158,8 +201,6 @@ def test_single_file_without_config_offline_says_what_to_give(single_file: Path)
 
 @pytest.mark.parametrize(("keys", "name", "message"), [
     ({"unet.down_blocks.0.lora_A.weight": 1}, "lora.safetensors", "not a Stable Diffusion checkpoint"),
-    ({"model.diffusion_model.x": 1, "conditioner.embedders.1.model.ln_final.weight": 1}, "xl.safetensors",
-     "SDXL is not supported yet"),
     ({"model.diffusion_model.x": 1}, "model.ckpt", "pickled checkpoints can run code"),
 ])
 def test_unusable_single_files_are_refused_before_loading(tmp_path: Path, keys: dict[str, int], name: str,
