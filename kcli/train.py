@@ -109,6 +109,9 @@ def train_lora(
     resolution: Annotated[int | None, typer.Option(help="Training resolution (bucket area = this²).")] = None,
     train_text_encoder: Annotated[bool | None, typer.Option("--train-text-encoder/--no-train-text-encoder",
                                                                help="Also train a LoRA on the text encoder.")] = None,
+    random_flip: Annotated[bool | None, typer.Option(
+        "--random-flip/--no-random-flip", help="Mirror each image left-right with chance 0.5 when drawn (diffusers' "
+        "--random_flip; both sides are cached). --set random_flip=P for another chance.")] = None,
     report_to: ReportTo = None,
     overwrite: Overwrite = False,
     as_json: AsJson = False,
@@ -126,7 +129,8 @@ def train_lora(
     named = {"manifest": manifest and str(manifest), "base": base, "out": out and str(out),
              "caption_col": caption_col, "text_encoder": text_encoder, "max_steps": max_steps,
              "batch_size": batch_size, "learning_rate": learning_rate, "rank": rank, "resolution": resolution,
-             "train_text_encoder": train_text_encoder, "report_to": report_to, **base_files.named()}
+             "train_text_encoder": train_text_encoder, "report_to": report_to,
+             "random_flip": None if random_flip is None else 0.5 * random_flip, **base_files.named()}
     cfg = load_lora_config(settings.config, sets=settings.sets, **named)
     with progress_bars(not as_json and is_main_process()) as progress:
         result = run_training(cfg, resume=resume, overwrite=overwrite, progress=progress)

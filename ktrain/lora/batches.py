@@ -71,6 +71,16 @@ def step_generator(seed: int, step: int, micro: int, process_index: int) -> Any:
     return torch.Generator("cpu").manual_seed(value)
 
 
+def draw_flips(count: int, rate: float, generator: Any) -> list[bool] | None:
+    """Which of ``count`` images are mirrored this draw (``random_flip``); None when flips are off, so a run
+    without them draws nothing and keeps its random stream unchanged."""
+    import torch
+
+    if rate <= 0:
+        return None
+    return (torch.rand(count, generator=generator) < rate).tolist()
+
+
 def drop_captions(captions: Sequence[str], rate: float, generator: Any) -> list[str]:
     """Replace a ``rate`` share of captions by "" so the model also learns the unconditional prediction."""
     import torch

@@ -58,9 +58,10 @@ def cache_key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def latent_key(vae_fingerprint: str, example: Example, dtype: Any) -> str:
+def latent_key(vae_fingerprint: str, example: Example, dtype: Any, flipped: bool = False) -> str:
+    mirror = {"flipped": True} if flipped else {}  # unflipped keys stay those of caches written before flips
     return cache_key(vae=vae_fingerprint, image=example.sha256, bucket=list(example.bucket),
-                     preprocess=PREPROCESS_VERSION, dtype=str(dtype))
+                     preprocess=PREPROCESS_VERSION, dtype=str(dtype), **mirror)
 
 
 def text_key(encoder_fingerprint: str, caption: str, max_length: int, dtype: Any) -> str:
@@ -68,19 +69,25 @@ def text_key(encoder_fingerprint: str, caption: str, max_length: int, dtype: Any
 
 
 class LatentSource:
-    """The VAE posterior (mean, std) of each example: from the cache, or encoded from the image bytes now."""
+    """The VAE posterior (mean, std) of each example: from the cache, or encoded from the image bytes now.
+
+    With ``flips`` (``random_flip`` > 0) the mirrored image is encoded and cached too, as kohya-ss caches
+    both sides for its flip augmentation: a VAE latent is not equivariant enough to mirror in latent space."""
 
     def __init__(self, data: TrainingData, components: SDComponents, device: Any, dtype: Any,
-                 cache: EncodingCache | None, timer: StepTimer = NO_TIMER) -> None:
+                 cache: EncodingCache | None, timer: StepTimer = NO_TIMER, flips: bool = False) -> None:
         self.data, self.vae, self.device, self.dtype = data, components.vae, device, dtype
         self.scaling_factor = components.vae.config.scaling_factor
         self.cache, self.timer = cache, timer
-        self.keys = [latent_key(components.vae_ref.fingerprint, e, dtype) for e in data.examples]
+        self.sides = (False, True) if flips else (False,)
+        self.keys = {side: [latent_key(components.vae_ref.fingerprint, e, dtype, side) for e in data.examples]
+                     for side in self.sides}
 
     def fill(self, indices: Sequence[int], progress: ProgressCallback | None = None) -> int:
-        """Encode the examples among ``indices`` whose latents are not cached yet; returns how many."""
+        """Encode the examples among ``indices`` whose latents (each side) are not cached yet; returns how many."""
         assert self.cache is not None
-        missing = {self.data.examples[i].key: i for i in indices if not self.cache.has(self.keys[i])}
+        missing = {self.data.examples[i].key: i for i in indices
+                   if not all(self.cache.has(self.keys[side][i]) for side in self.sides)}
         self.cache.hits += len(indices) - len(missing)
         self.cache.misses += len(missing)
         pending: list[tuple[int, bytes]] = []
@@ -101,40 +108,49 @@ class LatentSource:
         for index, image in items:
             by_bucket.setdefault(self.data.examples[index].bucket, []).append((index, image))
         for group in by_bucket.values():
-            mean, std = self._encode([image for _, image in group], self.data.examples[group[0][0]].bucket)
-            for row, (index, _) in enumerate(group):
-                self.cache.save(self.keys[index], {"mean": mean[row], "std": std[row]})  # type: ignore[union-attr]
+            bucket = self.data.examples[group[0][0]].bucket
+            for side in self.sides:
+                mean, std = self._encode([image for _, image in group], bucket, [side] * len(group))
+                for row, (index, _) in enumerate(group):
+                    self.cache.save(self.keys[side][index],  # type: ignore[union-attr]
+                                    {"mean": mean[row], "std": std[row]})
         return len(items)
 
-    def _encode(self, images: list[bytes], bucket: tuple[int, int]) -> tuple[Any, Any]:
+    def _encode(self, images: list[bytes], bucket: tuple[int, int], flips: Sequence[bool]) -> tuple[Any, Any]:
         import torch
 
-        pixels = torch.stack([preprocess(image, bucket) for image in images])
+        pixels = torch.stack([preprocess(image, bucket, flip) for image, flip in zip(images, flips)])
+        return self._encode_pixels(pixels)
+
+    def _encode_pixels(self, pixels: Any) -> tuple[Any, Any]:
+        import torch
+
         with self.timer.section("vae_encode"), torch.no_grad():
             dist = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
         return dist.mean, dist.std
 
-    def distribution(self, indices: Sequence[int]) -> tuple[Any, Any]:
+    def distribution(self, indices: Sequence[int], flips: Sequence[bool] | None = None) -> tuple[Any, Any]:
         import torch
 
+        flips = list(flips) if flips is not None else [False] * len(indices)
         if self.cache is not None:
             with self.timer.section("load_cached"):
-                entries = [self.cache.load(self.keys[i]) for i in indices]
+                entries = [self.cache.load(self.keys[flip][i]) for i, flip in zip(indices, flips)]
                 mean = torch.stack([e["mean"] for e in entries]).to(self.device)
                 std = torch.stack([e["std"] for e in entries]).to(self.device)
             return mean, std
         examples = [self.data.examples[i] for i in indices]
         with self.timer.section("image_decode"):
-            pixels = torch.stack([preprocess(e.image, e.bucket) for e in examples])  # type: ignore[arg-type]
-        with self.timer.section("vae_encode"), torch.no_grad():
-            dist = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
-        return dist.mean, dist.std
+            pixels = torch.stack([preprocess(e.image, e.bucket, flip)  # type: ignore[arg-type]
+                                  for e, flip in zip(examples, flips)])
+        return self._encode_pixels(pixels)
 
-    def sample(self, indices: Sequence[int], generator: Any) -> Any:
-        """Scaled latents ``(mean + std * noise) * scaling_factor`` with noise from ``generator``."""
+    def sample(self, indices: Sequence[int], generator: Any, flips: Sequence[bool] | None = None) -> Any:
+        """Scaled latents ``(mean + std * noise) * scaling_factor`` with noise from ``generator``; ``flips``
+        picks each example's mirrored side."""
         import torch
 
-        mean, std = self.distribution(indices)
+        mean, std = self.distribution(indices, flips)
         noise = torch.randn(mean.shape, generator=generator, dtype=torch.float32).to(mean.device, mean.dtype)
         return (mean + std * noise) * self.scaling_factor
 

@@ -41,6 +41,7 @@ class LoraTrainConfig:
     bucket_step: int = 64
     bucket_max_ratio: float = 2.0  # longest side over shortest side of the widest bucket
     caption_dropout: float = 0.0  # share of captions replaced by "" (keeps classifier-free guidance working)
+    random_flip: float = 0.0  # chance an image is mirrored left-right when drawn (diffusers' --random_flip: 0.5)
 
     # Optimisation
     max_steps: int = 1000  # optimizer steps
@@ -115,6 +116,8 @@ class LoraTrainConfig:
         for name in ("caption_dropout", "lora_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.random_flip <= 1.0:
+            raise ConfigError(f"random_flip must be in [0, 1], got {self.random_flip}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.resolution % self.bucket_step:

@@ -23,7 +23,7 @@ import hashlib
 import io
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,13 @@ class Example:
     crop_top_left: tuple[int, int]
     image: bytes | None = None  # kept only when latents are encoded on the fly
     original_size: tuple[int, int] | None = None  # (width, height) from the manifest, before ingest resized it
+
+
+def mirrored(example: Example) -> Example:
+    """``example`` as its left-right mirror is seen: the crop's left edge counted from the other side (what
+    SDXL's crop conditioning should say of a flipped image)."""
+    resized, (top, left) = crop_box(example.size, example.bucket)
+    return replace(example, crop_top_left=(top, resized[0] - left - example.bucket[0]))
 
 
 @dataclass
@@ -103,14 +110,17 @@ def load_image(data: bytes) -> Image.Image:
         return ImageOps.exif_transpose(img).convert("RGB")
 
 
-def preprocess(data: bytes, bucket: Bucket) -> Any:
-    """Image bytes -> a (3, height, width) float tensor in [-1, 1], resized and cropped to ``bucket``."""
+def preprocess(data: bytes, bucket: Bucket, flip: bool = False) -> Any:
+    """Image bytes -> a (3, height, width) float tensor in [-1, 1], resized and cropped to ``bucket``;
+    with ``flip``, mirrored left-right after the crop (``random_flip``)."""
     import numpy as np
     import torch
 
     image = load_image(data)
     resized, (top, left) = crop_box(image.size, bucket)
     image = image.resize(resized, Image.Resampling.LANCZOS).crop((left, top, left + bucket[0], top + bucket[1]))
+    if flip:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)
     return pixels / 127.5 - 1.0
 

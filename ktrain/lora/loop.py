@@ -30,8 +30,9 @@ from ktrain.checkpoints import (
     list_checkpoints,
     prepare_run_folder,
 )
-from ktrain.lora.batches import drop_captions, step_generator
+from ktrain.lora.batches import draw_flips, drop_captions, step_generator
 from ktrain.lora.config import LoraTrainConfig
+from ktrain.lora.data import mirrored
 from ktrain.lora.export import ExportInfo, export_lora
 from ktrain.lora.losses import diffusion_loss, sample_noise, sample_timesteps, training_target
 from ktrain.lora.sdxl import unet_conditioning
@@ -70,9 +71,12 @@ def micro_batch_loss(tr: Trainer, indices: list[int], generator: Any) -> Any:
     """One micro-batch: latents and text states, noise at random timesteps, the weighted loss, backward."""
     cfg, scheduler = tr.config, tr.components.noise_scheduler
     captions = drop_captions([tr.data.examples[i].caption for i in indices], cfg.caption_dropout, generator)
-    latents = tr.latents.sample(indices, generator)
+    flips = draw_flips(len(indices), cfg.random_flip, generator)
+    latents = tr.latents.sample(indices, generator, flips)
     states, pooled = tr.texts.encode_pair(captions)
-    extra = unet_conditioning([tr.data.examples[i] for i in indices], pooled, latents.dtype)  # SDXL's size/crop ids
+    examples = [mirrored(e) if flip else e for e, flip in zip([tr.data.examples[i] for i in indices],
+                                                                flips or [False] * len(indices))]
+    extra = unet_conditioning(examples, pooled, latents.dtype)  # SDXL's size/crop ids
     with tr.timer.section("unet_fwd_bwd"):
         noise = sample_noise(latents, generator, cfg.noise_offset)
         timesteps = sample_timesteps(len(indices), scheduler.config.num_train_timesteps, generator, latents.device)

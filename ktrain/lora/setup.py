@@ -82,7 +82,7 @@ def build_sources(config: LoraTrainConfig, components: SDComponents, data: Train
     root = cache_root(config)
     latent_cache = EncodingCache(root, "latents") if config.cache_latents else None
     text_cache = EncodingCache(root, "text") if config.uses_text_cache else None
-    latents = LatentSource(data, components, device, dtype, latent_cache, timer)
+    latents = LatentSource(data, components, device, dtype, latent_cache, timer, flips=config.random_flip > 0)
     texts = TextSource(components, device, dtype, text_cache, timer)
     mine = list(range(accelerator.process_index, len(data.examples), accelerator.num_processes))
     if latent_cache is not None:
