@@ -9,12 +9,13 @@ from typing import Annotated
 
 import typer
 
-from kcli.option_groups import BaseFlags, base_options
+from kcli.option_groups import BaseFlags, PostStageFlags, base_options, post_stage_options
 from kcli.options import AsJson, Base, Guidance, Seed, Steps, TextEncoder
 from kcli.output import emit
 
 
 @base_options
+@post_stage_options
 def generate(
     prompts: Annotated[list[str], typer.Argument(help="One or more prompts (Korean works with a Korean encoder).")],
     base: Base,
@@ -32,22 +33,35 @@ def generate(
     as_json: AsJson = False,
     *,
     base_files: BaseFlags,
+    stages: PostStageFlags,
 ) -> None:
-    """Generate images from prompts with a base model, an optional text encoder and weighted LoRAs."""
+    """Generate images from prompts with a base model, an optional text encoder and weighted LoRAs.
+
+    Optional stages after the base: --upscaler (x2, on the base's latents) and --refiner (SDXL img2img on the
+    decoded image). Each image's row and sidecar give the seconds of every stage of its batch.
+    """
     from kcli.output import console, progress_bars, rows_table
     from ktrain.lora.generate import GenerateConfig
     from ktrain.lora.generate import generate as run_generate
     from ktrain.lora.loading import LoraSpec
+    from ktrain.t2i.stages import PostStages, check_stages
 
     cfg = GenerateConfig(prompts=list(prompts), base=base, out=str(out), text_encoder=text_encoder,
                          loras=[LoraSpec.parse(s) for s in lora or []], negative_prompt=negative_prompt, seed=seed,
                          images_per_prompt=images_per_prompt, steps=steps, guidance=guidance, height=height,
                          width=width, batch_size=batch_size, **base_files.named())
+    stage_config = stages.config()
+    check_stages(stage_config)  # a missing refiner or upscaler is refused before the base loads
+    finish = PostStages(stage_config, steps) if stage_config.active else None
     with progress_bars(not as_json) as progress:
-        results = run_generate(cfg, progress=progress)
-    rows = [{"image": r.path, "sidecar": r.sidecar, "prompt": r.prompt, "seed": r.seed} for r in results]
+        results = run_generate(cfg, progress=progress, finish=finish)
+    rows = [{"image": r.path, "sidecar": r.sidecar, "prompt": r.prompt, "seed": r.seed,
+             "timings_s": r.timings} for r in results]
+    stage_names = list(results[0].timings) if results else []
     emit(rows, as_json, lambda rows: console.print(rows_table(
-        ("image", "seed", "prompt"), [(r["image"], str(r["seed"]), r["prompt"]) for r in rows])))
+        ("image", "seed", "prompt", *(f"{s} s" for s in stage_names)),
+        [(r["image"], str(r["seed"]), r["prompt"], *(f"{r['timings_s'][s]:.3f}" for s in stage_names))
+         for r in rows])))
 
 
 @base_options
