@@ -126,3 +126,34 @@ def test_generate_refuses_a_preset_of_another_kind_as_upscaler(tmp_path: Path) -
         "error: --upscaler tiny-sdxl-refiner: preset 'tiny-sdxl-refiner' is a sdxl-refiner model, not a latent "
         "upscaler (presets that fit: tiny-latent-upscaler); give --upscaler a diffusers folder, a Hub id that is "
         "cached or reachable (stabilityai/sd-x2-latent-upscaler) or tiny-latent-upscaler"]
+
+
+@pytest.mark.slow
+def test_eval_t2i_with_refiner_and_upscaler_times_both_stages_in_every_pipeline(tmp_path: Path) -> None:
+    import csv
+
+    from PIL import Image
+
+    from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i
+    from ktrain.t2i.stages import StagesConfig
+    from tests.t2i.tiny import write_prompts
+
+    stages = StagesConfig(refiner="tiny-sdxl-refiner", upscaler="tiny-latent-upscaler", upscaler_steps=1)
+    config = T2IEvalConfig(base="tiny-sd", out=str(tmp_path / "eval"), pipelines=["ko-encoder", "translate"],
+                           prompts=str(write_prompts(tmp_path / "p.jsonl")), translator="tiny-translator-ko-en",
+                           english_clip="none", korean_clip="tiny-clip", limit=1, steps=2, warmup=0, stages=stages)
+    result = evaluate_t2i(config)
+    assert [(m.option, m.spec, m.found) for m in result.plan.models if m.option in ("--refiner", "--upscaler")] == [
+        ("--refiner", "tiny-sdxl-refiner", "tiny preset"), ("--upscaler", "tiny-latent-upscaler", "tiny preset")]
+    with open(result.csv, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["pipeline"] for r in rows] == ["ko-encoder", "translate"]
+    for row in rows:
+        assert float(row["upscale_s"]) > 0 and float(row["refine_s"]) > 0
+        stages_sum = sum(float(row[f"{s}_s"]) for s in ("translate", "text_encode", "denoise", "upscale", "decode",
+                                                         "refine"))
+        assert float(row["total_s"]) == pytest.approx(stages_sum, abs=1e-5)
+        with Image.open(tmp_path / "eval" / row["image"]) as image:
+            assert image.size == (128, 128)
+    saved = json.loads((tmp_path / "eval" / "eval_config.json").read_text())
+    assert saved["stages"]["refiner"] == "tiny-sdxl-refiner"
