@@ -65,11 +65,17 @@ def generate(
 
 
 @base_options
+@post_stage_options
 def serve(
     base: Base,
     text_encoder: TextEncoder = None,
     lora: Annotated[list[str] | None, typer.Option(help="NAME=PATH of a LoRA users may pick, repeatable; NAME in "
                                                    "any script, e.g. '수묵화 LoRA=out/lora/ink'.")] = None,
+    lora_dir: Annotated[Path | None, typer.Option(help="Folder of trained LoRAs users may pick: NAME.safetensors "
+                                                  "files and NAME/ folders of kcli train lora.")] = None,
+    translator: Annotated[str | None, typer.Option(help="Korean→English model (folder, Hub id or "
+                                                   "tiny-translator-ko-en): the page then also renders "
+                                                   "translate-then-generate, side by side.")] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = 7860,
     max_queue: Annotated[int, typer.Option(min=0, help="Requests that may wait; more are told to retry.")] = 8,
@@ -79,20 +85,36 @@ def serve(
     as_json: AsJson = False,
     *,
     base_files: BaseFlags,
+    stages: PostStageFlags,
 ) -> None:
-    """Web demo: Korean prompt, LoRAs with weights, seed/steps/guidance; the image with per-stage timings."""
-    from ktrain.t2i.serve.engine import parse_lora_options
+    """Web demo: Korean prompt, LoRAs with weights, seed/steps/guidance; the image with per-stage timings.
+
+    With --refiner or --upscaler the page gets a switch for each; with --translator, a button renders the
+    prompt through the Korean encoder and through translate-then-generate side by side. Past results stay
+    in a gallery with their timings.
+    """
+    from kdata.errors import ConfigError
+    from ktrain.t2i.serve.engine import loras_in_folder, parse_lora_options
     from ktrain.t2i.serve.limits import ServeLimits
     from ktrain.t2i.serve.server import ServeConfig
     from ktrain.t2i.serve.server import serve as run_server
+    from ktrain.t2i.stages import check_stages
 
     limits = ServeLimits(max_prompt_chars=max_prompt_chars, max_steps=max_steps, max_image_size=max_image_size,
                          max_queue=max_queue)
-    config = ServeConfig(base, text_encoder, parse_lora_options(lora or []), host, port, limits,
-                         **base_files.named())
+    loras = parse_lora_options(lora or [])
+    for name, path in (loras_in_folder(str(lora_dir)) if lora_dir else {}).items():
+        if name in loras:
+            raise ConfigError(f"--lora-dir {lora_dir}: {name!r} is also given with --lora")
+        loras[name] = path
+    stage_config = stages.config()
+    check_stages(stage_config)
+    config = ServeConfig(base, text_encoder, loras, host, port, limits, translator=translator,
+                         stages=stage_config, **base_files.named())
 
     def ready(url: str) -> None:
-        emit({"url": url, "base": base, "text_encoder": text_encoder, "loras": config.loras}, as_json,
+        emit({"url": url, "base": base, "text_encoder": text_encoder, "loras": config.loras,
+              "translator": translator, "refiner": stage_config.refiner, "upscaler": stage_config.upscaler}, as_json,
              lambda _: typer.echo(f"serving {base} at {url} (Ctrl-C to stop)"))
         sys.stdout.flush()
 

@@ -136,15 +136,15 @@ class PostStages:
         return self.config.to_dict()
 
     def __call__(self, pipe: Any, latents: Any, batch: list[tuple[str, int]], timings: dict[str, float],
-                 refine: bool = True) -> list[Any]:
-        """Upscale (if set), decode with the base's VAE, refine (if set and ``refine``); each stage timed."""
+                 refine: bool = True, upscale: bool = True) -> list[Any]:
+        """Upscale (if set and ``upscale``), decode with the base's VAE, refine (if set and ``refine``), each timed."""
         from ktrain.t2i.models import Device
         from ktrain.t2i.render import timed
 
         device = Device(pipe.device.type, pipe.unet.dtype)
         self.load(device.name, device.dtype)
         seeds = [seed for _, seed in batch]
-        if self._upscaler is not None:
+        if self._upscaler is not None and upscale:
             latents, timings["upscale"] = timed(lambda: self._upscale(latents, seeds), device)
         images, timings["decode"] = timed(lambda: decode_latents(pipe, latents), device)
         if self._refiner is not None and refine:
