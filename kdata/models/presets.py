@@ -27,6 +27,7 @@ from kdata.models.tiny_clip import build_tiny_clip
 from kdata.models.tiny_latent_upscaler import build_tiny_latent_upscaler
 from kdata.models.tiny_open_clip import build_tiny_open_clip
 from kdata.models.tiny_sd import build_tiny_sd
+from kdata.models.tiny_sdxl import build_tiny_sdxl
 from kdata.models.tiny_sdxl_refiner import build_tiny_sdxl_refiner
 from kdata.models.tiny_translator import build_tiny_translator
 from kdata.registry import Registry
@@ -61,6 +62,8 @@ for _spec in (
     PresetSpec("tiny-clip", "hf-clip", "transformers CLIPModel + real CLIP BPE, 32 px", build_tiny_clip),
     PresetSpec("tiny-open-clip", "open-clip", "open_clip CLIP, tiny model config, 32 px", build_tiny_open_clip),
     PresetSpec("tiny-sd", "stable-diffusion", "Stable Diffusion 1.x pipeline, 64 px", build_tiny_sd),
+    PresetSpec("tiny-sdxl", "stable-diffusion", "Stable Diffusion XL base pipeline, two text encoders, 64 px",
+               build_tiny_sdxl),
     PresetSpec("tiny-captioner", "image-to-text", "BLIP image captioner, 32 px", build_tiny_captioner),
     _translator("en", "ko"),
     _translator("ko", "en"),

@@ -5,7 +5,8 @@ encoder (OpenCLIP bigG there, a `CLIPTextModelWithProjection`) and its tokenizer
 with `addition_embed_type="text_time"` whose added conditioning is the pooled text embedding plus five
 micro-conditions (original size, crop top-left, aesthetic score), hence `requires_aesthetics_score=True`;
 an SDXL-style VAE (scaling factor 0.13025) and the Euler scheduler. Shapes follow diffusers' own fast
-SDXL img2img tests; the tokenizer is the real CLIP BPE, so English prompts tokenize as on the real model.
+SDXL img2img tests; the tokenizer is the real CLIP BPE padded with "!" as bigG's tokenizer_2 is, so English
+prompts tokenize as on the real model.
 """
 
 from __future__ import annotations
@@ -95,12 +96,14 @@ def build_tiny_sdxl_refiner(out_dir: Path) -> None:
     transformers = require("transformers", "transformers")
     with seeded_torch(SEED):
         unet, vae, text_encoder_2 = _unet(diffusers), _vae(diffusers), _text_encoder_2(transformers)
+    tokenizer_2 = build_clip_tokenizer()
+    tokenizer_2.pad_token = "!"  # open_clip pads bigG's input with "!" (id 0); SDXL's tokenizer_2 keeps that
     pipeline = diffusers.StableDiffusionXLImg2ImgPipeline(
         vae=vae,
         text_encoder=None,
         text_encoder_2=text_encoder_2,
         tokenizer=None,
-        tokenizer_2=build_clip_tokenizer(),
+        tokenizer_2=tokenizer_2,
         unet=unet,
         scheduler=diffusers.EulerDiscreteScheduler(**SDXL_SCHEDULE),
         requires_aesthetics_score=True,

@@ -1,20 +1,25 @@
-"""Where a Stable Diffusion 1.x base comes from: a diffusers folder, a Hub repository, or one checkpoint file.
+"""Where a Stable Diffusion base (1.x or XL) comes from: a diffusers folder, a Hub repository, or one file.
 
-- A **diffusers folder** (local, or the ``tiny-sd`` preset) is used as it is.
-- A **Hub id** is downloaded file by file, only what ``StableDiffusionPipeline`` loads: ``model_index.json``,
-  the scheduler and tokenizer files, and each of ``text_encoder/``, ``unet/``, ``vae/``'s config with one set
-  of weights. Repositories such as stable-diffusion-v1-5 also hold the original single-file checkpoints,
-  fp16, ``non_ema`` and ``.bin`` copies of every component, and a safety checker kcli never runs; a
+- A **diffusers folder** (local, or the ``tiny-sd`` / ``tiny-sdxl`` presets) is used as it is.
+- A **Hub id** is downloaded file by file, only what the pipeline loads: ``model_index.json``, the
+  scheduler and tokenizer files, and each of ``text_encoder/``, ``unet/``, ``vae/``'s config with one set
+  of weights (SDXL: ``text_encoder_2/`` and ``tokenizer_2/`` too). Repositories such as
+  stable-diffusion-v1-5 also hold the original single-file checkpoints, fp16, ``non_ema`` and ``.bin`` copies
+  of every component, and a safety checker kcli never runs; a
   ``*.safetensors`` pattern would fetch every one of them, several times what the pipeline loads. Weights
   are picked as diffusers picks them: safetensors over ``.bin``, the asked ``variant`` (``fp16``) where a
   component has it.
 - A **single file** (``model.safetensors`` as A1111 and Civitai share them) loads through diffusers'
   ``from_single_file``. Pickled checkpoints (``.ckpt``, ``.pt``, ``.bin``) are refused: loading them can run
   code.
+
+Which family a base is (:func:`base_family`) is read from what diffusers itself reads: the pipeline class
+``model_index.json`` names (or, for one file, whether it holds SDXL's second text encoder).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -28,6 +33,10 @@ log = logging.getLogger(__name__)
 CONFIG_COMPONENTS = ("scheduler", "tokenizer")
 WEIGHT_COMPONENTS = {"text_encoder": ("model", "pytorch_model"), "unet": ("diffusion_pytorch_model",),
                      "vae": ("diffusion_pytorch_model",)}
+SDXL_CONFIG_COMPONENTS = ("tokenizer_2",)
+SDXL_WEIGHT_COMPONENTS = {"text_encoder_2": ("model", "pytorch_model")}
+SD1, SDXL = "sd1", "sdxl"
+SDXL_PIPELINES = ("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline")
 SINGLE_FILE_SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 # name[.variant][-00001-of-00002].ext, and the shard index name.safetensors.index[.variant].json
@@ -66,8 +75,26 @@ def check_diffusers_folder(spec: str, path: Path) -> None:
     if not (path / "unet").is_dir() or not (path / "vae").is_dir():
         raise ConfigError(f"--base {spec}: not a diffusers Stable Diffusion folder (needs unet/ and vae/); "
                           "a single-file checkpoint is given as its .safetensors file")
-    if (path / "text_encoder_2").exists():
-        raise ConfigError(f"--base {spec}: SDXL is not supported yet; use a Stable Diffusion 1.x base")
+    if base_family(path) == SDXL and not (path / "text_encoder_2").is_dir():
+        raise ConfigError(f"--base {spec}: an SDXL refiner or partial SDXL folder (no text_encoder_2/); "
+                          "LoRA training needs an SDXL base with both text encoders")
+
+
+def base_family(path: Path) -> str:
+    """``sdxl`` or ``sd1`` for a diffusers folder (its ``model_index.json``) or a single ``.safetensors`` file."""
+    path = Path(path)
+    if path.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            return SDXL if any(k.startswith(SDXL_KEY_PREFIX) for k in handle.keys()) else SD1  # noqa: SIM118
+    try:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        index = {}
+    if index.get("_class_name") in SDXL_PIPELINES or "text_encoder_2" in index:
+        return SDXL
+    return SDXL if (path / "text_encoder_2").is_dir() else SD1
 
 
 def check_single_file(spec: str, path: Path) -> None:
@@ -81,8 +108,6 @@ def check_single_file(spec: str, path: Path) -> None:
 
     with load_errors(spec, "Stable Diffusion checkpoint"), safe_open(str(path), framework="pt") as handle:
         keys = list(handle.keys())
-    if any(k.startswith(SDXL_KEY_PREFIX) for k in keys):
-        raise ConfigError(f"--base {spec}: SDXL is not supported yet; use a Stable Diffusion 1.x checkpoint")
     if not any(k.startswith(UNET_KEY_PREFIX) for k in keys):
         raise ConfigError(f"--base {spec}: not a Stable Diffusion checkpoint (no {UNET_KEY_PREFIX}* weights); "
                           "a LoRA file goes to --lora")
@@ -113,17 +138,18 @@ def repo_listing(repo_id: str) -> list[str] | None:
 
 
 def pipeline_files(repo_id: str, files: list[str], variant: str | None = None) -> list[str]:
-    """The files of a diffusers SD 1.x repository that ``StableDiffusionPipeline`` loads, sorted."""
+    """The files of a diffusers SD 1.x or SDXL repository that its pipeline loads, sorted."""
     names = set(files)
     if "model_index.json" not in names:
         raise ConfigError(f"--base {repo_id}: not a diffusers repository (no model_index.json); for a single-file "
                           "checkpoint, download its .safetensors file and give its path")
-    if any(f.startswith("text_encoder_2/") for f in names):
-        raise ConfigError(f"--base {repo_id}: SDXL is not supported yet; use a Stable Diffusion 1.x base")
+    sdxl = any(f.startswith("text_encoder_2/") for f in names)
+    configs = CONFIG_COMPONENTS + (SDXL_CONFIG_COMPONENTS if sdxl else ())
+    weighted = {**WEIGHT_COMPONENTS, **(SDXL_WEIGHT_COMPONENTS if sdxl else {})}
     chosen = ["model_index.json"]
-    chosen += [f for f in files if f.split("/", 1)[0] in CONFIG_COMPONENTS and f.count("/") == 1]
+    chosen += [f for f in files if f.split("/", 1)[0] in configs and f.count("/") == 1]
     found_variant = False
-    for component, stems in WEIGHT_COMPONENTS.items():
+    for component, stems in weighted.items():
         inside = [f.split("/", 1)[1] for f in files if f.startswith(component + "/") and f.count("/") == 1]
         weights, is_variant = pick_weights(inside, stems, variant)
         if not weights:
@@ -145,10 +171,11 @@ def pick_weights(names: list[str], stems: tuple[str, ...], variant: str | None) 
 
 
 def fallback_patterns(variant: str | None) -> list[str]:
-    """What :func:`pipeline_files` gives for a standard repository, when the Hub cannot be listed."""
+    """What :func:`pipeline_files` gives for a standard repository (SD 1.x or SDXL: the SDXL-only folders
+    simply match nothing in an SD 1.x cache), when the Hub cannot be listed."""
     suffix = f".{variant}.safetensors" if variant else ".safetensors"
-    patterns = ["model_index.json", *(f"{c}/*" for c in CONFIG_COMPONENTS)]
-    for component, stems in WEIGHT_COMPONENTS.items():
+    patterns = ["model_index.json", *(f"{c}/*" for c in CONFIG_COMPONENTS + SDXL_CONFIG_COMPONENTS)]
+    for component, stems in {**WEIGHT_COMPONENTS, **SDXL_WEIGHT_COMPONENTS}.items():
         patterns += [f"{component}/config.json", f"{component}/{stems[0]}{suffix}"]
     return patterns
 

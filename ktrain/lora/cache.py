@@ -2,8 +2,9 @@
 
 A latent entry is keyed by the VAE's fingerprint, the image's sha256, the bucket, the preprocessing
 version and the dtype; a text entry by the text encoder's (and tokenizer's) fingerprint, the caption and
-the token length. Change any of them and the key changes, so a stale entry is never read; keep them and a
-second epoch or a second run reads the cache instead of re-encoding.
+the token length (an SDXL entry holds the concatenated states of both encoders and the pooled
+embedding, keyed by both encoders' fingerprints). Change any of them and the key changes, so a stale
+entry is never read; keep them and a second epoch or a second run reads the cache instead of re-encoding.
 
 The latent cache stores the VAE posterior's mean and standard deviation, not one sample: each step draws
 ``mean + std * noise`` from the step's own generator, exactly as ``latent_dist.sample()`` would. A cached
@@ -21,7 +22,7 @@ from typing import Any
 from kdata.atomic import atomic_path
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.lora.data import PREPROCESS_VERSION, Example, TrainingData, iter_image_bytes, preprocess
-from ktrain.lora.models import SDComponents, encode_text
+from ktrain.lora.models import SDComponents, encode_text_pair
 from ktrain.lora.timing import NO_TIMER, StepTimer
 
 ENCODE_BATCH = 8
@@ -139,7 +140,8 @@ class LatentSource:
 
 
 class TextSource:
-    """Per-token text states for captions: cached ones from disk, or the (trainable) encoder run now."""
+    """Per-token text states (and SDXL's pooled embedding) for captions: cached ones from disk, or the
+    (trainable) encoders run now."""
 
     def __init__(self, components: SDComponents, device: Any, dtype: Any, cache: EncodingCache | None,
                  timer: StepTimer = NO_TIMER) -> None:
@@ -162,17 +164,26 @@ class TextSource:
         for start in range(0, len(missing), ENCODE_BATCH):
             chunk = missing[start : start + ENCODE_BATCH]
             with torch.no_grad():
-                states = encode_text(self.components, chunk, self.device)
-            for caption, state in zip(chunk, states):
-                self.cache.save(self.key(caption), {"states": state})
+                states, pooled = encode_text_pair(self.components, chunk, self.device)
+            for row, caption in enumerate(chunk):
+                entry = {"states": states[row]} if pooled is None else {"states": states[row], "pooled": pooled[row]}
+                self.cache.save(self.key(caption), entry)
             notify(progress, ProgressEvent("cache text", start + len(chunk), len(missing), "captions"))
         return len(missing)
 
     def encode(self, captions: Sequence[str]) -> Any:
+        """The per-token states only (what an SD 1.x UNet reads)."""
+        return self.encode_pair(captions)[0]
+
+    def encode_pair(self, captions: Sequence[str]) -> tuple[Any, Any]:
+        """(per-token states, pooled embedding or None for SD 1.x)."""
         import torch
 
         if self.cache is not None:
             with self.timer.section("load_cached"):
-                return torch.stack([self.cache.load(self.key(c))["states"] for c in captions]).to(self.device)
+                entries = [self.cache.load(self.key(c)) for c in captions]
+                states = torch.stack([e["states"] for e in entries]).to(self.device)
+                pooled = torch.stack([e["pooled"] for e in entries]).to(self.device) if "pooled" in entries[0] else None
+            return states, pooled
         with self.timer.section("text_encode"), torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()):
-            return encode_text(self.components, list(captions), self.device)
+            return encode_text_pair(self.components, list(captions), self.device)

@@ -12,7 +12,9 @@ with Lanczos so that it covers the bucket — one side fits exactly, the other o
 upscaled — and then centre-cropped to the bucket. The crop is deterministic on purpose: the latent cache
 stores one encoding per (image, bucket), and a random crop would make every cached latent stale
 (kohya-ss refuses random crops with cached latents for the same reason). Each example records the
-original size and the crop's top-left corner, which is what SDXL's size/crop conditioning needs.
+original size and the crop's top-left corner, which is what SDXL's size/crop conditioning needs: the
+original size is the manifest's ``original_width``/``original_height`` (what ingest saw before it resized
+or re-encoded the image) where the manifest has them, else the stored image's own size.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from kdata.manifest import Manifest, open_manifest
 # Bump when the preprocessing below changes: the latent cache fingerprint includes it.
 PREPROCESS_VERSION = "lanczos-cover-centercrop-v1"
 IMAGE_COLUMNS = ("image_bytes", "image_path")
+ORIGINAL_SIZE_COLUMNS = ("original_width", "original_height")
 
 
 class TrainingDataError(ManifestError):
@@ -52,6 +55,7 @@ class Example:
     bucket: Bucket
     crop_top_left: tuple[int, int]
     image: bytes | None = None  # kept only when latents are encoded on the fly
+    original_size: tuple[int, int] | None = None  # (width, height) from the manifest, before ingest resized it
 
 
 @dataclass
@@ -153,7 +157,8 @@ def load_training_data(
         bucket = nearest_bucket(size[0], size[1], buckets)
         sha = row.get("sha256") or hashlib.sha256(data).hexdigest()
         _, top_left = crop_box(size, bucket)
-        examples.append(Example(row["key"], sha, caption, size, bucket, top_left, data if keep_bytes else None))
+        examples.append(Example(row["key"], sha, caption, size, bucket, top_left, data if keep_bytes else None,
+                                manifest_original_size(row)))
     stats["used"] = len(examples)
     if not examples:
         raise TrainingDataError(
@@ -162,6 +167,14 @@ def load_training_data(
             f"{stats['skipped/no_image']} without image bytes, {stats['skipped/undecodable']} undecodable"
         )
     return TrainingData(manifest, examples, buckets, stats)
+
+
+def manifest_original_size(row: dict[str, Any]) -> tuple[int, int] | None:
+    """(original_width, original_height) of a manifest row, or None when either is missing or not positive."""
+    width, height = (row.get(name) for name in ORIGINAL_SIZE_COLUMNS)
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return width, height
+    return None
 
 
 def iter_image_bytes(manifest: Manifest, keys: set[str]) -> Iterator[tuple[str, bytes]]:
@@ -178,7 +191,7 @@ def _iter_ok_rows(
 ) -> Iterator[tuple[dict[str, Any], bytes | None]]:
     """``(row, image bytes)`` for every ok row; the bytes are None when the row has none to read."""
     names = set(manifest.schema().names)
-    columns = ["key", "sha256", *(c for c in IMAGE_COLUMNS if c in names)]
+    columns = ["key", "sha256", *(c for c in (*IMAGE_COLUMNS, *ORIGINAL_SIZE_COLUMNS) if c in names)]
     if caption_col:
         columns.append(caption_col)
     blob_dirs = manifest.blob_dirs

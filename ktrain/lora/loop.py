@@ -34,6 +34,7 @@ from ktrain.lora.batches import drop_captions, step_generator
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.export import ExportInfo, export_lora
 from ktrain.lora.losses import diffusion_loss, sample_noise, sample_timesteps, training_target
+from ktrain.lora.sdxl import unet_conditioning
 from ktrain.lora.setup import Trainer, load_data, setup
 from ktrain.lora.state import check_resumable, register_lora_state_hooks
 from ktrain.lora.validation import render_samples, validation_indices, validation_loss
@@ -69,12 +70,13 @@ def micro_batch_loss(tr: Trainer, indices: list[int], generator: Any) -> Any:
     cfg, scheduler = tr.config, tr.components.noise_scheduler
     captions = drop_captions([tr.data.examples[i].caption for i in indices], cfg.caption_dropout, generator)
     latents = tr.latents.sample(indices, generator)
-    states = tr.texts.encode(captions)
+    states, pooled = tr.texts.encode_pair(captions)
+    extra = unet_conditioning([tr.data.examples[i] for i in indices], pooled, latents.dtype)  # SDXL's size/crop ids
     with tr.timer.section("unet_fwd_bwd"):
         noise = sample_noise(latents, generator, cfg.noise_offset)
         timesteps = sample_timesteps(len(indices), scheduler.config.num_train_timesteps, generator, latents.device)
         noisy = scheduler.add_noise(latents, noise, timesteps)
-        pred = tr.unet(noisy, timesteps, states).sample
+        pred = tr.unet(noisy, timesteps, states, **extra).sample
         target = training_target(scheduler, latents, noise, timesteps, tr.prediction_type)
         loss = diffusion_loss(pred, target, timesteps, scheduler, cfg.min_snr_gamma, tr.prediction_type)
         tr.accelerator.backward(loss)
@@ -195,10 +197,11 @@ def validate(tr: Trainer, out: Path, step: int, metrics: MetricsLog, samples: bo
                                                      indices, tr.components.noise_scheduler, tr.prediction_type,
                                                      cfg.seed)
             if samples and cfg.validation_prompts:
-                grid = render_samples(tr.components, modules["unet"], modules.get("text_encoder",
-                                      tr.components.text_encoder), cfg.validation_prompts, cfg.validation_seed,
-                                      cfg.validation_inference_steps, cfg.validation_guidance, cfg.resolution,
-                                      out / "samples" / f"step-{step:06d}.png")
+                encoders = [modules.get("text_encoder", tr.components.text_encoder),
+                            modules.get("text_encoder_2", tr.components.text_encoder_2)]
+                grid = render_samples(tr.components, modules["unet"], encoders, cfg.validation_prompts,
+                                      cfg.validation_seed, cfg.validation_inference_steps, cfg.validation_guidance,
+                                      cfg.resolution, out / "samples" / f"step-{step:06d}.png")
                 values["samples"] = str(grid.relative_to(out))
         metrics.log(step, **values)
     tr.accelerator.wait_for_everyone()
@@ -248,9 +251,10 @@ def export(tr: Trainer, out: Path, state: TrainerState, metrics: MetricsLog) -> 
         manifest_fingerprint=tr.data.manifest.fingerprint, num_images=len(tr.data.examples), steps=state.step,
         epochs=state.epoch + 1, buckets=tr.data.bucket_counts(), started=str(state.extra.get("started", "")),
         finished=now(), metrics=final_metrics(metrics), sample_grid=grids[-1] if grids else None,
+        sdxl=tr.components.is_sdxl,
     )
     with ema_weights(tr):
-        files = export_lora(out, modules["unet"], modules.get("text_encoder"), info)
+        files = export_lora(out, modules["unet"], modules.get("text_encoder"), info, modules.get("text_encoder_2"))
     write_json_atomic(out / CONFIG_FILE, checkpoint_record(tr))
     return files
 

@@ -1,14 +1,18 @@
-"""Stable Diffusion 1.x components for training and generation, with an optional replacement text encoder.
+"""Stable Diffusion 1.x and SDXL components for training and generation, with an optional replacement
+text encoder (SD 1.x).
 
-The base is a diffusers folder, a Hub id, the ``tiny-sd`` preset or one original-layout ``.safetensors``
-checkpoint (:mod:`ktrain.lora.bases` says which files each means); :func:`load_base_pipeline` is the one
-place that loads it, for training, ``generate``, ``eval t2i`` and ``serve``. ``--text-encoder DIR``
-replaces the base's CLIP text encoder and tokenizer with any ``CLIPTextModel`` folder — the kcli Korean
+The base is a diffusers folder, a Hub id, the ``tiny-sd``/``tiny-sdxl`` presets or one original-layout
+``.safetensors`` checkpoint (:mod:`ktrain.lora.bases` says which files each means);
+:func:`load_base_pipeline` is the one place that loads it, for training, ``generate``, ``eval t2i``
+and ``serve``. ``--text-encoder DIR`` replaces the base's CLIP text encoder and tokenizer with any
+``CLIPTextModel`` folder — the kcli Korean
 encoder, or a pipeline's ``text_encoder``/``tokenizer`` subfolders saved side by side. Its hidden size must
 equal the UNet's cross-attention width.
 
-SDXL (two text encoders, pooled embeddings, size/crop conditioning) is refused with a clear message for
-now; the data side already records original sizes and crop corners for it.
+An SDXL base (told apart by its ``model_index.json``, :func:`ktrain.lora.bases.base_family`) loads as a
+``StableDiffusionXLPipeline``: its second tokenizer and text encoder ride along in :class:`SDComponents`,
+and :mod:`ktrain.lora.sdxl` holds what SDXL adds (penultimate states of both encoders, the pooled
+embedding, size/crop ids).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from kdata.errors import ConfigError, KcliError
 from kdata.models.resolve import load_errors, resolve_model
-from ktrain.lora.bases import resolve_base
+from ktrain.lora.bases import SDXL, base_family, resolve_base
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.fingerprint import model_fingerprint
 
@@ -44,8 +48,18 @@ class SDComponents:
     unet: Any
     noise_scheduler: Any
     base: ModelRef
-    text_encoder_ref: ModelRef  # the base's own encoder when no --text-encoder is given
+    text_encoder_ref: ModelRef  # the base's own encoder when no --text-encoder is given (SDXL: both encoders)
     vae_ref: ModelRef
+    tokenizer_2: Any = None  # SDXL's second tokenizer and encoder (CLIPTextModelWithProjection)
+    text_encoder_2: Any = None
+
+    @property
+    def is_sdxl(self) -> bool:
+        return self.text_encoder_2 is not None
+
+    @property
+    def text_encoders(self) -> list[Any]:
+        return [self.text_encoder] + ([self.text_encoder_2] if self.is_sdxl else [])
 
     @property
     def vae_scale_factor(self) -> int:
@@ -102,40 +116,56 @@ def load_base_pipeline(spec: str, dtype: Any, text_encoder: str | None = None, v
     diffusers infers from the checkpoint's keys. Refs: ``base``, ``text_encoder`` (the replacement or the
     base's own) and ``vae``.
     """
-    from diffusers import StableDiffusionPipeline
-
     source = resolve_base(spec, variant)
+    sdxl = base_family(source) == SDXL
+    if sdxl and text_encoder:
+        raise ConfigError(f"--text-encoder {text_encoder}: replacing an SDXL base's two text encoders is not "
+                          "supported; leave --text-encoder unset to train on the base's own encoders")
     replaced = load_text_encoder(text_encoder, source, dtype) if text_encoder else None
-    parts: dict[str, Any] = {"safety_checker": None, "feature_extractor": None, "image_encoder": None,
-                             "requires_safety_checker": False, "dtype": dtype}
+    parts: dict[str, Any] = {"feature_extractor": None, "image_encoder": None, "dtype": dtype}
+    if not sdxl:
+        parts.update(safety_checker=None, requires_safety_checker=False)
     if replaced:
         parts.update(tokenizer=replaced[0], text_encoder=replaced[1])
+    pipeline_class = pipeline_class_for(sdxl)
     if source.is_file():
-        pipe = load_single_file(spec, source, base_config, parts)
+        pipe = load_single_file(spec, source, base_config, parts, pipeline_class)
     else:
         with load_errors(spec, "Stable Diffusion model"):
-            pipe = StableDiffusionPipeline.from_pretrained(source, variant=variant, **parts)
-    refs = base_refs(spec, source)
+            pipe = pipeline_class.from_pretrained(source, variant=variant, **parts)
+    refs = base_refs(spec, source, sdxl)
     if replaced:
         refs["text_encoder"] = replaced[2]
-    fit_max_length(pipe.tokenizer, pipe.text_encoder)
-    width = pipe.text_encoder.config.hidden_size
-    if width != pipe.unet.config.cross_attention_dim:
-        raise ConfigError(
-            f"text encoder {refs['text_encoder'].spec} has hidden size {width}, but the UNet of {spec} attends to "
-            f"{pipe.unet.config.cross_attention_dim}-wide text states; use an encoder made for this base"
-        )
+    check_text_width(spec, pipe, refs["text_encoder"])
     return pipe, refs
 
 
-def load_single_file(spec: str, path: Path, base_config: str | None, parts: dict[str, Any]) -> Any:
-    """An original-layout checkpoint through diffusers' ``from_single_file``, configs from ``base_config``."""
-    from diffusers import StableDiffusionPipeline
+def pipeline_class_for(sdxl: bool) -> Any:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
+    return StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
+
+
+def check_text_width(spec: str, pipe: Any, encoder_ref: ModelRef) -> None:
+    """The UNet's cross-attention width must equal the text states' (SDXL: both encoders side by side)."""
+    encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if getattr(pipe, "text_encoder_2", None) else [])
+    for tokenizer, encoder in zip([pipe.tokenizer, getattr(pipe, "tokenizer_2", None)], encoders):
+        fit_max_length(tokenizer, encoder)
+    width = sum(encoder.config.hidden_size for encoder in encoders)
+    if width != pipe.unet.config.cross_attention_dim:
+        raise ConfigError(
+            f"text encoder {encoder_ref.spec} has hidden size {width}, but the UNet of {spec} attends to "
+            f"{pipe.unet.config.cross_attention_dim}-wide text states; use an encoder made for this base"
+        )
+
+
+def load_single_file(spec: str, path: Path, base_config: str | None, parts: dict[str, Any],
+                     pipeline_class: Any) -> Any:
+    """An original-layout checkpoint through diffusers' ``from_single_file``, configs from ``base_config``."""
     config = resolve_model(base_config, family="stable-diffusion") if base_config else None
     try:
         with load_errors(spec, "Stable Diffusion checkpoint"):
-            pipe = StableDiffusionPipeline.from_single_file(str(path), config=config, **parts)
+            pipe = pipeline_class.from_single_file(str(path), config=config, **parts)
     except KcliError as exc:
         if config is None and isinstance(exc.__cause__, OSError):
             reason = (str(exc.__cause__).strip().splitlines() or [type(exc.__cause__).__name__])[0][:160]
@@ -147,33 +177,41 @@ def load_single_file(spec: str, path: Path, base_config: str | None, parts: dict
     return pipe
 
 
-def base_refs(spec: str, source: Path) -> dict[str, ModelRef]:
-    """Ids, paths and fingerprints of the base and of its own text encoder and VAE (what the caches key on)."""
+def base_refs(spec: str, source: Path, sdxl: bool = False) -> dict[str, ModelRef]:
+    """Ids, paths and fingerprints of the base and of its own text encoder(s) and VAE (what the caches key on).
+
+    SDXL's text states come from both encoders, so its ``text_encoder`` ref fingerprints both with their
+    tokenizers."""
     if source.is_file():
         whole = model_fingerprint(source)
         return {"base": ModelRef(spec, str(source), whole),
                 "text_encoder": ModelRef(f"{source}:text_encoder", str(source), whole),
                 "vae": ModelRef(f"{spec}:vae", str(source), whole)}
     encoder_dir = source / "text_encoder"
+    text_parts = [encoder_dir, source / "tokenizer"]
+    if sdxl:
+        text_parts += [source / "text_encoder_2", source / "tokenizer_2"]
     return {"base": ModelRef(spec, str(source), model_fingerprint(source)),
-            "text_encoder": ModelRef(f"{source}:text_encoder", str(encoder_dir),
-                                     model_fingerprint(encoder_dir, source / "tokenizer")),
+            "text_encoder": ModelRef(f"{source}:text_encoder" + ("+text_encoder_2" if sdxl else ""),
+                                     str(encoder_dir), model_fingerprint(*text_parts)),
             "vae": ModelRef(f"{spec}:vae", str(source / "vae"), model_fingerprint(source / "vae"))}
 
 
 def load_components(base_spec: str, text_encoder: str | None, dtype: Any, variant: str | None = None,
                     base_config: str | None = None) -> SDComponents:
-    """Every part of a Stable Diffusion 1.x pipeline in ``dtype``, frozen; LoRA is added by the trainer."""
+    """Every part of a Stable Diffusion 1.x or SDXL pipeline in ``dtype``, frozen; LoRA is added by the trainer."""
     from diffusers import DDPMScheduler
 
     pipe, refs = load_base_pipeline(base_spec, dtype, text_encoder, variant, base_config)
     # Training adds noise as DDPM defines it, with the base's own schedule (betas, steps, prediction type).
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    for module in (pipe.text_encoder, pipe.vae, pipe.unet):
-        module.requires_grad_(False)
-        module.eval()
+    text_encoder_2 = getattr(pipe, "text_encoder_2", None)
+    for module in (pipe.text_encoder, text_encoder_2, pipe.vae, pipe.unet):
+        if module is not None:
+            module.requires_grad_(False)
+            module.eval()
     return SDComponents(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, noise_scheduler, refs["base"],
-                        refs["text_encoder"], refs["vae"])
+                        refs["text_encoder"], refs["vae"], getattr(pipe, "tokenizer_2", None), text_encoder_2)
 
 
 def tokenize(tokenizer: Any, captions: list[str], max_length: int) -> Any:
@@ -184,12 +222,24 @@ def tokenize(tokenizer: Any, captions: list[str], max_length: int) -> Any:
 
 def encode_text(components: SDComponents, captions: list[str], device: Any) -> Any:
     """The per-token hidden states SD's UNet attends to (the last layer's output, as the SD 1.x pipeline)."""
+    return encode_text_pair(components, captions, device)[0]
+
+
+def encode_text_pair(components: SDComponents, captions: list[str], device: Any) -> tuple[Any, Any]:
+    """(per-token states, pooled embedding or None): SD 1.x reads the last layer and nothing pooled; SDXL
+    reads both encoders' penultimate layers and the second encoder's projection (:mod:`ktrain.lora.sdxl`)."""
+    if components.is_sdxl:
+        from ktrain.lora.sdxl import encode_sdxl_text
+
+        return encode_sdxl_text([components.tokenizer, components.tokenizer_2], components.text_encoders,
+                                captions, device)
     ids = tokenize(components.tokenizer, captions, components.max_length).to(device)
-    return components.text_encoder(ids)[0]
+    return components.text_encoder(ids)[0], None
 
 
 def add_lora(components: SDComponents, config: LoraTrainConfig) -> None:
-    """LoRA on the UNet's attention projections and, optionally, on the text encoder's (new weights in fp32)."""
+    """LoRA on the UNet's attention projections and, optionally, on the text encoder's (SDXL: both encoders';
+    new weights in fp32)."""
     import torch
     from diffusers.training_utils import cast_training_params
     from peft import LoraConfig
@@ -201,10 +251,11 @@ def add_lora(components: SDComponents, config: LoraTrainConfig) -> None:
     try:
         components.unet.add_adapter(lora_config(config.target_modules))
         if config.train_text_encoder:
-            attach_text_encoder_lora(components.text_encoder, lora_config(config.text_encoder_target_modules))
+            for encoder in components.text_encoders:
+                attach_text_encoder_lora(encoder, lora_config(config.text_encoder_target_modules))
     except ValueError as exc:  # peft: "Target modules {...} not found in the base model"
         raise ConfigError(f"cannot add LoRA: {str(exc).splitlines()[0]}") from None
-    trained = [components.unet] + ([components.text_encoder] if config.train_text_encoder else [])
+    trained = [components.unet] + (components.text_encoders if config.train_text_encoder else [])
     cast_training_params(trained, dtype=torch.float32)
 
 

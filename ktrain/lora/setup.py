@@ -40,14 +40,17 @@ class Trainer:
     prediction_type: str
     ema: Any | None = None
     timer: StepTimer = NO_TIMER
+    text_encoder_2: Any | None = None  # SDXL's second encoder, set only when the text encoders are trained
 
     @property
     def modules(self) -> list[Any]:
-        return [self.unet] + ([self.text_encoder] if self.text_encoder is not None else [])
+        return list(self.named().values())
 
     def named(self) -> dict[str, Any]:
-        """The trained modules by pipeline name (``unet``, and ``text_encoder`` when it is trained)."""
-        return {k: m for k, m in (("unet", self.unet), ("text_encoder", self.text_encoder)) if m is not None}
+        """The trained modules by pipeline name (``unet``, and ``text_encoder`` / ``text_encoder_2`` when
+        they are trained)."""
+        pairs = (("unet", self.unet), ("text_encoder", self.text_encoder), ("text_encoder_2", self.text_encoder_2))
+        return {k: m for k, m in pairs if m is not None}
 
     def unwrapped(self) -> dict[str, Any]:
         """:meth:`named`, outside any accelerate/DDP wrapper."""
@@ -105,15 +108,14 @@ def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressCallbac
     components = load_components(config.base, config.text_encoder, weight_dtype(accelerator), config.variant,
                                  config.base_config)
     check_bucket_sizes(data, components.size_multiple)
-    for module in (components.vae, components.unet, components.text_encoder):
+    for module in (components.vae, components.unet, *components.text_encoders):
         module.to(accelerator.device)
     latents, texts = build_sources(config, components, data, accelerator, progress, timer)
     add_lora(components, config)
-    trained = [components.unet] + ([components.text_encoder] if config.train_text_encoder else [])
+    trained = [components.unet] + (components.text_encoders if config.train_text_encoder else [])
     if config.gradient_checkpointing:
         components.unet.enable_gradient_checkpointing()
-        if config.train_text_encoder:
-            encoder = components.text_encoder
+        for encoder in trained[1:]:
             getattr(encoder, "activation_checkpointing_enable", encoder.gradient_checkpointing_enable)()
     holder = torch.nn.ModuleList(trained)
     params = [p for p in holder.parameters() if p.requires_grad]
@@ -125,9 +127,9 @@ def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressCallbac
     prediction = config.prediction_type or components.noise_scheduler.config.prediction_type
     plan = BatchPlan(data.examples, config.batch_size, config.seed, accelerator.num_processes,
                      accelerator.process_index)
-    trainer = Trainer(config, accelerator, components, data, latents, texts, plan, models[0],
-                      models[1] if config.train_text_encoder else None, params, optimizer, scheduler, prediction,
-                      timer=timer)
+    encoders = models[1:] + [None, None]  # the trained text encoders in pipeline order, None where frozen
+    trainer = Trainer(config, accelerator, components, data, latents, texts, plan, models[0], encoders[0], params,
+                      optimizer, scheduler, prediction, timer=timer, text_encoder_2=encoders[1])
     if config.use_ema:
         from diffusers.training_utils import EMAModel
 

@@ -38,7 +38,8 @@ def register_lora_state_hooks(accelerator: Any, modules: dict[str, Any]) -> None
                 tensors.update({f"{prefix}.{k}": v.detach().contiguous().cpu() for k, v in state.items()})
             save_file(tensors, str(Path(output_dir) / LORA_STATE_FILE))
             unwrapped = {k: accelerator.unwrap_model(m) for k, m in modules.items()}
-            save_diffusers_lora(Path(output_dir), unwrapped["unet"], unwrapped.get("text_encoder"))
+            save_diffusers_lora(Path(output_dir), unwrapped["unet"], unwrapped.get("text_encoder"),
+                                unwrapped.get("text_encoder_2"))
         weights.clear()  # the full (frozen) model state dicts stay out of the checkpoint
 
     def load_hook(models: list[Any], input_dir: str) -> None:

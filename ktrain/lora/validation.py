@@ -14,6 +14,7 @@ from typing import Any
 from ktrain.lora.batches import step_generator
 from ktrain.lora.cache import LatentSource, TextSource
 from ktrain.lora.losses import training_target
+from ktrain.lora.sdxl import unet_conditioning
 
 TIMESTEPS_PER_IMAGE = 4
 
@@ -38,31 +39,29 @@ def validation_loss(unet: Any, latents: LatentSource, texts: TextSource, example
     generator = step_generator(seed, -1, 0, 0)  # one fixed stream, apart from every training step's
     with torch.no_grad():
         clean = latents.sample(indices, generator)
-        states = texts.encode([examples[i].caption for i in indices])
+        states, pooled = texts.encode_pair([examples[i].caption for i in indices])
+        extra = unet_conditioning([examples[i] for i in indices], pooled, clean.dtype)
         losses = []
         for k in range(TIMESTEPS_PER_IMAGE):
             t = int((k + 0.5) * total_steps / TIMESTEPS_PER_IMAGE)
             timesteps = torch.full((len(indices),), t, dtype=torch.long, device=clean.device)
             noise = torch.randn(clean.shape, generator=generator).to(clean.device, clean.dtype)
             noisy = noise_scheduler.add_noise(clean, noise, timesteps)
-            pred = unet(noisy, timesteps, states).sample
+            pred = unet(noisy, timesteps, states, **extra).sample
             target = training_target(noise_scheduler, clean, noise, timesteps, prediction_type)
             losses.append(torch.nn.functional.mse_loss(pred.float(), target.float()).item())
     return float(sum(losses) / len(losses))
 
 
-def render_samples(components: Any, unet: Any, text_encoder: Any, prompts: list[str], seed: int, steps: int,
+def render_samples(components: Any, unet: Any, text_encoders: list[Any], prompts: list[str], seed: int, steps: int,
                    guidance: float, size: int, path: Path) -> Path:
-    """Render each prompt once with ``seed`` and save the images side by side as one PNG."""
+    """Render each prompt once with ``seed`` and save the images side by side as one PNG.
+
+    ``text_encoders``: the (possibly LoRA-carrying) first encoder and SDXL's second (None for SD 1.x)."""
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline
     from diffusers.utils import make_image_grid
 
-    pipe = StableDiffusionPipeline(
-        vae=components.vae, text_encoder=text_encoder, tokenizer=components.tokenizer, unet=unet,
-        scheduler=DDIMScheduler.from_config(components.noise_scheduler.config), safety_checker=None,
-        feature_extractor=None, requires_safety_checker=False,
-    )
+    pipe = sample_pipeline(components, unet, text_encoders)
     pipe.set_progress_bar_config(disable=True)
     generators = [torch.Generator("cpu").manual_seed(seed) for _ in prompts]
     with torch.random.fork_rng(devices=[]):
@@ -71,3 +70,19 @@ def render_samples(components: Any, unet: Any, text_encoder: Any, prompts: list[
     path.parent.mkdir(parents=True, exist_ok=True)
     make_image_grid(images, rows=1, cols=len(images)).save(path)
     return path
+
+
+def sample_pipeline(components: Any, unet: Any, text_encoders: list[Any]) -> Any:
+    """A pipeline over the training modules, with DDIM on the base's schedule (SD 1.x or SDXL)."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    scheduler = DDIMScheduler.from_config(components.noise_scheduler.config)
+    if components.is_sdxl:
+        return StableDiffusionXLPipeline(
+            vae=components.vae, text_encoder=text_encoders[0], text_encoder_2=text_encoders[1],
+            tokenizer=components.tokenizer, tokenizer_2=components.tokenizer_2, unet=unet, scheduler=scheduler,
+        )
+    return StableDiffusionPipeline(
+        vae=components.vae, text_encoder=text_encoders[0], tokenizer=components.tokenizer, unet=unet,
+        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )

@@ -27,6 +27,7 @@ ALL_PRESETS = [
     "tiny-clip",
     "tiny-open-clip",
     "tiny-sd",
+    "tiny-sdxl",
     "tiny-translator-en-ko",
     "tiny-translator-ko-en",
 ]
@@ -58,9 +59,9 @@ def _run_open_clip(path: Path, image: Image.Image) -> torch.Tensor:
 
 def _run_sd(path: Path, image: Image.Image) -> torch.Tensor:
     import torch
-    from diffusers import StableDiffusionPipeline
+    from diffusers import DiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(path)
+    pipe = DiffusionPipeline.from_pretrained(path)  # the class model_index.json names: SD 1.x or SDXL
     pipe.set_progress_bar_config(disable=True)
     generator = torch.Generator().manual_seed(0)
     result = pipe(HANGUL_SENTENCE, num_inference_steps=2, height=64, width=64, generator=generator, output_type="pt")
@@ -158,6 +159,37 @@ def test_tiny_sd_generates_64px_from_korean_prompt_reproducibly() -> None:
     assert np.array_equal(image, generate(0))
     assert not np.array_equal(image, generate(1))
     assert pipe.unet.dtype == torch.float32
+
+
+def test_tiny_sdxl_has_sdxl_structure_and_renders_with_the_sdxl_pipeline() -> None:
+    import numpy as np
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+
+    path = Path(resolve_model("tiny-sdxl", "stable-diffusion"))
+    assert json.loads((path / "model_index.json").read_text())["_class_name"] == "StableDiffusionXLPipeline"
+    pipe = StableDiffusionXLPipeline.from_pretrained(path)
+    pipe.set_progress_bar_config(disable=True)
+    unet = pipe.unet.config
+    widths = pipe.text_encoder.config.hidden_size, pipe.text_encoder_2.config.hidden_size
+    assert unet.addition_embed_type == "text_time"
+    assert unet.cross_attention_dim == sum(widths)
+    assert unet.projection_class_embeddings_input_dim == (
+        6 * unet.addition_time_embed_dim + pipe.text_encoder_2.config.projection_dim
+    )
+    assert type(pipe.text_encoder_2).__name__ == "CLIPTextModelWithProjection"
+    assert pipe.tokenizer_2.pad_token == "!" and pipe.tokenizer.pad_token == "<|endoftext|>"
+    assert pipe.vae.config.scaling_factor == 0.13025
+
+    def generate(seed: int) -> np.ndarray:
+        generator = torch.Generator().manual_seed(seed)
+        images = pipe(HANGUL_SENTENCE, num_inference_steps=2, height=64, width=64, generator=generator).images
+        return np.asarray(images[0])
+
+    image = generate(0)
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    assert np.array_equal(image, generate(0))
+    assert not np.array_equal(image, generate(1))
 
 
 def test_tiny_captioner_captions_through_pipeline_and_generate(pattern_image: Image.Image) -> None:
