@@ -76,11 +76,12 @@ def load_teachers(base: str) -> Teachers:
     from ktrain.encoder.encoding import load_unet
     from ktrain.encoder.student import load_teacher_tokenizer, load_text_encoder
 
+    unet = load_unet(base)  # first: an SD 1.x base is refused before its missing second encoder is looked for
+    if getattr(unet.config, "addition_embed_type", None) != "text_time":
+        raise ConfigError(f"base {base}: its UNet has no text_time conditioning (not SDXL); the pair needs an SDXL "
+                          "base, e.g. stabilityai/stable-diffusion-xl-base-1.0 or tiny-sdxl")
     encoders = tuple(load_text_encoder(base, subfolder=c).eval().requires_grad_(False) for c in COMPONENTS)
     tokenizers = (load_teacher_tokenizer(base, "tokenizer"), load_teacher_tokenizer(base, "tokenizer_2"))
-    unet = load_unet(base)
-    if getattr(unet.config, "addition_embed_type", None) != "text_time":
-        raise ConfigError(f"--base {base}: its UNet has no text_time conditioning; this trains an SDXL encoder pair")
     with load_errors(base, "VAE config"):
         from diffusers import AutoencoderKL
 
