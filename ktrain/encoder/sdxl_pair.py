@@ -46,6 +46,8 @@ class SDXLPairConfig:
     learning_rate: float = 1e-4
     weights: dict[str, float] = field(default_factory=lambda: {"states": 1.0, "pooled": 1.0, "unet": 1.0})
     seed: int = 0
+    pairs: str | None = None  # the parallel manifest trained on (train_sdxl_pair_on_manifest), for lineage
+    pairs_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -68,6 +70,10 @@ class Teachers:
 class SDXLPairResult:
     out: Path
     losses: list[dict[str, float]]  # one entry per step: every term and the weighted total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "steps": len(self.losses), "first_loss": self.losses[0] if self.losses else None,
+                "final_loss": self.losses[-1] if self.losses else None}
 
 
 def load_teachers(base: str) -> Teachers:
@@ -164,6 +170,20 @@ def train_sdxl_pair(config: SDXLPairConfig, pairs: list[tuple[str, str]],
         notify(progress, ProgressEvent("train", step + 1, config.steps, "steps"))
     out = export_pair(config, students, korean_tokenizer, history)
     return SDXLPairResult(out, history)
+
+
+def train_sdxl_pair_on_manifest(config: SDXLPairConfig, progress: ProgressCallback | None = None) -> SDXLPairResult:
+    """:func:`train_sdxl_pair` on the train split of the parallel manifest ``config.pairs`` (its fingerprint
+    goes into the export's record)."""
+    from dataclasses import replace
+
+    from ktrain.encoder.data import load_parallel
+
+    if not config.pairs:
+        raise ConfigError("give the parallel manifest to train on (--pairs)")
+    corpus = load_parallel(config.pairs, validation_fraction=0.0)
+    config = replace(config, pairs_fingerprint=corpus.fingerprint)
+    return train_sdxl_pair(config, list(zip(corpus.train.ko, corpus.train.en)), progress)
 
 
 def export_pair(config: SDXLPairConfig, students: tuple[Any, Any], korean_tokenizer: Any,

@@ -86,3 +86,19 @@ def test_a_base_without_sdxl_conditioning_is_refused(korean_tokenizer: Path, tmp
     config = SDXLPairConfig(base="tiny-sd", tokenizer=str(korean_tokenizer), out=str(tmp_path / "o"), steps=1)
     with pytest.raises(ConfigError, match="base tiny-sd: its UNet has no text_time conditioning"):
         train_sdxl_pair(config, [("매화", "plum blossom")])
+
+
+@pytest.mark.slow
+def test_cli_trains_the_pair_on_a_manifest_and_records_its_fingerprint(korean_tokenizer: Path, seed_pairs: Path,
+                                                                       tmp_path: Path) -> None:
+    from tests.helpers.cli import kcli
+
+    out = tmp_path / "pair"
+    done = kcli("train", "encoder-sdxl", "--pairs", str(seed_pairs), "--tokenizer", str(korean_tokenizer),
+                "--base", "tiny-sdxl", "--out", str(out), "--max-steps", "2", "--batch-size", "2", "--json",
+                env={"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    payload = json.loads(done.stdout)
+    assert payload["steps"] == 2 and math.isfinite(payload["final_loss"]["total"])
+    info = json.loads((out / "kcli_encoder.json").read_text())["components"]["text_encoder"]
+    assert info["config"]["pairs"] == str(seed_pairs) and len(info["config"]["pairs_fingerprint"]) >= 16
