@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kdata.deps import require, seeded_torch
-from kdata.models.tiny_sd import _text_encoder
+from kdata.models.tiny_sd import _text_encoder, _vae
 
 SEED = 0
 TEXT_WIDTH = 32
@@ -55,9 +55,12 @@ def build_tiny_latent_upscaler(out_dir: Path) -> None:
 
     sd = ensure_preset("tiny-sd")
     with seeded_torch(SEED):
-        unet, text_encoder = _unet(diffusers), _text_encoder(transformers)
+        unet, text_encoder, vae = _unet(diffusers), _text_encoder(transformers), _vae(diffusers)
+    # tiny-sd's weights in a fresh module: a loaded one would record its home's path in the saved config,
+    # and two homes must build identical files.
+    vae.load_state_dict(diffusers.AutoencoderKL.from_pretrained(sd / "vae").state_dict())
     pipeline = diffusers.StableDiffusionLatentUpscalePipeline(
-        vae=diffusers.AutoencoderKL.from_pretrained(sd / "vae"),
+        vae=vae,
         text_encoder=text_encoder,
         tokenizer=transformers.AutoTokenizer.from_pretrained(sd / "tokenizer"),
         unet=unet,
