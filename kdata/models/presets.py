@@ -40,7 +40,8 @@ class PresetSpec:
     """How to build one preset. Bump `version` whenever `build` changes what it writes."""
 
     name: str
-    family: str  # which loader reads it: hf-clip, open-clip, stable-diffusion, image-to-text, translation
+    family: str  # which loader reads it: hf-clip, open-clip, stable-diffusion, image-to-text, translation,
+    # sdxl-refiner, latent-upscaler
     description: str
     build: Callable[[Path], None]
     version: int = 1
