@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kcli.option_groups import BaseFlags, base_options
+from kcli.option_groups import BaseFlags, PostStageFlags, base_options, post_stage_options
 from kcli.options import AsJson, Base, Guidance, Overwrite, Steps, TextEncoder
 from kcli.output import emit
 from kdata.deps import require_extra
@@ -75,6 +75,7 @@ def eval_retrieval(
 
 @eval_app.command("t2i")
 @base_options
+@post_stage_options
 def eval_t2i(
     base: Base,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for images, eval.csv, report.md and report.html.")],
@@ -103,9 +104,12 @@ def eval_t2i(
     as_json: AsJson = False,
     *,
     base_files: BaseFlags,
+    stages: PostStageFlags,
 ) -> None:
     """Each prompt through each pipeline (same seeds): per-stage latency, CLIP scores, image grid, eval.csv.
 
+    --upscaler and --refiner add their stages to every pipeline (upscale_s, refine_s); the refiner reads the
+    English text of translate and english-reference, and only the refine prompt on ko-encoder.
     Every model is found (local, cached, or on the Hub unless HF_HUB_OFFLINE=1) before the first image.
     """
     require_extra("train", "kcli eval t2i")
@@ -117,7 +121,7 @@ def eval_t2i(
     config = T2IEvalConfig(base=base, out=str(out), pipelines=pipelines.split(","),
                            prompts=prompts and str(prompts), text_encoder=text_encoder, limit=limit, seed=seed,
                            steps=steps, guidance=guidance, negative_prompt=negative_prompt, height=size, width=size,
-                           warmup=warmup, **models, **base_files.named())
+                           warmup=warmup, stages=stages.config(), **models, **base_files.named())
     plan = plan_evaluation(config)  # every model found, or one line naming the option, before any image
     if not as_json:
         show_plan(plan)

@@ -9,13 +9,14 @@ from typing import Annotated
 
 import typer
 
-from kcli.option_groups import BaseFlags, base_options
+from kcli.option_groups import BaseFlags, PostStageFlags, base_options, post_stage_options
 from kcli.options import AsJson, Base, Guidance, Seed, Steps, TextEncoder
 from kcli.output import emit
 from kdata.deps import require_extra
 
 
 @base_options
+@post_stage_options
 def generate(
     prompts: Annotated[list[str], typer.Argument(help="One or more prompts (Korean works with a Korean encoder).")],
     base: Base,
@@ -36,29 +37,41 @@ def generate(
     as_json: AsJson = False,
     *,
     base_files: BaseFlags,
+    stages: PostStageFlags,
 ) -> None:
-    """Generate images from prompts with a base model, an optional text encoder and weighted LoRAs."""
+    """Generate images from prompts with a base model, an optional text encoder and weighted LoRAs.
+
+    Optional stages after the base: --upscaler (x2, on the base's latents) and --refiner (SDXL img2img on the
+    decoded image). Each image's row and sidecar give the seconds of every stage of its batch.
+    """
     require_extra("train", "kcli generate")
     from kcli.output import console, progress_bars, rows_table
     from ktrain.lora.generate import GenerateConfig
     from ktrain.lora.generate import generate as run_generate
     from ktrain.lora.loading import LoraSpec
+    from ktrain.t2i.stages import PostStages, check_stages
 
     cfg = GenerateConfig(prompts=list(prompts), base=base, out=str(out), text_encoder=text_encoder,
                          loras=[LoraSpec.parse(s) for s in lora or []], negative_prompt=negative_prompt, seed=seed,
                          images_per_prompt=images_per_prompt, steps=steps, guidance=guidance, height=height,
                          width=width, batch_size=batch_size, **base_files.named())
     index = _open_prompt_index(prompt_index)  # a wrong path fails before the first image
+    stage_config = stages.config()
+    check_stages(stage_config)  # a missing refiner or upscaler is refused before the base loads
+    finish = PostStages(stage_config, steps) if stage_config.active else None
     with progress_bars(not as_json) as progress:
-        results = run_generate(cfg, progress=progress)
-    rows = [{"image": r.path, "sidecar": r.sidecar, "prompt": r.prompt, "seed": r.seed} for r in results]
+        results = run_generate(cfg, progress=progress, finish=finish)
+    rows = [{"image": r.path, "sidecar": r.sidecar, "prompt": r.prompt, "seed": r.seed,
+             "timings_s": r.timings} for r in results]
+    stage_names = list(results[0].timings) if results else []
     similar = _similar_prompts(index, prompts) if index is not None else {}
     for row in rows:
         if similar:
             row["similar_prompts"] = similar[row["prompt"]]
     emit(rows, as_json, lambda rows: console.print(rows_table(
-        ("image", "seed", "prompt", *(("similar prompts",) if similar else ())),
-        [(r["image"], str(r["seed"]), r["prompt"], *_similar_cell(r)) for r in rows])))
+        ("image", "seed", "prompt", *(f"{s} s" for s in stage_names), *(("similar prompts",) if similar else ())),
+        [(r["image"], str(r["seed"]), r["prompt"], *(f"{r['timings_s'][s]:.3f}" for s in stage_names),
+          *_similar_cell(r)) for r in rows])))
 
 
 def _open_prompt_index(path: Path | None):  # noqa: ANN202 - a kdata.index.PromptIndex or None
@@ -89,11 +102,17 @@ def _similar_cell(row: dict) -> tuple[str, ...]:
 
 
 @base_options
+@post_stage_options
 def serve(
     base: Base,
     text_encoder: TextEncoder = None,
     lora: Annotated[list[str] | None, typer.Option(help="NAME=PATH of a LoRA users may pick, repeatable; NAME in "
                                                    "any script, e.g. '수묵화 LoRA=out/lora/ink'.")] = None,
+    lora_dir: Annotated[Path | None, typer.Option(help="Folder of trained LoRAs users may pick: NAME.safetensors "
+                                                  "files and NAME/ folders of kcli train lora.")] = None,
+    translator: Annotated[str | None, typer.Option(help="Korean→English model (folder, Hub id or "
+                                                   "tiny-translator-ko-en): the page then also renders "
+                                                   "translate-then-generate, side by side.")] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = 7860,
     max_queue: Annotated[int, typer.Option(min=0, help="Requests that may wait; more are told to retry.")] = 8,
@@ -103,21 +122,37 @@ def serve(
     as_json: AsJson = False,
     *,
     base_files: BaseFlags,
+    stages: PostStageFlags,
 ) -> None:
-    """Web demo: Korean prompt, LoRAs with weights, seed/steps/guidance; the image with per-stage timings."""
+    """Web demo: Korean prompt, LoRAs with weights, seed/steps/guidance; the image with per-stage timings.
+
+    With --refiner or --upscaler the page gets a switch for each; with --translator, a button renders the
+    prompt through the Korean encoder and through translate-then-generate side by side. Past results stay
+    in a gallery with their timings.
+    """
     require_extra("serve", "kcli serve")
-    from ktrain.t2i.serve.engine import parse_lora_options
+    from kdata.errors import ConfigError
+    from ktrain.t2i.serve.engine import loras_in_folder, parse_lora_options
     from ktrain.t2i.serve.limits import ServeLimits
     from ktrain.t2i.serve.server import ServeConfig
     from ktrain.t2i.serve.server import serve as run_server
+    from ktrain.t2i.stages import check_stages
 
     limits = ServeLimits(max_prompt_chars=max_prompt_chars, max_steps=max_steps, max_image_size=max_image_size,
                          max_queue=max_queue)
-    config = ServeConfig(base, text_encoder, parse_lora_options(lora or []), host, port, limits,
-                         **base_files.named())
+    loras = parse_lora_options(lora or [])
+    for name, path in (loras_in_folder(str(lora_dir)) if lora_dir else {}).items():
+        if name in loras:
+            raise ConfigError(f"--lora-dir {lora_dir}: {name!r} is also given with --lora")
+        loras[name] = path
+    stage_config = stages.config()
+    check_stages(stage_config)
+    config = ServeConfig(base, text_encoder, loras, host, port, limits, translator=translator,
+                         stages=stage_config, **base_files.named())
 
     def ready(url: str) -> None:
-        emit({"url": url, "base": base, "text_encoder": text_encoder, "loras": config.loras}, as_json,
+        emit({"url": url, "base": base, "text_encoder": text_encoder, "loras": config.loras,
+              "translator": translator, "refiner": stage_config.refiner, "upscaler": stage_config.upscaler}, as_json,
              lambda _: typer.echo(f"serving {base} at {url} (Ctrl-C to stop)"))
         sys.stdout.flush()
 

@@ -30,10 +30,17 @@ from kcli.options import (
     ImageSize,
     Overwrite,
     RayAddress,
+    RefineNegativePrompt,
+    RefinePrompt,
+    Refiner,
+    RefinerSteps,
+    RefinerStrength,
     ResizeMode,
     Sets,
     ShardSize,
     Store,
+    Upscaler,
+    UpscalerSteps,
     Variant,
     Workers,
 )
@@ -105,6 +112,28 @@ class BaseFlags:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class PostStageFlags:
+    """The stages after the base's denoising: an SDXL refiner pass and a x2 latent upscaler.
+
+    The defaults are the seed demo's refine prompt and negative prompt (ktrain.t2i.stages says why and
+    which text the refiner reads); literal here so that ``--help`` needs no import of the library.
+    """
+
+    refiner: Refiner = None
+    refiner_strength: RefinerStrength = 0.3
+    refiner_steps: RefinerSteps = None
+    refine_prompt: RefinePrompt = "high quality, detailed, sharp focus"
+    refine_negative_prompt: RefineNegativePrompt = "low quality, blurry, deformed"
+    upscaler: Upscaler = None
+    upscaler_steps: UpscalerSteps = 20
+
+    def config(self) -> Any:  # -> ktrain.t2i.stages.StagesConfig
+        from ktrain.t2i.stages import StagesConfig
+
+        return StagesConfig(**dataclasses.asdict(self))
+
+
 def option_group(group: type, argument: str) -> Callable[[Command], Command]:
     """A decorator adding ``group``'s fields as options to a command, whose ``argument`` receives them as one value."""
     hints = typing.get_type_hints(group, include_extras=True)
@@ -133,3 +162,4 @@ stage_options = option_group(StageFlags, "flags")
 image_options = option_group(ImageFlags, "image")
 settings_options = option_group(SettingsFlags, "settings")
 base_options = option_group(BaseFlags, "base_files")
+post_stage_options = option_group(PostStageFlags, "stages")

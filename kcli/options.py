@@ -66,3 +66,21 @@ Guidance = Annotated[float, typer.Option("--guidance", help="Classifier-free gui
 ReportTo = Annotated[list[str] | None, typer.Option(
     "--report-to", help="Also log to an experiment tracker: tensorboard (event files in OUT/logs) or wandb "
     "(repeatable; off by default; needs that package installed).")]
+
+# Stages after the base: an SDXL refiner pass and a x2 latent upscaler (ktrain.t2i.stages).
+Refiner = Annotated[str | None, typer.Option(
+    "--refiner", help="SDXL refiner run img2img on each image: diffusers folder, Hub id "
+    "(stabilityai/stable-diffusion-xl-refiner-1.0) or tiny-sdxl-refiner.")]
+RefinerStrength = Annotated[float, typer.Option(
+    "--refiner-strength", min=0.01, max=1.0, help="How much of the image the refiner redraws.")]
+RefinerSteps = Annotated[int | None, typer.Option(
+    "--refiner-steps", min=1, help="Refiner steps before strength (default: --steps).")]
+RefinePrompt = Annotated[str, typer.Option(
+    "--refine-prompt", help="English text the refiner reads, after the prompt when that is English; alone for "
+    "a Korean prompt (the refiner's OpenCLIP encoder knows no Korean).")]
+RefineNegativePrompt = Annotated[str, typer.Option(
+    "--refine-negative-prompt", help="Negative prompt of the refiner pass.")]
+Upscaler = Annotated[str | None, typer.Option(
+    "--upscaler", help="x2 latent upscaler run on the base's latents: diffusers folder, Hub id "
+    "(stabilityai/sd-x2-latent-upscaler) or tiny-latent-upscaler.")]
+UpscalerSteps = Annotated[int, typer.Option("--upscaler-steps", min=1, help="Upscaler denoising steps.")]

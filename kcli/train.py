@@ -89,6 +89,33 @@ def train_encoder(
 train_encoder.__doc__ += MULTI_PROCESS
 
 
+@train_app.command("encoder-sdxl")
+def train_encoder_sdxl(
+    pairs: Annotated[Path, typer.Option("--pairs", help="A parallel-corpus manifest (ko/en pairs).")],
+    tokenizer: Annotated[Path, typer.Option(help="The Korean tokenizer folder (kcli tokenizer train).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Export folder: text_encoder/, tokenizer/, "
+                                      "text_encoder_2/, tokenizer_2/.")],
+    base: Annotated[str, typer.Option(help="SDXL base: diffusers folder, Hub id or tiny-sdxl.")]
+    = "stabilityai/stable-diffusion-xl-base-1.0",
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Optimizer steps.")] = 100,
+    batch_size: Annotated[int, typer.Option(min=1, help="Pairs per step.")] = 8,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", "--lr", help="Learning rate.")] = 1e-4,
+    seed: Annotated[int, typer.Option(help="Seed for noise and latents.")] = 0,
+    as_json: AsJson = False,
+) -> None:
+    """Distil SDXL's two text encoders into a Korean pair, trained together (both states, the pooled
+    projection, and through the SDXL UNet with text_embeds and time_ids); the export replaces both encoders of
+    an unchanged StableDiffusionXLPipeline."""
+    from kcli.output import progress_bars
+    from ktrain.encoder.sdxl_pair import SDXLPairConfig, train_sdxl_pair_on_manifest
+
+    config = SDXLPairConfig(base=base, tokenizer=str(tokenizer), out=str(out), steps=max_steps,
+                            batch_size=batch_size, learning_rate=learning_rate, seed=seed, pairs=str(pairs))
+    with progress_bars(not as_json) as progress:
+        result = train_sdxl_pair_on_manifest(config, progress=progress)
+    emit(result, as_json, title="train encoder-sdxl")
+
+
 @train_app.command("lora")
 @settings_options
 @base_options

@@ -24,9 +24,11 @@ from pathlib import Path
 from kdata.models.home import presets_dir
 from kdata.models.tiny_captioner import build_tiny_captioner
 from kdata.models.tiny_clip import build_tiny_clip
+from kdata.models.tiny_latent_upscaler import build_tiny_latent_upscaler
 from kdata.models.tiny_open_clip import build_tiny_open_clip
 from kdata.models.tiny_sd import build_tiny_sd
 from kdata.models.tiny_sdxl import build_tiny_sdxl
+from kdata.models.tiny_sdxl_refiner import build_tiny_sdxl_refiner
 from kdata.models.tiny_translator import build_tiny_translator
 from kdata.registry import Registry
 
@@ -38,7 +40,8 @@ class PresetSpec:
     """How to build one preset. Bump `version` whenever `build` changes what it writes."""
 
     name: str
-    family: str  # which loader reads it: hf-clip, open-clip, stable-diffusion, image-to-text, translation
+    family: str  # which loader reads it: hf-clip, open-clip, stable-diffusion, image-to-text, translation,
+    # sdxl-refiner, latent-upscaler
     description: str
     build: Callable[[Path], None]
     version: int = 1
@@ -65,6 +68,10 @@ for _spec in (
     PresetSpec("tiny-captioner", "image-to-text", "BLIP image captioner, 32 px", build_tiny_captioner),
     _translator("en", "ko"),
     _translator("ko", "en"),
+    PresetSpec("tiny-sdxl-refiner", "sdxl-refiner", "SDXL refiner img2img pipeline (text_encoder_2 only), 64 px",
+               build_tiny_sdxl_refiner),
+    PresetSpec("tiny-latent-upscaler", "latent-upscaler", "x2 latent upscaler pipeline on tiny-sd latents",
+               build_tiny_latent_upscaler),
 ):
     PRESETS.add(_spec.name, _spec)
 

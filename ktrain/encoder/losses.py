@@ -68,3 +68,17 @@ def weighted_total(losses: dict[str, Any], weights: dict[str, float]) -> Any:
     if not terms:
         raise ValueError("no objective has a positive weight")
     return sum(terms[1:], terms[0])
+
+
+def sdxl_unet_noise_mse(unet: Any, noisy_latents: Any, timesteps: Any, student_states: Any, student_pooled: Any,
+                        time_ids: Any, teacher_prediction: Any) -> Any:
+    """:func:`unet_noise_mse` for SDXL: the UNet reads the pair's concatenated states *and* its added
+    conditioning, the second encoder's pooled projection (``text_embeds``) beside the size/crop ``time_ids``;
+    a student pair must match the teacher pair's noise prediction through both paths."""
+    import torch.nn.functional as F
+
+    dtype = next(unet.parameters()).dtype
+    added = {"text_embeds": student_pooled.to(dtype), "time_ids": time_ids.to(dtype)}
+    prediction = unet(noisy_latents, timesteps, encoder_hidden_states=student_states.to(dtype),
+                      added_cond_kwargs=added).sample
+    return F.mse_loss(prediction.float(), teacher_prediction.float())

@@ -13,6 +13,7 @@ whatever batch it was rendered in.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,16 +52,27 @@ class GenerateConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
+# Turns a batch's base latents into images, timing its own stages into the dict: ``decode`` by default;
+# ktrain.t2i.stages.PostStages adds a latent upscaler before it and a refiner after it.
+Finisher = Callable[[Any, Any, list[tuple[str, int]], dict[str, float]], list[Any]]
+
+
 @dataclass
 class GeneratedImage:
     path: str
     sidecar: str
     prompt: str
     seed: int
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage of the image's batch
 
 
-def generate(config: GenerateConfig, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
-    """Render every (prompt, seed) in batches of ``batch_size``; a ``generate`` progress event after each batch."""
+def generate(config: GenerateConfig, progress: ProgressCallback | None = None,
+             finish: Finisher | None = None) -> list[GeneratedImage]:
+    """Render every (prompt, seed) in batches of ``batch_size``; a ``generate`` progress event after each batch.
+
+    ``finish`` replaces plain VAE decoding (see :data:`Finisher`); its ``to_dict()``, when it has one, goes
+    into every sidecar as ``stages``.
+    """
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -73,10 +85,12 @@ def generate(config: GenerateConfig, progress: ProgressCallback | None = None) -
     record = {"base": refs["base"].to_dict(), "text_encoder": refs["text_encoder"].to_dict(), "loras": loras,
               "scheduler": type(pipe.scheduler).__name__, "device": device,
               "dtype": str(dtype).removeprefix("torch."), "kcli_version": __version__}
+    if hasattr(finish, "to_dict"):
+        record["stages"] = finish.to_dict()
     results: list[GeneratedImage] = []
     for start in range(0, len(jobs), config.batch_size):
         batch = jobs[start : start + config.batch_size]
-        images, timings = render_batch(pipe, config, batch, device)
+        images, timings = render_batch(pipe, config, batch, device, finish)
         for offset, ((prompt, seed), image) in enumerate(zip(batch, images)):
             sidecar = {**record, "prompt_tokens": count_tokens(pipe.tokenizer, prompt).to_dict()}
             results.append(save_image(out, start + offset, prompt, seed, image, config, sidecar, timings, len(batch)))
@@ -84,8 +98,9 @@ def generate(config: GenerateConfig, progress: ProgressCallback | None = None) -
     return results
 
 
-def render_batch(pipe: Any, config: GenerateConfig, batch: list[tuple[str, int]], device: str) -> tuple[list, dict]:
-    """One batch through the three stages, each timed: encode the prompts, denoise, decode the latents."""
+def render_batch(pipe: Any, config: GenerateConfig, batch: list[tuple[str, int]], device: str,
+                 finish: Finisher | None = None) -> tuple[list, dict]:
+    """One batch through the stages, each timed: encode the prompts, denoise, decode (or ``finish``) the latents."""
     import torch
 
     timings: dict[str, float] = {}
@@ -97,6 +112,8 @@ def render_batch(pipe: Any, config: GenerateConfig, batch: list[tuple[str, int]]
         started = time.perf_counter()
         latents = denoise(pipe, config, text, [seed for _, seed in batch])
         timings["denoise"] = _lap(started, device)
+        if finish is not None:
+            return finish(pipe, latents, batch, timings), timings
         started = time.perf_counter()
         decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
         images = pipe.image_processor.postprocess(decoded, output_type="pil")
@@ -140,4 +157,4 @@ def save_image(out: Path, index: int, prompt: str, seed: int, image: Any, config
         **record, "timings_s": {**timings, "batch_size": batch_size},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
-    return GeneratedImage(str(path), str(sidecar), prompt, seed)
+    return GeneratedImage(str(path), str(sidecar), prompt, seed, dict(timings))

@@ -5,5 +5,6 @@ model), ``models`` (Stable Diffusion with a replacement text encoder), ``render`
 timed), ``pipelines`` (the registry: ``ko-encoder``, ``translate``, ``english-reference``), ``clipscore``
 (CLIP score against a text), ``plan`` (which model each pipeline and score uses, the defaults) and
 ``locate`` (where a model will load from, found before any image), ``evaluate`` (``kcli eval t2i``),
-``report`` (Markdown + HTML), ``serve`` (``kcli serve``, the web demo).
+``report`` (Markdown + HTML), ``serve`` (``kcli serve``, the web demo), ``stages`` (the x2 latent upscaler
+and the SDXL refiner after the base).
 """

@@ -33,11 +33,14 @@ from ktrain.t2i.pipelines import STAGE_COLUMNS, ModelSet, ModelSpecs, PipelineSp
 from ktrain.t2i.plan import SCORES, T2IPlan, check_models, plan_t2i
 from ktrain.t2i.prompts import BUNDLED_PROMPTS, BUNDLED_PROMPTS_NAME, Prompt, load_prompts
 from ktrain.t2i.render import RenderSettings
+from ktrain.t2i.stages import StagesConfig
 
 CONFIG_FILE = "eval_config.json"
 # Settings that decide what an image looks like or how it was timed; the rest may change between runs.
 GENERATION_KEYS = ("prompts_sha256", "base", "text_encoder", "translator", "seed", "steps", "guidance",
-                   "negative_prompt", "height", "width")
+                   "negative_prompt", "height", "width", "stages")
+# What an OUT written before a setting existed was made with: an evaluation without refiner or upscaler.
+MISSING_MEANS = {"stages": asdict(StagesConfig())}
 TIMING_COLUMNS = tuple(f"{stage}_s" for stage in STAGE_COLUMNS) + ("text_stage_s", "total_s")
 CSV_COLUMNS = ("prompt_id", "category", "pipeline", "seed", "prompt_ko", "prompt_en", "prompt_used", "image",
                *TIMING_COLUMNS, "clip_en", "clip_ko")
@@ -64,6 +67,7 @@ class T2IEvalConfig:
     warmup: int = 1
     variant: str | None = None  # the base's weight variant (fp16)
     base_config: str | None = None  # a single-file base's component configs
+    stages: StagesConfig = field(default_factory=StagesConfig)  # refiner / upscaler after the base
 
     def __post_init__(self) -> None:
         for name in ("steps", "limit", "height", "width"):
@@ -116,7 +120,7 @@ def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: Progr
     out = Path(config.out)
     record = _prepare_out(out, config, plan, overwrite)
     models = models or ModelSet(ModelSpecs(config.base, config.text_encoder, plan.translator,
-                                                  config.variant, config.base_config))
+                                           config.variant, config.base_config, config.stages))
     generated, skipped = _generate_all(out, config, prompts, pipelines, models, progress)
     rows = [_read_row(out, pipeline.name, prompt) for prompt in prompts for pipeline in pipelines]
     _score(out, rows, plan, models.device.name, progress)
@@ -145,7 +149,7 @@ def _prepare_out(out: Path, config: T2IEvalConfig, plan: T2IPlan, overwrite: boo
     previous_file = out / CONFIG_FILE
     if previous_file.exists():
         previous = json.loads(previous_file.read_text(encoding="utf-8"))
-        changed = [k for k in GENERATION_KEYS if previous.get(k) != record[k]]
+        changed = [k for k in GENERATION_KEYS if previous.get(k, MISSING_MEANS.get(k)) != record[k]]
         if changed and not overwrite:
             raise ConfigError(f"{out} holds an evaluation made with other settings ({', '.join(changed)}); "
                               "use another --out, or --overwrite to start again")

@@ -44,6 +44,8 @@ STABLE_DIFFUSION = ModelKind("Stable Diffusion model", "stable-diffusion", "mode
 TEXT_ENCODER = ModelKind("text encoder folder", None, None)  # ktrain.lora.models.text_encoder_dirs: local only
 TRANSLATOR = ModelKind("translator", "translation", "config.json")
 CLIP = ModelKind("CLIP model", None, "config.json")  # hf-clip or open-clip presets: see locate_clip
+REFINER = ModelKind("SDXL refiner", "sdxl-refiner", "model_index.json")
+UPSCALER = ModelKind("latent upscaler", "latent-upscaler", "model_index.json")
 
 
 def hub_offline() -> bool:

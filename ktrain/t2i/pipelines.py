@@ -7,8 +7,11 @@
   fidelity: a human translation, and no translation time).
 
 Every pipeline reports the same stages — ``translate`` (0 where nothing is translated), ``text_encode``,
-``denoise``, ``decode`` — so per-stage latencies line up column by column. The models are loaded once in
-a :class:`ModelSet` and shared: both Stable Diffusion pipelines use one UNet and one VAE.
+``denoise``, ``upscale`` and ``refine`` (0 without ``--upscaler``/``--refiner``, :mod:`ktrain.t2i.stages`),
+``decode`` — so per-stage latencies line up column by column. The refiner reads English only: the
+translation or the English text on those pipelines, the refine prompt alone on ``ko-encoder``.
+The models are loaded once in a :class:`ModelSet` and shared: both Stable Diffusion pipelines use one UNet
+and one VAE.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from kdata.registry import Registry
 from ktrain.t2i.models import Device, load_base, pick_device, with_text_encoder
 from ktrain.t2i.prompts import Prompt
 from ktrain.t2i.render import RenderSettings, render, timed
+from ktrain.t2i.stages import PostStages, StagesConfig
 
-STAGE_COLUMNS = ("translate", "text_encode", "denoise", "decode")
+STAGE_COLUMNS = ("translate", "text_encode", "denoise", "upscale", "decode", "refine")
 
 
 @dataclass
@@ -32,6 +36,7 @@ class ModelSpecs:
     translator: str | None = None
     variant: str | None = None  # the base's weight variant (fp16) where it has one
     base_config: str | None = None  # a single-file base's component configs (a diffusers folder, Hub id or preset)
+    stages: StagesConfig = field(default_factory=StagesConfig)  # refiner and upscaler after the base
 
 
 @dataclass
@@ -50,6 +55,16 @@ class ModelSet:
         self._english: Any = None
         self._korean: Any = None
         self._translator: Any = None
+        self._stages: PostStages | None = None
+
+    def finisher(self, steps: int) -> PostStages | None:
+        """The refiner and upscaler stages (loaded on first use), or None when neither is configured."""
+        if not self.specs.stages.active:
+            return None
+        if self._stages is None:
+            self._stages = PostStages(self.specs.stages, steps)
+        self._stages.steps = steps
+        return self._stages
 
     @property
     def english(self) -> Any:
@@ -96,13 +111,13 @@ def _finish(image: Any, prompt_used: str, seconds: dict[str, float]) -> Generati
 
 
 def run_ko_encoder(models: ModelSet, prompt: Prompt, seed: int, settings: RenderSettings) -> Generation:
-    image, seconds = render(models.korean, prompt.ko, seed, settings, models.device)
+    image, seconds = render(models.korean, prompt.ko, seed, settings, models.device, models.finisher(settings.steps))
     return _finish(image, prompt.ko, seconds)
 
 
 def run_translate(models: ModelSet, prompt: Prompt, seed: int, settings: RenderSettings) -> Generation:
     english, translate_seconds = timed(lambda: models.translator.translate([prompt.ko])[0], models.device)
-    image, seconds = render(models.english, english, seed, settings, models.device)
+    image, seconds = render(models.english, english, seed, settings, models.device, models.finisher(settings.steps))
     return _finish(image, english, {"translate": translate_seconds, **seconds})
 
 
@@ -111,7 +126,8 @@ def run_english_reference(models: ModelSet, prompt: Prompt, seed: int, settings:
         from kdata.errors import ConfigError
 
         raise ConfigError(f"english-reference needs English text, and prompt {prompt.id!r} has no en")
-    image, seconds = render(models.english, prompt.en, seed, settings, models.device)
+    image, seconds = render(models.english, prompt.en, seed, settings, models.device,
+                            models.finisher(settings.steps))
     return _finish(image, prompt.en, seconds)
 
 

@@ -34,9 +34,20 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from kdata.errors import ConfigError
-from ktrain.t2i.locate import CLIP, STABLE_DIFFUSION, TEXT_ENCODER, TRANSLATOR, NotFound, locate, locate_clip
+from ktrain.t2i.locate import (
+    CLIP,
+    REFINER,
+    STABLE_DIFFUSION,
+    TEXT_ENCODER,
+    TRANSLATOR,
+    UPSCALER,
+    NotFound,
+    locate,
+    locate_clip,
+)
 from ktrain.t2i.pipelines import parse_pipelines
 from ktrain.t2i.prompts import Prompt, without_english
+from ktrain.t2i.stages import STAGE_FIXES, StagesConfig
 
 DEFAULT_TRANSLATOR = "facebook/m2m100_418M"
 DEFAULT_ENGLISH_CLIP = "openai/clip-vit-large-patch14"
@@ -52,6 +63,7 @@ class EvalSettings(Protocol):  # ktrain.t2i.evaluate.T2IEvalConfig, without impo
     translator: str | None
     english_clip: str | None
     korean_clip: str | None
+    stages: StagesConfig
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,8 @@ FIXES = {
                       "or tiny-clip; or --english-clip none to skip the English score",
     "--korean-clip": "give --korean-clip a local folder, a Hub id that is cached or reachable, an open_clip spec or "
                      "tiny-clip; or --korean-clip none to skip the Korean score",
+    "--refiner": STAGE_FIXES["refiner"],
+    "--upscaler": STAGE_FIXES["upscaler"],
 }
 
 
@@ -127,6 +141,11 @@ def plan_t2i(config: EvalSettings, prompts: list[Prompt]) -> T2IPlan:
         if config.text_encoder is None:
             notes.append("ko-encoder reads Korean with the base's own text encoder (no --text-encoder given): a "
                          "smoke test, not the Korean encoder")
+    stages = getattr(config, "stages", None) or StagesConfig()
+    for role, option, spec in (("SDXL refiner", "--refiner", stages.refiner),
+                               ("latent upscaler", "--upscaler", stages.upscaler)):
+        if spec:
+            models.append(ModelUse(role, option, spec, False, tuple(names)))
     translator = config.translator or DEFAULT_TRANSLATOR
     if "translate" in names:
         models.append(ModelUse("translator", "--translator", translator, config.translator is None, ("translate",)))
@@ -152,7 +171,7 @@ def plan_t2i(config: EvalSettings, prompts: list[Prompt]) -> T2IPlan:
 def check_models(plan: T2IPlan) -> T2IPlan:
     """``plan`` with where each model loads from; a ConfigError naming the option when one cannot be found."""
     kinds = {"--base": STABLE_DIFFUSION, "--text-encoder": TEXT_ENCODER, "--translator": TRANSLATOR,
-             "--english-clip": CLIP, "--korean-clip": CLIP}
+             "--english-clip": CLIP, "--korean-clip": CLIP, "--refiner": REFINER, "--upscaler": UPSCALER}
     checked, failures = [], []
     for use in plan.models:
         if use.spec is None:

@@ -39,12 +39,13 @@ def timed(fn: Callable[[], T], device: Device) -> tuple[T, float]:
     return value, time.perf_counter() - started
 
 
-def render(pipe: Any, prompt: str, seed: int, settings: RenderSettings, device: Device) -> tuple[Any, dict[str, float]]:
-    """(PIL image, seconds per stage) for one prompt."""
+def render(pipe: Any, prompt: str, seed: int, settings: RenderSettings, device: Device,
+           finish: Any = None) -> tuple[Any, dict[str, float]]:
+    """(PIL image, seconds per stage) for one prompt; ``finish``: ktrain.t2i.stages.PostStages, or plain decoding."""
     from ktrain.lora.generate import GenerateConfig, render_batch
 
     config = GenerateConfig(prompts=[prompt], base="", out="", negative_prompt=settings.negative_prompt or None,
                             steps=settings.steps, guidance=settings.guidance, height=settings.height,
                             width=settings.width, batch_size=1)
-    images, seconds = render_batch(pipe, config, [(prompt, seed)], device.name)
+    images, seconds = render_batch(pipe, config, [(prompt, seed)], device.name, finish)
     return images[0], seconds

@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 ALL_PRESETS = [
     "tiny-captioner",
     "tiny-clip",
+    "tiny-latent-upscaler",
     "tiny-open-clip",
     "tiny-sd",
     "tiny-sdxl",
+    "tiny-sdxl-refiner",
     "tiny-translator-en-ko",
     "tiny-translator-ko-en",
 ]
@@ -88,12 +90,38 @@ def _run_translator(path: Path, image: Image.Image) -> torch.Tensor:
         return model.generate(**inputs, max_new_tokens=6, do_sample=False)
 
 
+def _run_refiner(path: Path, image: Image.Image) -> torch.Tensor:
+    import torch
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(path)  # model_index.json names StableDiffusionXLImg2ImgPipeline
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(0)
+    return pipe("a photo of a cat", image=image.resize((64, 64)), strength=0.5, num_inference_steps=2,
+                generator=generator, output_type="pt").images
+
+
+def _run_upscaler(path: Path, image: Image.Image) -> torch.Tensor:
+    import torch
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(path)  # StableDiffusionLatentUpscalePipeline
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(0)
+    result = pipe("", image=image.resize((32, 32)), num_inference_steps=2, guidance_scale=0.0, generator=generator,
+                  output_type="pt").images
+    assert result.shape[-2:] == (64, 64)  # x2
+    return result
+
+
 RUNNERS: dict[str, Callable[[Path, Any], torch.Tensor]] = {
     "hf-clip": _run_hf_clip,
     "open-clip": _run_open_clip,
     "stable-diffusion": _run_sd,
     "image-to-text": _run_captioner,
     "translation": _run_translator,
+    "sdxl-refiner": _run_refiner,
+    "latent-upscaler": _run_upscaler,
 }
 
 

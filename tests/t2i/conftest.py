@@ -63,3 +63,41 @@ def serve_process(tiny_lora: Path, korean_named_lora: Path, encoder_folder: Path
             finally:
                 if process.poll() is None:
                     process.kill()
+
+
+@pytest.fixture(scope="session")
+def lora_folder(tiny_lora: Path, korean_named_lora: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of trained LoRAs as ``--lora-dir`` reads it: ``ink.safetensors`` and a ``수묵화 LoRA/`` folder."""
+    import shutil
+
+    from tests.t2i.tiny import KOREAN_LORA
+
+    folder = tmp_path_factory.mktemp("loras")
+    shutil.copy(tiny_lora, folder / "ink.safetensors")
+    (folder / KOREAN_LORA).mkdir()
+    shutil.copy(korean_named_lora, folder / KOREAN_LORA / "pytorch_lora_weights.safetensors")
+    (folder / "notes.txt").write_text("not a LoRA\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def serve_stages_process(lora_folder: Path, encoder_folder: Path,
+                         tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """``kcli serve`` with a LoRA folder, the tiny refiner and upscaler, and a translator (side-by-side)."""
+    from tests.t2i.http import start_serve
+
+    log = tmp_path_factory.mktemp("serve-stages") / "stderr.log"
+    process, ready = start_serve(["--base", "tiny-sd", "--text-encoder", str(encoder_folder), "--lora-dir",
+                                  str(lora_folder), "--refiner", "tiny-sdxl-refiner", "--upscaler",
+                                  "tiny-latent-upscaler", "--upscaler-steps", "1", "--translator",
+                                  "tiny-translator-ko-en", "--max-steps", "8"], log)
+    try:
+        yield {"process": process, "url": ready["url"], "ready": ready, "log": log}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+            finally:
+                if process.poll() is None:
+                    process.kill()

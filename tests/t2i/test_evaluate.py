@@ -17,7 +17,8 @@ from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i
 from tests.t2i.tiny import KOREAN_ONLY, write_prompts
 
 COLUMNS = ["prompt_id", "category", "pipeline", "seed", "prompt_ko", "prompt_en", "prompt_used", "image",
-           "translate_s", "text_encode_s", "denoise_s", "decode_s", "text_stage_s", "total_s", "clip_en", "clip_ko"]
+           "translate_s", "text_encode_s", "denoise_s", "upscale_s", "decode_s", "refine_s", "text_stage_s", "total_s",
+           "clip_en", "clip_ko"]
 PIPELINES = ["ko-encoder", "translate", "english-reference"]
 
 

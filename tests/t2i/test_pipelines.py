@@ -52,8 +52,9 @@ def test_translate_feeds_the_translation_and_times_it() -> None:
     result = T2I_PIPELINES.get("translate").run(models, PROMPT, 0, FAST)
     assert result.prompt_used == KoreanToEnglish("tiny-translator-ko-en").translate([PROMPT.ko])[0]
     assert result.prompt_used and "__en__" not in result.prompt_used  # the language code is not text
-    assert set(result.seconds) == {"translate", "text_encode", "denoise", "decode"}
-    assert all(value > 0 for value in result.seconds.values())
+    assert set(result.seconds) == {"translate", "text_encode", "denoise", "upscale", "decode", "refine"}
+    assert (result.seconds["upscale"], result.seconds["refine"]) == (0.0, 0.0)  # no --upscaler, no --refiner
+    assert all(result.seconds[s] > 0 for s in ("translate", "text_encode", "denoise", "decode"))
     reference = T2I_PIPELINES.get("english-reference").run(models, PROMPT, 0, FAST)
     assert reference.prompt_used == PROMPT.en and reference.seconds["translate"] == 0.0
 

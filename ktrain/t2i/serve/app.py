@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from ktrain.t2i.serve.limits import GenerateRequest, Job, RequestRejected, ServeLimits, check_request
+from ktrain.t2i.serve.limits import Features, GenerateRequest, Job, RequestRejected, ServeLimits, check_request
 from ktrain.t2i.serve.queue import AdmissionQueue
 
 STATIC = Path(__file__).parent / "static"
@@ -46,6 +46,10 @@ class Engine(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     def generate(self, job: Job) -> Any: ...  # -> engine.Rendered
+
+
+def _features(engine: Engine) -> Features:
+    return getattr(engine, "features", Features())  # an engine without optional stages or pipelines
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -101,11 +105,16 @@ def _result(job: Job, rendered: Any, waited: float, total: float) -> dict[str, A
     seconds.update(queue_wait_s=round(waited, 4), total_s=round(total, 4))
     return {"image": "data:image/png;base64," + base64.b64encode(rendered.png).decode("ascii"),
             "seed": job.seed, "steps": job.steps, "guidance": job.guidance, "width": job.width,
-            "height": job.height, "loras": [{"name": n, "weight": w} for n, w in job.loras], "timings": seconds}
+            "height": job.height, "loras": [{"name": n, "weight": w} for n, w in job.loras], "timings": seconds,
+            "pipeline": job.pipeline, "prompt": job.prompt, "prompt_used": getattr(rendered, "prompt_used", "")
+            or job.prompt, "refine": job.refine, "upscale": job.upscale}
 
 
 def _config(engine: Engine, limits: ServeLimits) -> dict[str, Any]:
+    features = _features(engine)
     return {"model": engine.describe(), "loras": engine.lora_names,
+            "features": {"pipelines": list(features.pipelines), "refiner": features.refiner,
+                         "upscaler": features.upscaler},
             "limits": {"max_prompt_chars": limits.max_prompt_chars, "max_steps": limits.max_steps,
                        "max_image_size": limits.max_image_size, "max_queue": limits.max_queue,
                        "size_multiple": engine.size_multiple},
@@ -150,7 +159,8 @@ def create_app(engine: Engine, limits: ServeLimits) -> FastAPI:
     @app.post("/api/generate")
     async def generate(body: GenerateRequest) -> JSONResponse:
         try:
-            job = check_request(body, limits, engine.lora_names, engine.native_size, engine.size_multiple)
+            job = check_request(body, limits, engine.lora_names, engine.native_size, engine.size_multiple,
+                                _features(engine))
         except RequestRejected as exc:
             return _error(400, str(exc))
         return await service.submit(job)

@@ -86,6 +86,18 @@ class GenerateRequest(BaseModel):
     width: int | None = None
     height: int | None = None
     loras: list[LoraChoice] = Field(default_factory=list)
+    pipeline: str = "ko-encoder"  # or "translate": Korean → translator → the base's own English encoder
+    refine: bool = False  # run the SDXL refiner pass (a server started with --refiner)
+    upscale: bool = False  # run the x2 latent upscaler (a server started with --upscaler)
+
+
+@dataclass(frozen=True)
+class Features:
+    """What this server can do beyond the base: which pipelines and optional stages a request may ask for."""
+
+    pipelines: tuple[str, ...] = ("ko-encoder",)
+    refiner: bool = False
+    upscaler: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,9 @@ class Job:
     width: int
     height: int
     loras: tuple[tuple[str, float], ...]
+    pipeline: str = "ko-encoder"
+    refine: bool = False
+    upscale: bool = False
 
 
 class RequestRejected(ValueError):
@@ -140,8 +155,19 @@ def _check_loras(choices: list[LoraChoice], available: list[str]) -> tuple[tuple
     return tuple(picked.items())
 
 
+def _check_features(request: GenerateRequest, features: Features) -> None:
+    if request.pipeline not in features.pipelines:
+        start = " (start the server with --translator to compare)" if request.pipeline == "translate" else ""
+        raise RequestRejected(f"Unknown pipeline {_shown(request.pipeline)}; available: "
+                              f"{', '.join(features.pipelines)}{start}.")
+    if request.refine and not features.refiner:
+        raise RequestRejected("This server has no refiner (start it with --refiner).")
+    if request.upscale and not features.upscaler:
+        raise RequestRejected("This server has no upscaler (start it with --upscaler).")
+
+
 def check_request(request: GenerateRequest, limits: ServeLimits, loras: list[str], native_size: int,
-                  size_multiple: int) -> Job:
+                  size_multiple: int, features: Features = Features()) -> Job:
     """The request as a :class:`Job`, or :class:`RequestRejected` with the first problem found."""
     prompt = _check_text("prompt", request.prompt, limits.max_prompt_chars)
     if not prompt:
@@ -160,4 +186,6 @@ def check_request(request: GenerateRequest, limits: ServeLimits, loras: list[str
     seed = random.randint(0, MAX_SEED) if request.seed is None else request.seed
     if not 0 <= seed <= MAX_SEED:
         raise RequestRejected(f"The seed must be between 0 and {MAX_SEED}; got {seed}.")
-    return Job(prompt, negative, seed, steps, guidance, width, height, _check_loras(request.loras, loras))
+    _check_features(request, features)
+    return Job(prompt, negative, seed, steps, guidance, width, height, _check_loras(request.loras, loras),
+               request.pipeline, request.refine, request.upscale)

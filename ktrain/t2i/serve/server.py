@@ -15,6 +15,7 @@ from typing import Any
 
 from kdata.errors import ConfigError
 from ktrain.t2i.serve.limits import ServeLimits
+from ktrain.t2i.stages import StagesConfig
 
 
 @dataclass
@@ -27,6 +28,8 @@ class ServeConfig:
     limits: ServeLimits = field(default_factory=ServeLimits)
     variant: str | None = None  # the base's weight variant (fp16)
     base_config: str | None = None  # a single-file base's component configs
+    translator: str | None = None  # Korean → English model: the page can then compare both paths side by side
+    stages: StagesConfig = field(default_factory=StagesConfig)  # refiner / upscaler a request may switch on
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -60,12 +63,13 @@ def _uvicorn_server(app: Any) -> Any:
 def serve(config: ServeConfig, on_ready: Callable[[str], None] | None = None) -> None:
     """Bind, load the model, serve until interrupted (Ctrl-C)."""
     from ktrain.t2i.serve.app import create_app
-    from ktrain.t2i.serve.engine import GenerationEngine
+    from ktrain.t2i.serve.engine import EngineModels, GenerationEngine
 
     sock = bind_socket(config.host, config.port)
     try:
+        extra = EngineModels(config.text_encoder, config.translator, config.stages)
         engine = GenerationEngine(config.base, config.text_encoder, config.loras, variant=config.variant,
-                                  base_config=config.base_config)
+                                  base_config=config.base_config, extra=extra)
         server = _uvicorn_server(create_app(engine, config.limits))
         if on_ready:
             on_ready(url_of(sock))

@@ -1,4 +1,5 @@
 // kcli serve: build the form from /api/config, send /api/generate, show the image or the server's message.
+// Showing results (timings, comparison, gallery) lives in results.js.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -45,61 +46,88 @@ function buildLoras(names) {
   });
 }
 
+function buildStages(features, model) {
+  $("refine-row").hidden = !features.refiner;
+  $("upscale-row").hidden = !features.upscaler;
+  $("stages").hidden = !(features.refiner || features.upscaler);
+  if (features.refiner) {
+    $("refine-prompt").textContent = `refiner: ${model.refiner} · refine prompt: ${model.refine_prompt}`;
+    $("refine-prompt").hidden = false;
+  }
+  $("compare-button").hidden = !features.pipelines.includes("translate");
+}
+
 function numberOrNull(id) {
   const text = $(id).value.trim();
   return text === "" ? null : Number(text);
 }
 
-function requestBody() {
+function requestBody(pipeline = "ko-encoder", seed = numberOrNull("seed")) {
   const loras = [...document.querySelectorAll(".lora")].filter((row) => row.querySelector(".lora-pick").checked)
     .map((row) => ({name: row.dataset.name, weight: Number(row.querySelector(".lora-weight").value)}));
   return {
-    prompt: $("prompt").value, negative_prompt: $("negative").value, seed: numberOrNull("seed"),
+    prompt: $("prompt").value, negative_prompt: $("negative").value, seed,
     steps: numberOrNull("steps"), guidance: numberOrNull("guidance"), width: numberOrNull("width"),
-    height: numberOrNull("height"), loras,
+    height: numberOrNull("height"), loras, pipeline, refine: $("refine").checked, upscale: $("upscale").checked,
   };
 }
 
 function showResult(data) {
   $("image").src = data.image;
-  const loras = data.loras.map((l) => `${l.name} × ${l.weight}`).join(", ") || "none";
-  $("meta").textContent = `seed ${data.seed} · ${data.steps} steps · guidance ${data.guidance} · ` +
-    `${data.width}×${data.height} · LoRA: ${loras}`;
-  const body = $("timings").querySelector("tbody");
-  body.replaceChildren();
-  for (const [stage, seconds] of Object.entries(data.timings)) {
-    const row = document.createElement("tr");
-    row.dataset.stage = stage.replace(/_s$/, "");
-    const name = document.createElement("td");
-    name.textContent = row.dataset.stage;
-    const value = document.createElement("td");
-    value.textContent = `${(seconds * 1000).toFixed(1)} ms`;
-    row.append(name, value);
-    body.append(row);
-  }
+  $("meta").textContent = describeResult(data);
+  fillTimings($("timings").querySelector("tbody"), data.timings);
   $("result").hidden = false;
 }
 
-async function submit(event) {
-  event.preventDefault();
-  $("submit").disabled = true;
+// One request; the parsed answer, or null after showing the server's message.
+async function render(body) {
+  const response = await fetch("/api/generate", {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({error: `The server answered ${response.status}.`}));
+  if (!response.ok) {
+    showMessage(data.error || `The server answered ${response.status}.`, "error");
+    return null;
+  }
+  return data;
+}
+
+async function busy(work) {
+  $("submit").disabled = $("compare-button").disabled = true;
   showMessage("생성 중… (generating)", "info");
   try {
-    const response = await fetch("/api/generate", {
-      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(requestBody()),
-    });
-    const data = await response.json().catch(() => ({error: `The server answered ${response.status}.`}));
-    if (!response.ok) {
-      showMessage(data.error || `The server answered ${response.status}.`, "error");
-      return;
-    }
-    $("message").hidden = true;
-    showResult(data);
+    if (await work()) $("message").hidden = true;
   } catch (error) {
     showMessage(`Could not reach the server: ${error.message}`, "error");
   } finally {
-    $("submit").disabled = false;
+    $("submit").disabled = $("compare-button").disabled = false;
   }
+}
+
+function submit(event) {
+  event.preventDefault();
+  return busy(async () => {
+    const data = await render(requestBody());
+    if (!data) return false;
+    showResult(data);
+    addToGallery(data);
+    return true;
+  });
+}
+
+// The same prompt and seed through both paths: the Korean encoder, then translate-then-generate.
+function compare() {
+  return busy(async () => {
+    const korean = await render(requestBody("ko-encoder"));
+    if (!korean) return false;
+    showSide("ko-encoder", korean);
+    addToGallery(korean);
+    const translated = await render(requestBody("translate", korean.seed));
+    if (!translated) return false;
+    showSide("translate", translated);
+    addToGallery(translated);
+    return true;
+  });
 }
 
 async function init() {
@@ -115,8 +143,10 @@ async function init() {
     $(id).max = config.limits.max_image_size;
   }
   buildLoras(config.loras);
+  buildStages(config.features, model);
   $("prompt").addEventListener("input", updateCount);
   $("form").addEventListener("submit", submit);
+  $("compare-button").addEventListener("click", compare);
   updateCount();
   document.body.dataset.ready = "true";
 }
