@@ -161,15 +161,37 @@ def check_value(hint: Any, value: Any, where: str, key: str) -> Any:
     adapter = _adapter(hint)
     try:
         return adapter.validate_python(value, strict=True)
-    except ValidationError:
-        pass
+    except ValidationError as exc:
+        error = exc.errors()[0]
     number = _float_text(value)
     if number is not None:  # "1e-4" quoted in a file is still a float where the field is one
         try:
             return adapter.validate_python(number, strict=True)
         except ValidationError:
             pass
-    raise ConfigError(f"{where}: {key} = {_shown(value)}: expected {describe_type(hint)}")
+    path, inner = _locate(hint, error["loc"])
+    if path:  # an item of a list or table: name that item, as given
+        key, value = key + path, error["input"]
+    raise ConfigError(f"{where}: {key} = {_shown(value)}: expected {describe_type(inner)}")
+
+
+def _locate(hint: Any, loc: tuple[Any, ...]) -> tuple[str, Any]:
+    """The dotted/indexed suffix of the item pydantic's ``loc`` points at inside ``hint``, and that item's type.
+
+    A union's members show in ``loc`` by name; the item is then described as the whole union.
+    """
+    path = ""
+    for part in loc:
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is typing.Annotated:
+            hint, origin, args = args[0], typing.get_origin(args[0]), typing.get_args(args[0])
+        if origin in (list, tuple, set) and isinstance(part, int) and args:
+            path, hint = f"{path}[{part}]", args[0]
+        elif origin is dict and len(args) == 2 and part != "[key]":
+            path, hint = f"{path}.{part}", args[1]
+        else:
+            break
+    return path, hint
 
 
 _ADAPTERS: dict[Any, Any] = {}
