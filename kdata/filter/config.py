@@ -139,7 +139,8 @@ def parse_filter_config(data: dict[str, Any], base_dir: Path | None = None, sour
     unknown = sorted(set(data) - set(sections) - {"rules"})
     if unknown:
         raise ConfigError(f"filter config: unknown section {unknown[0]!r}; valid: {', '.join([*sections, 'rules'])}")
-    parts = {name: from_dict(cls, data.get(name, {}), where=f"[{name}]") for name, cls in sections.items()}
+    where = source or "filter config"
+    parts = {name: from_dict(cls, data.get(name, {}), where, prefix=f"{name}.") for name, cls in sections.items()}
     rules = data.get("rules", [])
     if not isinstance(rules, list):
         raise ConfigError("filter config: 'rules' must be an array of tables ([[rules]])")
