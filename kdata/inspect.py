@@ -18,10 +18,11 @@ import pyarrow.compute as pc
 
 from kdata.blobs import RefusedBlobDir
 from kdata.manifest import Manifest, open_manifest
+from kdata.textnorm import HANGUL_RE2
 
 SAMPLE_CAP = 100_000
 SAMPLE_ROWS = 3
-HANGUL = r"[\x{AC00}-\x{D7A3}\x{1100}-\x{11FF}\x{3130}-\x{318F}]"
+HANGUL = HANGUL_RE2
 LATIN = r"[A-Za-z]"
 
 
