@@ -1,0 +1,53 @@
+"""Third-party progress bars are off under kcli's own, and left alone for library users."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kdata.quiet import ENVIRONMENT, silence_third_party_progress
+from tests.helpers.cli import kcli, python
+
+TQDM_LINE = re.compile(r"\d+%\||\d+(\.\d+)?(it/s|s/it)\]")  # tqdm's "40%|██" and "[00:01, 2.24it/s]"
+
+
+def test_the_switches_are_set_for_this_process_and_its_children(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    silence_third_party_progress()
+    import os
+
+    assert {name: os.environ[name] for name in ENVIRONMENT} == ENVIRONMENT
+
+
+def test_a_user_who_asked_for_bars_keeps_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    silence_third_party_progress()
+    import os
+
+    assert os.environ["TQDM_DISABLE"] == "0"
+
+
+def test_libraries_loaded_already_are_silenced_and_library_users_keep_their_bars() -> None:
+    # One child process: importing kcli's library code leaves transformers' bars on; the CLI's call turns them off.
+    script = ("import os, transformers, kdata.filter.stage, ktrain.lora.generate\n"
+              "from transformers.utils import logging\n"
+              "print(logging.is_progress_bar_enabled(), os.environ.get('TQDM_DISABLE'))\n"
+              "from kdata.quiet import silence_third_party_progress\n"
+              "silence_third_party_progress()\n"
+              "print(logging.is_progress_bar_enabled(), os.environ.get('TQDM_DISABLE'))\n")
+    done = python("-c", script, unset=ENVIRONMENT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["True None", "False 1"]
+
+
+@pytest.mark.slow
+def test_generate_on_a_tiny_pipeline_shows_no_tqdm_bar(tmp_path: Path) -> None:
+    done = kcli("generate", "한옥", "--base", "tiny-sd", "--out", str(tmp_path / "gen"), "--steps", "2",
+                unset=ENVIRONMENT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = re.split(r"[\r\n]", done.stderr)
+    assert [line for line in lines if TQDM_LINE.search(line)] == []
+    assert any("generate" in line and "1/1 images" in line for line in lines)  # kcli's own bar is still there
