@@ -48,8 +48,12 @@ class ClipConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _check_device(self.device)
+
+
+def _check_device(device: str) -> None:
+    if not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
 
 
 @dataclass
@@ -68,6 +72,12 @@ class SafetyConfig:
 
     scorer: str = ""  # clip-nsfw-head | nudenet
     weights: str = ""  # the head's weights, for scorers over CLIP embeddings
+    batch_size: AtLeastOne = 16  # images per model call, for scorers that read the images (nudenet)
+    # auto: a GPU where the worker has one (with --executor ray each actor then asks Ray for a GPU), else CPU.
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_device(self.device)
 
 
 @dataclass

@@ -22,6 +22,8 @@ from kdata.registry import Registry
 # NudeNet classes that make an image unsafe; covered parts, faces, feet, belly and armpits do not.
 NUDENET_UNSAFE = frozenset({"FEMALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED", "MALE_GENITALIA_EXPOSED",
                             "BUTTOCKS_EXPOSED", "ANUS_EXPOSED"})
+NUDENET_RESOLUTION = 320  # the packaged 320n.onnx's input side (NudeDetector's default)
+NUDENET_BATCH = 16  # images per session.run
 
 
 class SafetyScorer(Protocol):
@@ -34,14 +36,14 @@ class SafetyScorer(Protocol):
 class ScorerSpec:
     name: str
     needs_clip: bool
-    build: Callable[[str, int | None], SafetyScorer]  # (weights, CLIP embedding dim) -> scorer
+    build: Callable[..., SafetyScorer]  # (weights, CLIP embedding dim, device=, batch_size=) -> scorer
 
 
 SCORERS: Registry[ScorerSpec] = Registry("safety scorer")
 
 
 class ClipNsfwHeadScorer:
-    def __init__(self, weights: str, clip_dim: int | None) -> None:
+    def __init__(self, weights: str, clip_dim: int | None, **_: Any) -> None:  # runs where the embeddings are
         from kdata.filter.heads import load_nsfw_head
 
         if not weights:
@@ -55,24 +57,56 @@ class ClipNsfwHeadScorer:
 
 
 class NudeNetScorer:
-    def __init__(self, weights: str = "", clip_dim: int | None = None) -> None:
+    """NudeNet's detector over a batch of images at a time, on the GPU where the worker has one.
+
+    One ``session.run`` per ``batch_size`` images instead of one per image; the detections are NudeNet's own
+    (its ``detect_batch`` does the same preprocessing and post-processing as ``detect``), equal to per-image calls
+    up to float rounding.
+    """
+
+    def __init__(self, weights: str = "", clip_dim: int | None = None, device: str = "auto",
+                 batch_size: int = NUDENET_BATCH) -> None:
         nudenet = require("nudenet", "nudenet")
+        onnxruntime = require("onnxruntime", "onnxruntime")
+        from kdata.models.resolve import torch_device
+
+        self.providers = onnx_providers(onnxruntime.get_available_providers(), torch_device(device).startswith("cuda"))
         # The packaged 320n.onnx unless a weights file (another NudeNet ONNX export) is given.
-        self.detector = nudenet.NudeDetector(model_path=weights or None)
+        model = weights or str(Path(nudenet.__file__).with_name("320n.onnx"))
+        self.detector = _detector(nudenet, onnxruntime.InferenceSession(model, providers=self.providers))
+        self.batch_size = batch_size
         self.model_id = f"nudenet:{Path(weights).name if weights else '320n'}"
 
+    def detections(self, images: Sequence[bytes]) -> list[list[dict[str, Any]]]:
+        return self.detector.detect_batch([bytes(data) for data in images], batch_size=self.batch_size)
+
     def score(self, embeddings: np.ndarray | None, images: Sequence[bytes]) -> np.ndarray:
-        scores = []
-        for data in images:
-            detections: list[dict[str, Any]] = self.detector.detect(bytes(data))
-            unsafe = [float(d["score"]) for d in detections if d.get("class") in NUDENET_UNSAFE]
-            scores.append(max(unsafe, default=0.0))
+        scores = [max((float(d["score"]) for d in found if d.get("class") in NUDENET_UNSAFE), default=0.0)
+                  for found in self.detections(images)]
         return np.asarray(scores, dtype=np.float32)
+
+
+def onnx_providers(available: Sequence[str], has_gpu: bool) -> list[str]:
+    """CUDA first where onnxruntime was built with it and this worker has a GPU; the CPU always, as the fallback."""
+    chosen = ["CUDAExecutionProvider"] if has_gpu and "CUDAExecutionProvider" in available else []
+    return [*chosen, "CPUExecutionProvider"]
+
+
+def _detector(nudenet: Any, session: Any) -> Any:
+    """A ``NudeDetector`` over ``session``. Its constructor opens a session with onnxruntime's default providers
+    (nudenet 3.4 ignores its ``providers`` argument), which leaves a GPU unused; ``detect`` and ``detect_batch``
+    read only these attributes."""
+    detector = nudenet.NudeDetector.__new__(nudenet.NudeDetector)
+    detector.onnx_session = session
+    detector.input_name = session.get_inputs()[0].name
+    detector.input_width = detector.input_height = NUDENET_RESOLUTION
+    return detector
 
 
 SCORERS.add("clip-nsfw-head", ScorerSpec("clip-nsfw-head", True, ClipNsfwHeadScorer))
 SCORERS.add("nudenet", ScorerSpec("nudenet", False, NudeNetScorer))
 
 
-def load_scorer(name: str, weights: str, clip_dim: int | None) -> SafetyScorer:
-    return SCORERS.get(name).build(weights, clip_dim)
+def load_scorer(name: str, weights: str, clip_dim: int | None, device: str = "cpu",
+                batch_size: int = NUDENET_BATCH) -> SafetyScorer:
+    return SCORERS.get(name).build(weights, clip_dim, device=device, batch_size=batch_size)
