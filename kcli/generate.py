@@ -35,14 +35,15 @@ def generate(
 ) -> None:
     """Generate images from prompts with a base model, an optional text encoder and weighted LoRAs."""
     from kcli.output import console, progress_bars, rows_table
+    from kdata.config import checked
     from ktrain.lora.generate import GenerateConfig
     from ktrain.lora.generate import generate as run_generate
     from ktrain.lora.loading import LoraSpec
 
-    cfg = GenerateConfig(prompts=list(prompts), base=base, out=str(out), text_encoder=text_encoder,
-                         loras=[LoraSpec.parse(s) for s in lora or []], negative_prompt=negative_prompt, seed=seed,
-                         images_per_prompt=images_per_prompt, steps=steps, guidance=guidance, height=height,
-                         width=width, batch_size=batch_size, **base_files.named())
+    cfg = checked(GenerateConfig, "generate", prompts=list(prompts), base=base, out=str(out),
+                  text_encoder=text_encoder, loras=[LoraSpec.parse(s) for s in lora or []],
+                  negative_prompt=negative_prompt, seed=seed, images_per_prompt=images_per_prompt, steps=steps,
+                  guidance=guidance, height=height, width=width, batch_size=batch_size, **base_files.named())
     with progress_bars(not as_json) as progress:
         results = run_generate(cfg, progress=progress)
     rows = [{"image": r.path, "sidecar": r.sidecar, "prompt": r.prompt, "seed": r.seed} for r in results]

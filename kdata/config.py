@@ -149,6 +149,12 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "config", prefix:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def checked(cls: type[C], where: str, **values: Any) -> C:
+    """``cls(**values)`` with every value checked against its field's type, as a config from a file would be:
+    for configs built from named options in code (``checked(GenerateConfig, "generate", steps=30, ...)``)."""
+    return from_dict(cls, values, where)
+
+
 def check_value(hint: Any, value: Any, where: str, key: str) -> Any:
     """``value`` checked against ``hint`` (a nested table becomes its config), else a one-line error naming ``key``."""
     from pydantic import ValidationError  # lazy: ``kcli --help`` does not pay for pydantic

@@ -4,10 +4,12 @@ one-line ConfigError naming the dotted key, what was given and what is allowed, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from kdata.config import checked
 from kdata.errors import ConfigError
 from tests.helpers.cli import kcli
 from tests.test_config_layers import BY_NAME
@@ -119,3 +121,44 @@ def test_the_command_line_stops_at_the_config_before_any_model(tmp_path: Path, c
     done = kcli(*command, *base, "--set", setting, timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [f"error: {message}"]
+
+
+def _generate(**values: object) -> object:
+    from ktrain.lora.generate import GenerateConfig
+
+    return checked(GenerateConfig, "generate", **{"prompts": ["한옥"], "base": "tiny-sd", "out": "o", **values})
+
+
+def _eval_t2i(**values: object) -> object:
+    from ktrain.t2i.evaluate import T2IEvalConfig
+
+    return checked(T2IEvalConfig, "eval t2i", **{"base": "tiny-sd", "out": "o", **values})
+
+
+def _corpus(**values: object) -> object:
+    from kdata.corpus.build import CorpusConfig
+
+    return checked(CorpusConfig, "corpus build", **values)
+
+
+# Configs the commands build from named options in code: the same check, through kdata.config.checked.
+BUILT_IN_CODE = [
+    (_generate, {"steps": True}, "generate: steps = True: expected int >= 1"),
+    (_generate, {"prompts": [1]}, "generate: prompts[0] = 1: expected str"),
+    (_generate, {"height": 0}, "generate: height = 0: expected int >= 1"),
+    (_generate, {"guidance": "high"}, "generate: guidance = 'high': expected float"),
+    (_generate, {"stepz": 3}, "generate: unknown key 'stepz'; valid keys: "),
+    (_eval_t2i, {"warmup": -1}, "eval t2i: warmup = -1: expected int >= 0"),
+    (_eval_t2i, {"pipelines": ["ko-encoder", 2]}, "eval t2i: pipelines[1] = 2: expected str"),
+    (_eval_t2i, {"limit": False}, "eval t2i: limit = False: expected int >= 1"),
+    (_corpus, {"val_fraction": True}, "corpus build: val_fraction = True: expected float >= 0 and < 1"),
+    (_corpus, {"val_fraction": 1.0}, "corpus build: val_fraction = 1.0: expected float >= 0 and < 1"),
+]
+
+
+@pytest.mark.parametrize(("build", "values", "message"), BUILT_IN_CODE,
+                         ids=[f"{b.__name__[1:]}-{next(iter(v))}" for b, v, _ in BUILT_IN_CODE])
+def test_configs_built_in_code_are_checked_alike(build: Callable[..., object], values: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build(**values)
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value), str(raised.value)
