@@ -15,16 +15,16 @@ from __future__ import annotations
 import os
 import sys
 
-# setdefault: a user who exported one of these (say, TQDM_DISABLE=0 to debug a download) keeps it.
+# setdefault: a user who exported one of these keeps the value; TQDM_DISABLE=0 leaves every bar on.
 ENVIRONMENT = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
 
 
 def silence_third_party_progress() -> None:
     """Turn off the progress bars of tqdm and of the Hugging Face libraries, in this process and its children."""
+    if os.environ.get("TQDM_DISABLE", "1") != "1":  # TQDM_DISABLE=0: the user asked to see every bar
+        return
     for name, value in ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    if os.environ["TQDM_DISABLE"] != "1":
-        return
     _imported("huggingface_hub.utils", "disable_progress_bars")
     _imported("transformers.utils.logging", "disable_progress_bar")
     _imported("diffusers.utils.logging", "disable_progress_bar")

@@ -23,11 +23,14 @@ def test_the_switches_are_set_for_this_process_and_its_children(monkeypatch: pyt
 
 
 def test_a_user_who_asked_for_bars_keeps_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TQDM_DISABLE", "0")
     silence_third_party_progress()
     import os
 
-    assert os.environ["TQDM_DISABLE"] == "0"
+    assert {name: os.environ.get(name) for name in ENVIRONMENT} == {name: None for name in ENVIRONMENT} | {
+        "TQDM_DISABLE": "0"}
 
 
 def test_libraries_loaded_already_are_silenced_and_library_users_keep_their_bars() -> None:
