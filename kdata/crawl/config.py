@@ -11,14 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from kdata import __version__
 from kdata.config import AtLeastOne, NonNegativeFloat, NonNegativeInt, PositiveFloat, layered_config
-from kdata.download import ImageOptions
+from kdata.download import STORES, ImageOptions
 from kdata.errors import ConfigError
-from kdata.ingest.columns import Store
 
 # Where site owners learn what the crawler is and how to reach whoever runs it. Operators crawling the
 # open web should point ``contact_url`` at their own page or a mailto: address.
@@ -53,7 +52,8 @@ class CrawlConfig:
     allow_private: bool = False  # fetch loopback/private addresses (tests, local mirrors)
     context_chars: NonNegativeInt = 200  # characters of page text kept on each side of an image
     source: str = "crawl"  # the manifest's ``source`` column
-    store: Store = "inline"  # image bytes inline in the shards, or in the content-addressed blob store
+    # image bytes inline in the shards, or in the content-addressed blob store
+    store: Literal[STORES] = "inline"  # type: ignore[valid-type]
     threads: AtLeastOne = 8  # concurrent image downloads
     image: ImageOptions = field(default_factory=ImageOptions)
 

@@ -31,6 +31,11 @@ class PublishConfig:
     sample_grid: NonNegativeInt = 16  # images in the card's sample grid
 
     def __post_init__(self) -> None:
+        # Also checked here, not only by the field types: ``kcli publish`` builds this from its options directly.
+        if self.shard_size_mb <= 0:
+            raise ConfigError(f"--shard-size-mb must be positive, got {self.shard_size_mb}")
+        if self.sample_grid < 0:
+            raise ConfigError(f"sample_grid must be >= 0, got {self.sample_grid}")
         if self.repo_id is not None and not REPO_ID.match(self.repo_id):
             raise ConfigError(f"--repo-id must look like ORG/NAME (letters, digits, . _ -), got {self.repo_id!r}")
 
