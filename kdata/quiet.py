@@ -7,7 +7,8 @@ line turns them off when a command starts. Library users are left alone: nothing
 
 tqdm reads ``TQDM_DISABLE`` once, when it is first imported; the command line calls this before any heavy
 import, so it covers every bar, also in worker processes (which inherit the environment). Libraries already
-imported are told through their own switches as well.
+imported are told through their own switches as well. A diffusers pipeline's step bar is the exception: diffusers
+passes ``disable=False`` itself, so each pipeline kcli builds sets ``set_progress_bar_config(disable=True)``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from __future__ import annotations
 import os
 import sys
 
-# setdefault: a user who exported one of these keeps the value; TQDM_DISABLE=0 leaves every bar on.
+# setdefault: a user who exported one of these keeps the value. (tqdm reads any TQDM_DISABLE value, "0"
+# included, as true, so the way to keep every bar is KEEP_ENV=1.)
+KEEP_ENV = "KCLI_THIRD_PARTY_PROGRESS"
 ENVIRONMENT = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
 
 
 def silence_third_party_progress() -> None:
     """Turn off the progress bars of tqdm and of the Hugging Face libraries, in this process and its children."""
-    if os.environ.get("TQDM_DISABLE", "1") != "1":  # TQDM_DISABLE=0: the user asked to see every bar
+    if os.environ.get(KEEP_ENV) == "1":  # the user asked to see every bar
         return
     for name, value in ENVIRONMENT.items():
         os.environ.setdefault(name, value)
