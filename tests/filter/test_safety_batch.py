@@ -72,3 +72,12 @@ def test_scores_are_the_highest_unsafe_confidence_per_image() -> None:
     scores = scorer.score(None, images)
     assert scores.dtype == np.float32 and scores.shape == (6,)
     assert [i for i, s in enumerate(scores) if s > 0] == [0, 2, 5] and scores.max() < 0.5
+
+
+def test_a_nudenet_filter_asks_ray_for_a_gpu_unless_pinned_to_the_cpu() -> None:
+    from kdata.filter.config import parse_filter_config
+    from kdata.filter.stage import ScoreStage
+
+    assert ScoreStage.wants_gpu(parse_filter_config({"safety": {"scorer": "nudenet"}}))
+    assert not ScoreStage.wants_gpu(parse_filter_config({"safety": {"scorer": "nudenet", "device": "cpu"}}))
+    assert not ScoreStage.wants_gpu(parse_filter_config({}))
