@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,8 @@ class NudeNetScorer:
         self.providers = onnx_providers(onnxruntime.get_available_providers(), torch_device(device).startswith("cuda"))
         # The packaged 320n.onnx unless a weights file (another NudeNet ONNX export) is given.
         model = weights or str(Path(nudenet.__file__).with_name("320n.onnx"))
-        self.detector = _detector(nudenet, onnxruntime.InferenceSession(model, providers=self.providers))
+        session = onnxruntime.InferenceSession(model, session_options(onnxruntime), providers=self.providers)
+        self.detector = _detector(nudenet, session)
         self.batch_size = batch_size
         self.model_id = f"nudenet:{Path(weights).name if weights else '320n'}"
 
@@ -84,6 +86,18 @@ class NudeNetScorer:
         scores = [max((float(d["score"]) for d in found if d.get("class") in NUDENET_UNSAFE), default=0.0)
                   for found in self.detections(images)]
         return np.asarray(scores, dtype=np.float32)
+
+
+def session_options(onnxruntime: Any) -> Any:
+    """onnxruntime's CPU threads without spin-waiting. By default its idle threads spin for work; with a filter's
+    worker processes (or any other job) sharing the cores, the spinning threads took the cores from the ones
+    computing: one 320 px NudeNet run measured 120-250 ms with spinning and 27-48 ms without, on 2 shared cores
+    (bench/nudenet_batch.py prints both sides)."""
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                       else os.cpu_count() or 1)
+    return options
 
 
 def onnx_providers(available: Sequence[str], has_gpu: bool) -> list[str]:
