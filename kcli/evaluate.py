@@ -114,14 +114,15 @@ def eval_t2i(
     """
     require_extra("train", "kcli eval t2i")
     from kcli.output import progress_bars
+    from kdata.config import checked
     from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i, plan_evaluation
 
     models = {k: v for k, v in (("translator", translator), ("english_clip", english_clip),
                                 ("korean_clip", korean_clip)) if v}
-    config = T2IEvalConfig(base=base, out=str(out), pipelines=pipelines.split(","),
-                           prompts=prompts and str(prompts), text_encoder=text_encoder, limit=limit, seed=seed,
-                           steps=steps, guidance=guidance, negative_prompt=negative_prompt, height=size, width=size,
-                           warmup=warmup, stages=stages.config(), **models, **base_files.named())
+    config = checked(T2IEvalConfig, "eval t2i", base=base, out=str(out), pipelines=pipelines.split(","),
+                     prompts=prompts and str(prompts), text_encoder=text_encoder, limit=limit, seed=seed,
+                     steps=steps, guidance=guidance, negative_prompt=negative_prompt, height=size, width=size,
+                     warmup=warmup, stages=stages.config(), **models, **base_files.named())
     plan = plan_evaluation(config)  # every model found, or one line naming the option, before any image
     if not as_json:
         show_plan(plan)

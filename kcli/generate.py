@@ -46,15 +46,16 @@ def generate(
     """
     require_extra("train", "kcli generate")
     from kcli.output import console, progress_bars, rows_table
+    from kdata.config import checked
     from ktrain.lora.generate import GenerateConfig
     from ktrain.lora.generate import generate as run_generate
     from ktrain.lora.loading import LoraSpec
     from ktrain.t2i.stages import PostStages, check_stages
 
-    cfg = GenerateConfig(prompts=list(prompts), base=base, out=str(out), text_encoder=text_encoder,
-                         loras=[LoraSpec.parse(s) for s in lora or []], negative_prompt=negative_prompt, seed=seed,
-                         images_per_prompt=images_per_prompt, steps=steps, guidance=guidance, height=height,
-                         width=width, batch_size=batch_size, **base_files.named())
+    cfg = checked(GenerateConfig, "generate", prompts=list(prompts), base=base, out=str(out),
+                  text_encoder=text_encoder, loras=[LoraSpec.parse(s) for s in lora or []],
+                  negative_prompt=negative_prompt, seed=seed, images_per_prompt=images_per_prompt, steps=steps,
+                  guidance=guidance, height=height, width=width, batch_size=batch_size, **base_files.named())
     index = _open_prompt_index(prompt_index)  # a wrong path fails before the first image
     stage_config = stages.config()
     check_stages(stage_config)  # a missing refiner or upscaler is refused before the base loads

@@ -53,6 +53,9 @@ def _root(
                                           help="Show the version.")] = False,
 ) -> None:
     """Korean-aware image datasets and the models that draw from Korean prompts."""
+    from kdata.quiet import silence_third_party_progress
+
+    silence_third_party_progress()  # kcli draws its own bars; before any command imports a library that draws some
 
 
 app.command(rich_help_panel=DATA)(collect.crawl)

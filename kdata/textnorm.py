@@ -17,8 +17,13 @@ import unicodedata
 from dataclasses import dataclass
 
 _SPACES = re.compile(r"\s+")
-# Hangul syllables, Hangul Jamo, compatibility Jamo, Jamo Extended-A and -B (Unicode blocks).
-_HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff]")
+# The one definition of Hangul in kcli, as (first, last) code points of Unicode blocks: syllables, Jamo,
+# compatibility Jamo, Jamo Extended-A and -B, and the halfwidth forms (legacy CJK encodings' Hangul).
+HANGUL_RANGES = ((0xAC00, 0xD7A3), (0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xD7B0, 0xD7FF),
+                 (0xFFA0, 0xFFDC))
+_HANGUL = re.compile("[" + "".join(f"{chr(first)}-{chr(last)}" for first, last in HANGUL_RANGES) + "]")
+# The same class in RE2 syntax, for pyarrow.compute's regex kernels (a column scanned in C, not row by row).
+HANGUL_RE2 = "[" + "".join(f"\\x{{{first:04X}}}-\\x{{{last:04X}}}" for first, last in HANGUL_RANGES) + "]"
 _LATIN = re.compile("[A-Za-z]")
 _LETTER = re.compile(r"[^\W\d_]")  # any Unicode letter: \w without digits and the underscore
 
@@ -51,6 +56,20 @@ def script_counts(text: str) -> ScriptCounts:
     # Regular expressions scan in C: a per-character Python loop made this the corpus build's hot spot.
     hangul, latin = len(_HANGUL.findall(text)), len(_LATIN.findall(text))
     return ScriptCounts(hangul, latin, max(len(_LETTER.findall(text)) - hangul - latin, 0))
+
+
+def has_hangul(text: str) -> bool:
+    """Whether ``text`` holds any Hangul character."""
+    return _HANGUL.search(text) is not None
+
+
+def count_hangul(text: str) -> int:
+    return len(_HANGUL.findall(text))
+
+
+def hangul_ratio(text: str) -> float:
+    """Share of letters that are Hangul; digits, spaces and punctuation do not count (0.0 without letters)."""
+    return script_counts(text).share("hangul")
 
 
 def detect_language(text: str, min_share: float = 0.5) -> str | None:

@@ -20,11 +20,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from kdata.errors import ConfigError
 
-PRECISIONS = ("auto", "no", "fp16", "bf16")
+Precision = Literal["auto", "no", "fp16", "bf16"]
+PRECISIONS = get_args(Precision)
 # Where launchers put the global rank and world size: torchrun / accelerate launch, then MPI flavours
 # (the same list accelerate's own CPU set-up reads).
 RANK_VARS = ("RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "PMI_RANK")

@@ -26,10 +26,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kdata.caption.backends.loading import check_device
-from kdata.config import from_dict, layered_settings
+from kdata.config import AtLeastOne, from_dict, layered_settings
 from kdata.errors import ConfigError
 
 LANGUAGES = ("en", "ko")
@@ -43,18 +43,14 @@ class RerankConfig:
     generate several captions per image, keep the one CLIP finds most similar to the image."""
 
     model: str
-    library: str = "hf"  # "hf": a transformers CLIPModel (Hub id, folder, tiny-clip); "open_clip": MODEL:PRETRAINED
-    languages: list[str] = field(default_factory=lambda: ["en"])
-    batch_size: int = 32
+    # "hf": a transformers CLIPModel (Hub id, folder, tiny-clip); "open_clip": MODEL:PRETRAINED
+    library: Literal["hf", "open_clip"] = "hf"
+    languages: list[Literal["en", "ko"]] = field(default_factory=lambda: ["en"])
+    batch_size: AtLeastOne = 32
     device: str = "auto"  # a GPU where the worker has one, else the CPU
 
     def __post_init__(self) -> None:
-        check_device(self.device)
-        if self.library not in CLIP_LIBRARIES:
-            raise ValueError(f"library must be one of {', '.join(CLIP_LIBRARIES)}, got {self.library!r}")
-        unknown = [lang for lang in self.languages if lang not in LANGUAGES]
-        if unknown:
-            raise ValueError(f"languages must be among {', '.join(LANGUAGES)}, got {unknown[0]!r}")
+        check_device(self.device)  # library and languages are checked by their types (kdata.config)
 
 
 @dataclass
@@ -63,12 +59,10 @@ class CaptionConfig:
 
     en: list[dict[str, Any]] = field(default_factory=list)
     ko: list[dict[str, Any]] = field(default_factory=list)
-    collect: str = "first"
+    collect: Literal["first", "all"] = "first"
     rerank: RerankConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.collect not in COLLECT_MODES:
-            raise ValueError(f"collect must be one of {', '.join(COLLECT_MODES)}, got {self.collect!r}")
         if not self.en and not self.ko:
             raise ValueError("no backends: add at least one [[en]] or [[ko]] table")
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from kdata.config import Fraction, checked
 from kdata.corpus.clean import CleanRules, check_pair, pair_key, split_of
 from kdata.corpus.limits import CorpusLimits
 from kdata.corpus.readers import CorpusFile, read_corpus_file
@@ -40,7 +41,7 @@ INPUT_REASON = "_input_reason"  # working column: a row rejected while reading (
 @dataclass
 class CorpusConfig:
     inputs: list[dict[str, str]] = field(default_factory=list)  # path, sha256, ko_col, en_col: resume checks it
-    val_fraction: float = 0.05
+    val_fraction: Fraction = 0.05
     rules: CleanRules = field(default_factory=CleanRules)
     limits: CorpusLimits = field(default_factory=CorpusLimits)
 
@@ -133,7 +134,8 @@ def prepare_corpus_build(
     """Read every input (finding its Korean and English columns) and assemble the pairs; raises on bad input."""
     if not inputs:
         raise ConfigError("corpus build needs at least one input file")
-    config = CorpusConfig(val_fraction=val_fraction, rules=rules or CleanRules(), limits=limits or CorpusLimits())
+    config = checked(CorpusConfig, "corpus build", val_fraction=val_fraction, rules=rules or CleanRules(),
+                     limits=limits or CorpusLimits())
     files = [read_corpus_file(p, ko_col, en_col, config.limits) for p in inputs]
     config.inputs = [
         {"path": str(f.path.resolve()), "sha256": file_sha256(f.path), "ko_col": f.ko_col, "en_col": f.en_col}

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from kdata import __version__
-from kdata.config import layered_config
+from kdata.config import AtLeastOne, NonNegativeFloat, NonNegativeInt, PositiveFloat, layered_config
 from kdata.download import STORES, ImageOptions
 from kdata.errors import ConfigError
 
@@ -28,42 +28,37 @@ DEFAULT_CONTACT_URL = "https://github.com/kcli/kcli#crawl"
 class CrawlConfig:
     seeds: list[str] = field(default_factory=list)  # page URLs, or sitemaps (``.xml``, ``.xml.gz``)
     allowed_domains: list[str] = field(default_factory=list)  # empty: the seeds' hosts
-    max_depth: int = 3  # links followed from a seed (a seed is depth 0)
-    max_pages: int = 1000  # page requests in all, across resumes (0: no limit)
-    max_images: int = 0  # distinct image URLs collected (0: no limit)
+    max_depth: NonNegativeInt = 3  # links followed from a seed (a seed is depth 0)
+    max_pages: NonNegativeInt = 1000  # page requests in all, across resumes (0: no limit)
+    max_images: NonNegativeInt = 0  # distinct image URLs collected (0: no limit)
     include: list[str] = field(default_factory=list)  # regexes: when given, a page URL must match one
     exclude: list[str] = field(default_factory=list)  # regexes: a page URL matching one is not fetched
     js: list[str] = field(default_factory=list)  # regexes: pages rendered in Chromium, scrolled to the end
     js_auto: bool = True  # render a page whose static HTML has scripts but no images
-    scroll_rounds: int = 20  # infinite scroll: at most this many scrolls to the bottom
-    scroll_wait_ms: int = 1000  # after each scroll, wait up to this long for the page to grow
-    render_timeout: float = 30.0
+    scroll_rounds: NonNegativeInt = 20  # infinite scroll: at most this many scrolls to the bottom
+    scroll_wait_ms: NonNegativeInt = 1000  # after each scroll, wait up to this long for the page to grow
+    render_timeout: PositiveFloat = 30.0
     chromium: str = "/usr/bin/chromium"  # Debian's chromium (playwright cannot download its own offline)
     obey_robots: bool = True
     user_agent_token: str = "kcli"  # the robots.txt / X-Robots-Tag / <meta name=...> token kcli answers to
     contact_url: str = DEFAULT_CONTACT_URL
     user_agent: str = ""  # empty: built from the token, version and contact URL
-    download_delay: float = 1.0  # seconds between requests to one domain (AutoThrottle adapts above it)
+    download_delay: NonNegativeFloat = 1.0  # seconds between requests to one domain (AutoThrottle adapts above it)
     autothrottle: bool = True
-    autothrottle_max_delay: float = 30.0
-    concurrency_per_domain: int = 2
-    retries: int = 2  # extra attempts on 5xx/429/network errors, pages and images alike
-    timeout: float = 30.0
+    autothrottle_max_delay: NonNegativeFloat = 30.0
+    concurrency_per_domain: AtLeastOne = 2
+    retries: NonNegativeInt = 2  # extra attempts on 5xx/429/network errors, pages and images alike
+    timeout: PositiveFloat = 30.0
     allow_private: bool = False  # fetch loopback/private addresses (tests, local mirrors)
-    context_chars: int = 200  # characters of page text kept on each side of an image
+    context_chars: NonNegativeInt = 200  # characters of page text kept on each side of an image
     source: str = "crawl"  # the manifest's ``source`` column
-    store: str = "inline"  # image bytes inline in the shards, or in the content-addressed blob store
-    threads: int = 8  # concurrent image downloads
+    # image bytes inline in the shards, or in the content-addressed blob store
+    store: Literal[STORES] = "inline"  # type: ignore[valid-type]
+    threads: AtLeastOne = 8  # concurrent image downloads
     image: ImageOptions = field(default_factory=ImageOptions)
 
     def __post_init__(self) -> None:
-        for name in ("max_depth", "max_pages", "max_images", "retries", "scroll_rounds", "scroll_wait_ms"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.download_delay < 0 or self.timeout <= 0 or self.concurrency_per_domain < 1 or self.threads < 1:
-            raise ValueError("download_delay must be >= 0, timeout > 0, concurrency_per_domain and threads >= 1")
-        if self.store not in STORES:
-            raise ValueError(f"store must be one of {', '.join(STORES)}, got {self.store!r}")
+        # Ranges and choices are in the field types (kdata.config checks them); a regex needs compiling.
         for name in ("include", "exclude", "js"):
             for pattern in getattr(self, name):
                 try:

@@ -20,6 +20,8 @@ import codecs
 
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom, resolve_encoding
 
+from kdata.textnorm import count_hangul
+
 # WHATWG Encoding Standard "EUC-KR" labels that Python's codec registry does not know, normalised the way
 # the registry hands names to search functions.
 UNKNOWN_EUC_KR_LABELS = frozenset({"windows_949", "x_windows_949", "csksc56011987", "iso_ir_149"})
@@ -62,9 +64,7 @@ def hangul_share(text: str) -> float:
     non_ascii = [c for c in text if ord(c) > 127]
     if not non_ascii:
         return 0.0
-    hangul = sum(1 for c in non_ascii if "\uac00" <= c <= "\ud7a3" or "\u1100" <= c <= "\u11ff"
-                 or "\u3130" <= c <= "\u318f")
-    return hangul / len(non_ascii)
+    return count_hangul(text) / len(non_ascii)  # Hangul is all non-ASCII
 
 
 def page_encoding(content_type: str | None, body: bytes, scrapy_guess: str) -> tuple[str, str]:

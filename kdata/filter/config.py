@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from kdata.config import from_dict, layered_settings
+from annotated_types import Ge, Interval
+
+from kdata.config import AtLeastOne, from_dict, layered_settings
 from kdata.errors import ConfigError
 from kdata.filter.registry import NEEDS_AESTHETIC, NEEDS_CLIP, NEEDS_SAFETY, FilterSpec, load_builtin_filters
 
@@ -39,17 +41,19 @@ class ClipConfig:
     # For image-text similarity: the first non-empty of these columns is the row's text.
     text_columns: list[str] = field(default_factory=lambda: ["caption_ko", "alt_text", "caption_en", "caption"])
     text_model: str = ""  # hf only: a CLIPTextModel folder (e.g. the Korean encoder kcli trains)
-    batch_size: int = 32
-    prefetch_threads: int = 2  # decode + preprocess the next images while the model runs
+    batch_size: AtLeastOne = 32
+    prefetch_threads: AtLeastOne = 2  # decode + preprocess the next images while the model runs
     cache_dir: str = ""  # embedding cache; default <kcli home>/embeddings
     # auto: a GPU where the worker has one (with --executor ray each actor then asks Ray for a GPU), else CPU.
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.prefetch_threads < 1:
-            raise ValueError("batch_size and prefetch_threads must be at least 1")
-        if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _check_device(self.device)
+
+
+def _check_device(device: str) -> None:
+    if not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
 
 
 @dataclass
@@ -68,6 +72,12 @@ class SafetyConfig:
 
     scorer: str = ""  # clip-nsfw-head | nudenet
     weights: str = ""  # the head's weights, for scorers over CLIP embeddings
+    batch_size: AtLeastOne = 16  # images per model call, for scorers that read the images (nudenet)
+    # auto: a GPU where the worker has one (with --executor ray each actor then asks Ray for a GPU), else CPU.
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_device(self.device)
 
 
 @dataclass
@@ -76,20 +86,14 @@ class DedupConfig:
     exact_pixels: bool = True  # same decoded pixels (re-encoded losslessly, metadata stripped)
     # pHash Hamming distance <= this is a near duplicate; -1 turns it off. 4 of 64 bits catches resizes
     # and re-encodes (0-2 bits on the bundled samples) well below unrelated images (>= 6 there).
-    phash_max_distance: int = 4
+    phash_max_distance: Annotated[int, Interval(ge=-1, le=32)] = 4
     # pHash is computed on luma only, so recolourings collide; a pair must also be this close on a 4x4
     # colour thumbnail (mean abs difference, 0-255). Resize/re-encode: < 1; recolours: 9-48 on the
     # samples. -1 turns the guard off.
-    color_max_distance: float = 6.0
+    color_max_distance: Annotated[float, Ge(-1)] = 6.0
     # CLIP cosine >= this is a near duplicate (needs [clip]); 0 turns it off.
-    embedding_min_cosine: float = 0.0
+    embedding_min_cosine: Annotated[float, Interval(ge=0, le=1)] = 0.0
     prefer: str = "aesthetic_score"  # after resolution, the higher score wins; then the smaller key
-
-    def __post_init__(self) -> None:
-        if self.phash_max_distance > 32:
-            raise ValueError("phash_max_distance above 32 of 64 bits matches unrelated images")
-        if not 0.0 <= self.embedding_min_cosine <= 1.0:
-            raise ValueError("embedding_min_cosine is a cosine in [0, 1] (0 turns it off)")
 
 
 @dataclass
@@ -145,7 +149,8 @@ def parse_filter_config(data: dict[str, Any], base_dir: Path | None = None, sour
     unknown = sorted(set(data) - set(sections) - {"rules"})
     if unknown:
         raise ConfigError(f"filter config: unknown section {unknown[0]!r}; valid: {', '.join([*sections, 'rules'])}")
-    parts = {name: from_dict(cls, data.get(name, {}), where=f"[{name}]") for name, cls in sections.items()}
+    where = source or "filter config"
+    parts = {name: from_dict(cls, data.get(name, {}), where, prefix=f"{name}.") for name, cls in sections.items()}
     rules = data.get("rules", [])
     if not isinstance(rules, list):
         raise ConfigError("filter config: 'rules' must be an array of tables ([[rules]])")

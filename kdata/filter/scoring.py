@@ -52,7 +52,8 @@ class ScoringModels:
         if config.safety.scorer:
             from kdata.filter.safety import SCORERS, load_scorer
 
-            models.safety = load_scorer(config.safety.scorer, config.safety.weights, dim)
+            models.safety = load_scorer(config.safety.scorer, config.safety.weights, dim, config.safety.device,
+                                        config.safety.batch_size)
             models.safety_reads_images = not SCORERS.get(config.safety.scorer).needs_clip
         return models
 

@@ -69,7 +69,10 @@ class ScoreStage(Stage):
 
     @classmethod
     def wants_gpu(cls, config: FilterConfig) -> bool:
-        return config.uses_clip and config.clip.device != "cpu"
+        from kdata.filter.safety import SCORERS
+
+        reads_images = bool(config.safety.scorer) and not SCORERS.get(config.safety.scorer).needs_clip
+        return (config.uses_clip and config.clip.device != "cpu") or (reads_images and config.safety.device != "cpu")
 
     def setup(self) -> None:
         config: FilterConfig = self.config

@@ -9,12 +9,12 @@ its own (``no_text``), so a row never passes a text check by having no text.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kdata.filter.registry import NEEDS_TEXT, register_filter
+from kdata.textnorm import hangul_ratio
 
 _URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 _FILE_NAME = re.compile(r"^[\w\-. ()]+\.(jpe?g|png|gif|webp|bmp|tiff?|heic|avif)$", re.IGNORECASE)
@@ -27,15 +27,6 @@ _GENERIC = frozenset(
         "이미지", "사진", "그림", "썸네일", "대표이미지", "배너", "로고", "아이콘", "이미지 없음", "제목 없음",
     }
 )
-
-
-def hangul_ratio(text: str) -> float:
-    """Share of letters that are Hangul (syllables or jamo); digits, spaces and punctuation do not count."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return 0.0
-    hangul = sum(1 for ch in letters if unicodedata.name(ch, "").startswith("HANGUL"))
-    return hangul / len(letters)
 
 
 def is_boilerplate(text: str) -> bool:

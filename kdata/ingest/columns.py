@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -45,6 +45,7 @@ FETCH_FIELDS = pa.schema(
 )
 RESERVED_COLUMNS = frozenset({"key", *IMAGE_FIELDS.names, *FETCH_FIELDS.names})
 STORES = ("inline", "blobs")
+Store = Literal[STORES]  # type: ignore[valid-type]  # a config field naming one
 
 
 def image_values(result: ImageResult, store: str, blobs: BlobStore | None) -> dict[str, Any]:

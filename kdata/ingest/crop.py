@@ -18,14 +18,16 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from annotated_types import Interval
 
 from kdata.blobs import BlobStore, read_image_bytes, unreadable_reason
+from kdata.config import AtLeastOne
 from kdata.errors import ManifestError
-from kdata.ingest.columns import STORES
+from kdata.ingest.columns import STORES, Store
 from kdata.ingest.imaging import MAX_IMAGE_PIXELS, ImageOptions, ImageRejected, encode, load_picture
 from kdata.ingest.phash import phash
 from kdata.manifest import Manifest, iter_shard_batches
@@ -40,15 +42,15 @@ PIL_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 @dataclass
 class CropConfig:
-    short_side: int = 512
-    size: int = 512
-    crops: int = 1
+    short_side: AtLeastOne = 512
+    size: AtLeastOne = 512
+    crops: AtLeastOne = 1
     seed: int = 0
-    encode_format: str = "jpeg"
-    encode_quality: int = 95
-    store: str = "inline"
-    threads: int = 4
-    max_pixels: int = MAX_IMAGE_PIXELS
+    encode_format: Literal["jpeg", "png", "webp"] = "jpeg"  # PIL_NAMES' keys
+    encode_quality: Annotated[int, Interval(ge=1, le=100)] = 95
+    store: Store = "inline"
+    threads: AtLeastOne = 4
+    max_pixels: AtLeastOne = MAX_IMAGE_PIXELS
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= self.short_side:

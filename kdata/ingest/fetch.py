@@ -33,6 +33,7 @@ from urllib3.exceptions import (
 )
 
 from kdata import __version__
+from kdata.config import AtLeastOne, NonNegativeFloat, NonNegativeInt, PositiveFloat
 from kdata.ingest.guard import BlockedUrl, HostNotFound, Target, check_url
 from kdata.ingest.pinning import PinnedPools
 from kdata.ingest.robots import optout_directive
@@ -50,15 +51,15 @@ class FetchConfig:
     user_agent: str = DEFAULT_USER_AGENT
     user_agent_token: str = "kcli"  # X-Robots-Tag directives scoped to this token apply to kcli
     optout_directives: list[str] = field(default_factory=lambda: ["noai", "noimageai"])
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    body_timeout: float = 30.0  # the whole body must arrive within this many seconds
-    max_bytes: int = 20 * 1024 * 1024
-    max_redirects: int = 5
-    retries: int = 2  # extra attempts after a 429/5xx/connection error
-    backoff: float = 0.5  # seconds before the first retry, doubled after each
-    max_retry_after: float = 30.0  # a longer Retry-After is not waited for (the row fails, retryable)
-    per_host: int = 8  # concurrent requests to one host, per worker process
+    connect_timeout: PositiveFloat = 5.0
+    read_timeout: PositiveFloat = 10.0
+    body_timeout: PositiveFloat = 30.0  # the whole body must arrive within this many seconds
+    max_bytes: AtLeastOne = 20 * 1024 * 1024
+    max_redirects: NonNegativeInt = 5
+    retries: NonNegativeInt = 2  # extra attempts after a 429/5xx/connection error
+    backoff: NonNegativeFloat = 0.5  # seconds before the first retry, doubled after each
+    max_retry_after: NonNegativeFloat = 30.0  # a longer Retry-After is not waited for (the row fails, retryable)
+    per_host: AtLeastOne = 8  # concurrent requests to one host, per worker process
     allow_private: bool = False
 
 

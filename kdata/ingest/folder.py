@@ -26,9 +26,18 @@ from typing import Any
 import pyarrow as pa
 
 from kdata.blobs import BlobStore
+from kdata.config import AtLeastOne
 from kdata.errors import ConfigError
 from kdata.fspath import local_input
-from kdata.ingest.columns import IMAGE_FIELDS, RESERVED_COLUMNS, STORES, image_values, previous_values, with_values
+from kdata.ingest.columns import (
+    IMAGE_FIELDS,
+    RESERVED_COLUMNS,
+    STORES,
+    Store,
+    image_values,
+    previous_values,
+    with_values,
+)
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
 from kdata.ingest.mapping import MAPPING_NULL, SidecarMapping, apply_mapping, lookup
 from kdata.ingest.plan import StagedShardSource, plan_sources, stage_input
@@ -53,10 +62,10 @@ class FolderIngestConfig:
     file_col: str = "file_name"
     sidecar_dir: str | None = None
     source: str | None = None
-    shard_size: int = 1000
-    threads: int = 4
-    store: str = "inline"
-    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH  # sidecars and a JSON-lines metadata file
+    shard_size: AtLeastOne = 1000
+    threads: AtLeastOne = 4
+    store: Store = "inline"
+    max_json_depth: AtLeastOne = DEFAULT_MAX_JSON_DEPTH  # sidecars and a JSON-lines metadata file
     image: ImageOptions = field(default_factory=ImageOptions)
 
     def __post_init__(self) -> None:

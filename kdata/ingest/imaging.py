@@ -16,10 +16,13 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
+from annotated_types import Interval
 from PIL import Image, ImageOps
 
+from kdata.config import AtLeastOne
 from kdata.imageio import MAX_IMAGE_PIXELS
 from kdata.ingest.exif import exif_json
 from kdata.ingest.phash import phash
@@ -27,6 +30,8 @@ from kdata.ingest.sniff import DECODABLE, sniff
 
 RESIZE_MODES = ("no", "keep_ratio", "keep_ratio_largest", "center_crop", "border")
 ENCODE_FORMATS = ("keep", "jpeg", "png", "webp")
+ResizeMode = Literal[RESIZE_MODES]  # type: ignore[valid-type]
+EncodeFormat = Literal[ENCODE_FORMATS]  # type: ignore[valid-type]
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
@@ -35,12 +40,12 @@ TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and 
 class ImageOptions:
     """How images are checked and stored (img2dataset's names where it has the same option)."""
 
-    resize_mode: str = "no"
-    image_size: int = 256
+    resize_mode: ResizeMode = "no"
+    image_size: AtLeastOne = 256
     resize_only_if_bigger: bool = False
-    encode_format: str = "keep"  # keep the source format when re-encoding (JPEG/PNG/WebP), else this one
-    encode_quality: int = 95
-    max_pixels: int = MAX_IMAGE_PIXELS
+    encode_format: EncodeFormat = "keep"  # keep the source format when re-encoding (JPEG/PNG/WebP), else this one
+    encode_quality: Annotated[int, Interval(ge=1, le=100)] = 95
+    max_pixels: AtLeastOne = MAX_IMAGE_PIXELS
 
     def __post_init__(self) -> None:
         if self.resize_mode not in RESIZE_MODES:

@@ -13,17 +13,18 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
 from kdata.blobs import BlobStore
+from kdata.config import AtLeastOne, NonNegativeInt
 from kdata.fspath import local_input
-from kdata.ingest.columns import FETCH_FIELDS, IMAGE_FIELDS, STORES, image_values, previous_values, with_values
+from kdata.ingest.columns import FETCH_FIELDS, IMAGE_FIELDS, STORES, Store, image_values, previous_values, with_values
 from kdata.ingest.fetch import FetchConfig, Fetcher
 from kdata.ingest.imaging import ImageOptions, ImageRejected, process_image
 from kdata.ingest.plan import StagedShardSource, input_fingerprint, plan_sources, should_retry, stage_input
-from kdata.ingest.readers import read_url_list
+from kdata.ingest.readers import FORMATS, read_url_list
 from kdata.jsondepth import DEFAULT_MAX_JSON_DEPTH
 from kdata.runner import RunOptions, RunResult, Stage, run_stage
 from kdata.schema import Status
@@ -34,15 +35,15 @@ OUTPUT_FIELDS = pa.schema(list(IMAGE_FIELDS) + list(FETCH_FIELDS))
 @dataclass
 class UrlIngestConfig:
     input: str = ""
-    input_format: str | None = None
+    input_format: Literal[FORMATS] | None = None  # type: ignore[valid-type]
     url_col: str = "url"
     caption_col: str | None = None
     source: str | None = None  # the ``source`` column for rows whose input has none (default: file name)
-    shard_size: int = 1000
-    threads: int = 16
-    store: str = "inline"  # image bytes inline in the shards, or in the content-addressed blob store
-    retry_failed: int = 2  # later runs that may retry a row failed for a retryable reason
-    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH  # a JSON-lines list nested deeper is refused
+    shard_size: AtLeastOne = 1000
+    threads: AtLeastOne = 16
+    store: Store = "inline"  # image bytes inline in the shards, or in the content-addressed blob store
+    retry_failed: NonNegativeInt = 2  # later runs that may retry a row failed for a retryable reason
+    max_json_depth: AtLeastOne = DEFAULT_MAX_JSON_DEPTH  # a JSON-lines list nested deeper is refused
     image: ImageOptions = field(default_factory=ImageOptions)
     fetch: FetchConfig = field(default_factory=FetchConfig)
 

@@ -41,6 +41,8 @@ def generate_image(out_path: Path, prompt: str = KOREAN_PROMPT, seed: int = 0) -
     from kdata.models import resolve_model
 
     pipe = StableDiffusionPipeline.from_pretrained(resolve_model("tiny-sd", "stable-diffusion"))
+    # diffusers passes disable=False to its step bar itself, so TQDM_DISABLE (kdata.quiet) does not reach it.
+    pipe.set_progress_bar_config(disable=True)
     generator = torch.Generator("cpu").manual_seed(seed)
     image = pipe(prompt, num_inference_steps=2, generator=generator, height=64, width=64).images[0]
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kdata.config import layered_config
+from kdata.config import NonNegativeInt, PositiveFloat, layered_config
 from kdata.errors import ConfigError
 
 # ``datasets`` cuts ``push_to_hub`` uploads at 500 MB of uncompressed data per Parquet file
@@ -25,18 +25,19 @@ REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 @dataclass
 class PublishConfig:
     keep_exif: bool = False  # EXIF/XMP/IPTC can hold GPS positions and owner names: stripped by default
-    shard_size_mb: float = DEFAULT_SHARD_SIZE_MB
+    shard_size_mb: PositiveFloat = DEFAULT_SHARD_SIZE_MB
     repo_id: str | None = None  # shown in the card's loading snippet; required only to upload
     pretty_name: str | None = None
-    sample_grid: int = 16  # images in the card's sample grid
+    sample_grid: NonNegativeInt = 16  # images in the card's sample grid
 
     def __post_init__(self) -> None:
+        # Also checked here, not only by the field types: ``kcli publish`` builds this from its options directly.
         if self.shard_size_mb <= 0:
             raise ConfigError(f"--shard-size-mb must be positive, got {self.shard_size_mb}")
-        if self.repo_id is not None and not REPO_ID.match(self.repo_id):
-            raise ConfigError(f"--repo-id must look like ORG/NAME (letters, digits, . _ -), got {self.repo_id!r}")
         if self.sample_grid < 0:
             raise ConfigError(f"sample_grid must be >= 0, got {self.sample_grid}")
+        if self.repo_id is not None and not REPO_ID.match(self.repo_id):
+            raise ConfigError(f"--repo-id must look like ORG/NAME (letters, digits, . _ -), got {self.repo_id!r}")
 
     @property
     def shard_bytes(self) -> int:

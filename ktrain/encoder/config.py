@@ -28,15 +28,20 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-from kdata.config import layered_config
+from annotated_types import Lt
+
+from kdata.config import AtLeastOne, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, layered_config
 from kdata.errors import ConfigError
 from ktrain.encoder.evaluate import DEFAULT_TIMESTEPS, GREATER_IS_BETTER
-from ktrain.runtime import PRECISIONS
+from ktrain.runtime import Precision
 
-SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
-TEACHER_CACHE_MODES = ("auto", "memory", "disk")
+Schedule = Literal["cosine", "linear", "constant", "constant_with_warmup"]
+SCHEDULES = get_args(Schedule)
+TeacherCacheMode = Literal["auto", "memory", "disk"]
+TEACHER_CACHE_MODES = get_args(TeacherCacheMode)
+BestMetric = Literal[tuple(GREATER_IS_BETTER)]  # type: ignore[valid-type]  # the metrics evaluate.py computes
 # Settings that may differ when a run is resumed: they change no result, only bookkeeping, memory or where the
 # teacher's outputs are kept (the same values, up to float rounding of how they were batched).
 RESUMABLE_CHANGES = frozenset({"checkpoints_total_limit", "log_every", "report_to", "gradient_checkpointing",
@@ -53,78 +58,55 @@ class EncoderTrainConfig:
     tokenizer: str | None = None  # None: train one on the pairs' Korean side into OUT/tokenizer
     student_init: str = "teacher"  # "teacher", or a Korean CLIP text model (folder / Hub id) to start from
     text_encoder_subfolder: str = "text_encoder"  # SDXL's second encoder: "text_encoder_2"
-    hidden_layer: int = -1  # the states the UNet reads: -1 last (SD 1.x/2.x), -2 penultimate (SDXL)
-    vocab_size: int = 32000  # for the tokenizer trained when `tokenizer` is None
-    min_frequency: int = 2
-    validation_fraction: float = 0.1  # held out of train when the manifest has no validation rows
+    hidden_layer: Annotated[int, Lt(0)] = -1  # the states the UNet reads: -1 last (SD 1.x/2.x), -2 penultimate (SDXL)
+    vocab_size: AtLeastOne = 32000  # for the tokenizer trained when `tokenizer` is None
+    min_frequency: AtLeastOne = 2
+    validation_fraction: Fraction = 0.1  # held out of train when the manifest has no validation rows
     # Objectives: a weight of 0 switches one off.
-    pooled_weight: float = 1.0  # student(ko) pooled vs teacher(en) pooled (the baseline)
-    english_weight: float = 1.0  # student(en) pooled vs teacher(en) pooled (keeps English working)
-    sequence_weight: float = 1.0  # soft-attention alignment of the token states the UNet reads
-    sequence_temperature: float = 0.05
-    unet_weight: float = 1.0  # frozen UNet: noise prediction under student(ko) vs teacher(en)
-    unet_latent_size: int | None = None  # None: the UNet's sample size (smaller is cheaper; the UNet is convolutional)
+    pooled_weight: NonNegativeFloat = 1.0  # student(ko) pooled vs teacher(en) pooled (the baseline)
+    english_weight: NonNegativeFloat = 1.0  # student(en) pooled vs teacher(en) pooled (keeps English working)
+    sequence_weight: NonNegativeFloat = 1.0  # soft-attention alignment of the token states the UNet reads
+    sequence_temperature: PositiveFloat = 0.05
+    unet_weight: NonNegativeFloat = 1.0  # frozen UNet: noise prediction under student(ko) vs teacher(en)
+    # None: the UNet's sample size (smaller is cheaper; the UNet is convolutional)
+    unet_latent_size: AtLeastOne | None = None
     # Optimisation.
-    max_steps: int = 2000
-    batch_size: int = 32
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    lr_scheduler: str = "cosine"
-    warmup_steps: int = 100  # at most warmup_fraction of the run: see effective_warmup_steps
-    warmup_fraction: float = 0.1
-    max_grad_norm: float = 1.0
+    max_steps: AtLeastOne = 2000
+    batch_size: AtLeastOne = 32
+    gradient_accumulation_steps: AtLeastOne = 1
+    learning_rate: PositiveFloat = 5e-5
+    weight_decay: NonNegativeFloat = 0.01
+    lr_scheduler: Schedule = "cosine"
+    warmup_steps: NonNegativeInt = 100  # at most warmup_fraction of the run: see effective_warmup_steps
+    warmup_fraction: Fraction = 0.1
+    max_grad_norm: PositiveFloat = 1.0
     seed: int = 0
-    mixed_precision: str = "auto"  # fp32 on CPU; bf16/fp16 on GPU
+    mixed_precision: Precision = "auto"  # fp32 on CPU; bf16/fp16 on GPU
     gradient_checkpointing: bool = True  # through the frozen UNet (unet_weight > 0): less memory, same gradients
     # The teacher's outputs for the train pairs: "auto" keeps them in memory up to cache_limit_mb, else on disk.
     cache_teacher: bool = True  # false: run the teacher at every step instead
-    cache_limit_mb: float = 2048.0
-    teacher_cache: str = "auto"  # "auto", "memory" or "disk"
+    cache_limit_mb: NonNegativeFloat = 2048.0
+    teacher_cache: TeacherCacheMode = "auto"  # "auto", "memory" or "disk"
     teacher_cache_dir: str | None = None  # None: OUT/teacher-cache
-    teacher_cache_shard_rows: int = 1024  # pairs per shard (SD 1.x: 234 KiB a pair, 234 MiB a shard)
+    teacher_cache_shard_rows: AtLeastOne = 1024  # pairs per shard (SD 1.x: 234 KiB a pair, 234 MiB a shard)
     # Checkpoints, evaluation, logging. Validation runs at every checkpoint, so the best one is always on disk.
-    checkpoint_every: int = 200
-    checkpoints_total_limit: int | None = 3
+    checkpoint_every: AtLeastOne = 200
+    checkpoints_total_limit: AtLeastOne | None = 3
     # What the UNet draws is the point, so the best checkpoint is by held-out denoising agreement relative to
     # the empty prompt; a teacher without a UNet falls back to mean_cosine.
-    best_metric: str = "denoise_relative"
-    eval_latents: int = 2
-    eval_timesteps: list[int] = field(default_factory=lambda: list(DEFAULT_TIMESTEPS))
-    log_every: int = 10
-    report_to: list[str] = field(default_factory=list)  # experiment trackers: tensorboard, wandb (ktrain.trackers)
+    best_metric: BestMetric = "denoise_relative"
+    eval_latents: AtLeastOne = 2
+    eval_timesteps: list[NonNegativeInt] = field(default_factory=lambda: list(DEFAULT_TIMESTEPS))
+    log_every: AtLeastOne = 10
+    # Experiment trackers beside metrics.jsonl (ktrain.trackers).
+    report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._check_positive()
-        if self.mixed_precision not in PRECISIONS:
-            raise ConfigError(f"mixed_precision must be one of {', '.join(PRECISIONS)}, got {self.mixed_precision!r}")
-        if self.lr_scheduler not in SCHEDULES:
-            raise ConfigError(f"lr_scheduler must be one of {', '.join(SCHEDULES)}, got {self.lr_scheduler!r}")
-        if self.best_metric not in GREATER_IS_BETTER:
-            raise ConfigError(f"best_metric must be one of {', '.join(GREATER_IS_BETTER)}, got {self.best_metric!r}")
+        # One-field ranges and choices are in the field types, checked by kdata.config before this runs; what is
+        # left needs several fields at once.
         if min(self.weights.values()) < 0 or max(self.weights.values()) <= 0:
             raise ConfigError("objective weights must be >= 0 and at least one > 0 "
                               f"(pooled_weight, english_weight, sequence_weight, unet_weight); got {self.weights}")
-        if not 0 <= self.validation_fraction < 1:
-            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
-        if self.hidden_layer >= 0:
-            raise ConfigError(f"hidden_layer counts from the end (-1 last, -2 penultimate), got {self.hidden_layer}")
-        if self.teacher_cache not in TEACHER_CACHE_MODES:
-            raise ConfigError(f"teacher_cache must be one of {', '.join(TEACHER_CACHE_MODES)}, "
-                              f"got {self.teacher_cache!r}")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ConfigError(f"warmup_fraction must be in [0, 1) so that the run reaches its peak rate, "
-                              f"got {self.warmup_fraction}")
-
-    def _check_positive(self) -> None:
-        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every", "log_every",
-                     "eval_latents", "teacher_cache_shard_rows"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0 or self.sequence_temperature <= 0:
-            raise ConfigError("learning_rate and sequence_temperature must be positive")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
 
     @property
     def effective_warmup_steps(self) -> int:

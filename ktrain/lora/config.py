@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-from kdata.config import layered_config
+from annotated_types import Ge, Interval
+
+from kdata.config import AtLeastOne, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, layered_config
 from kdata.errors import ConfigError
+from ktrain.runtime import Precision
 
 # The attention projections of SD's transformer blocks (self- and cross-attention), as in the diffusers
 # LoRA training examples and kohya-ss' default network.
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+LrScheduler = Literal["constant", "constant_with_warmup", "cosine", "linear"]  # transformers' get_scheduler names
+LR_SCHEDULERS = get_args(LrScheduler)
 DEFAULT_VALIDATION_PROMPTS = ["한복을 입은 여인이 한옥 마당에 서 있다", "수묵화로 그린 대나무 숲"]
 
 # Settings that may change between a run and its resume: they do not change what is trained (the
@@ -36,40 +41,42 @@ class LoraTrainConfig:
     caption_col: str = "caption_ko"
 
     # Data: aspect-ratio buckets of about resolution² pixels, sides a multiple of bucket_step.
-    resolution: int = 512
+    resolution: AtLeastOne = 512
     bucket: bool = True
-    bucket_step: int = 64
-    bucket_max_ratio: float = 2.0  # longest side over shortest side of the widest bucket
-    caption_dropout: float = 0.0  # share of captions replaced by "" (keeps classifier-free guidance working)
-    random_flip: float = 0.0  # chance an image is mirrored left-right when drawn (diffusers' --random_flip: 0.5)
+    bucket_step: AtLeastOne = 64
+    bucket_max_ratio: Annotated[float, Ge(1.0)] = 2.0  # longest side over shortest side of the widest bucket
+    caption_dropout: Fraction = 0.0  # share of captions replaced by "" (keeps classifier-free guidance working)
+    # Chance an image is mirrored left-right when drawn (diffusers' --random_flip is 0.5).
+    random_flip: Annotated[float, Interval(ge=0.0, le=1.0)] = 0.0
 
     # Optimisation
-    max_steps: int = 1000  # optimizer steps
-    batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 1e-4
-    weight_decay: float = 1e-2
-    lr_scheduler: str = "constant"
-    lr_warmup_steps: int = 0
-    max_grad_norm: float = 1.0
+    max_steps: AtLeastOne = 1000  # optimizer steps
+    batch_size: AtLeastOne = 4
+    gradient_accumulation_steps: AtLeastOne = 1
+    learning_rate: PositiveFloat = 1e-4
+    weight_decay: NonNegativeFloat = 1e-2
+    lr_scheduler: LrScheduler = "constant"
+    lr_warmup_steps: NonNegativeInt = 0
+    max_grad_norm: PositiveFloat = 1.0
     seed: int = 0
-    mixed_precision: str = "auto"  # fp32 on CPU; bf16/fp16 on GPU with the LoRA weights kept in fp32
+    mixed_precision: Precision = "auto"  # fp32 on CPU; bf16/fp16 on GPU with the LoRA weights kept in fp32
     gradient_checkpointing: bool = False
 
     # LoRA
-    rank: int = 4
-    alpha: float | None = None  # None: alpha = rank (scale 1)
-    lora_dropout: float = 0.0
+    rank: AtLeastOne = 4
+    alpha: PositiveFloat | None = None  # None: alpha = rank (scale 1)
+    lora_dropout: Fraction = 0.0
     target_modules: list[str] = field(default_factory=lambda: list(UNET_TARGETS))
     train_text_encoder: bool = False
     text_encoder_target_modules: list[str] = field(default_factory=lambda: list(TEXT_ENCODER_TARGETS))
 
     # Loss
-    min_snr_gamma: float | None = 5.0  # Hang et al. 2023 recommend gamma = 5; None or 0 turns it off
-    noise_offset: float = 0.0  # Guttenberg 2023 ("Diffusion with Offset Noise"); 0.05-0.1 is common
-    prediction_type: str | None = None  # None: the base scheduler's own (epsilon for SD 1.5)
+    min_snr_gamma: NonNegativeFloat | None = 5.0  # Hang et al. 2023 recommend gamma = 5; None or 0 turns it off
+    noise_offset: NonNegativeFloat = 0.0  # Guttenberg 2023 ("Diffusion with Offset Noise"); 0.05-0.1 is common
+    # None: the base scheduler's own (epsilon for SD 1.5)
+    prediction_type: Literal["epsilon", "v_prediction"] | None = None
     use_ema: bool = False
-    ema_decay: float = 0.9999
+    ema_decay: Annotated[float, Interval(gt=0, lt=1)] = 0.9999
 
     # Caches (fingerprinted: model + image sha256 + preprocessing / caption)
     cache_latents: bool = True  # off: every step decodes and VAE-encodes its images (bytes held in memory)
@@ -77,16 +84,17 @@ class LoraTrainConfig:
     cache_dir: str | None = None  # default: <kcli home>/cache/lora
 
     # Checkpoints, validation, logging
-    checkpointing_steps: int = 500
-    checkpoints_total_limit: int | None = 3
-    validation_steps: int = 500  # 0: only at the end
+    checkpointing_steps: AtLeastOne = 500
+    checkpoints_total_limit: AtLeastOne | None = 3
+    validation_steps: NonNegativeInt = 500  # 0: only at the end
     validation_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_VALIDATION_PROMPTS))
     validation_seed: int = 0
-    validation_inference_steps: int = 25
+    validation_inference_steps: AtLeastOne = 25
     validation_guidance: float = 7.5
-    validation_images: int = 4  # training images scored with fixed noise and timesteps (validation loss)
-    progress_every: int = 1
-    report_to: list[str] = field(default_factory=list)  # experiment trackers: tensorboard, wandb (ktrain.trackers)
+    validation_images: NonNegativeInt = 4  # training images scored with fixed noise and timesteps (validation loss)
+    progress_every: AtLeastOne = 1
+    # Experiment trackers beside metrics.jsonl (ktrain.trackers).
+    report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
     output_name: str = "lora"  # the kohya-style file is <output_name>.safetensors
 
     def __post_init__(self) -> None:
@@ -108,33 +116,14 @@ class LoraTrainConfig:
             raise ConfigError("target_modules is empty; the usual UNet targets are " + ", ".join(UNET_TARGETS))
 
     def _check_ranges(self) -> None:
-        positive = ("resolution", "bucket_step", "max_steps", "batch_size", "gradient_accumulation_steps", "rank",
-                    "checkpointing_steps", "validation_inference_steps", "progress_every")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("caption_dropout", "lora_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not 0.0 <= self.random_flip <= 1.0:
-            raise ConfigError(f"random_flip must be in [0, 1], got {self.random_flip}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        # Single-value ranges are in the field types (checked by kdata.config before this runs); these are the
+        # checks that need two fields, or that hold also for a config built in code.
         if self.resolution % self.bucket_step:
             raise ConfigError(f"resolution {self.resolution} must be a multiple of bucket_step {self.bucket_step}")
-        if self.bucket_max_ratio < 1.0:
-            raise ConfigError(f"bucket_max_ratio must be at least 1 (1 = square only), got {self.bucket_max_ratio}")
-        if self.min_snr_gamma is not None and self.min_snr_gamma < 0:
-            raise ConfigError(f"min_snr_gamma must be positive (5 is the paper's value) or 0 to turn it off, "
-                              f"got {self.min_snr_gamma}")
         if self.prediction_type not in (None, "epsilon", "v_prediction"):
             raise ConfigError(f"prediction_type must be epsilon or v_prediction, got {self.prediction_type!r}")
-        if not 0.0 < self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
-        if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
-            raise ConfigError("checkpoints_total_limit must be at least 1 (or unset to keep every checkpoint)")
-        if self.validation_steps < 0 or self.validation_images < 0:
-            raise ConfigError("validation_steps and validation_images must be 0 or more")
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise ConfigError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {self.lr_scheduler!r}")
 
     @property
     def lora_scale(self) -> float:

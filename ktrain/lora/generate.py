@@ -20,6 +20,7 @@ from typing import Any
 
 from kdata import __version__
 from kdata.atomic import atomic_path, write_json_atomic
+from kdata.config import AtLeastOne
 from kdata.errors import ConfigError
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.lora.loading import LoraSpec, load_loras, load_pipeline
@@ -37,12 +38,12 @@ class GenerateConfig:
     loras: list[LoraSpec] = field(default_factory=list)
     negative_prompt: str | None = None
     seed: int = 0
-    images_per_prompt: int = 1
-    steps: int = 30
+    images_per_prompt: AtLeastOne = 1
+    steps: AtLeastOne = 30
     guidance: float = 7.5
-    height: int | None = None  # None: the base's native size
-    width: int | None = None
-    batch_size: int = 4
+    height: AtLeastOne | None = None  # None: the base's native size
+    width: AtLeastOne | None = None
+    batch_size: AtLeastOne = 4
 
     def __post_init__(self) -> None:
         if not self.prompts or not all(p.strip() for p in self.prompts):

@@ -26,6 +26,7 @@ from typing import Any
 
 from kdata import __version__
 from kdata.atomic import atomic_path, write_json_atomic
+from kdata.config import AtLeastOne, NonNegativeInt
 from kdata.errors import ConfigError
 from kdata.outputs import check_out_vs_inputs, check_overwritable, claim_output, local_paths
 from kdata.progress import ProgressCallback, ProgressEvent, notify
@@ -57,14 +58,14 @@ class T2IEvalConfig:
     translator: str | None = None
     english_clip: str | None = None  # "none": no clip_en
     korean_clip: str | None = None  # "none": no clip_ko
-    limit: int | None = None
+    limit: AtLeastOne | None = None
     seed: int = 0
-    steps: int = 30
+    steps: AtLeastOne = 30
     guidance: float = 7.5
     negative_prompt: str = ""
-    height: int | None = None
-    width: int | None = None
-    warmup: int = 1
+    height: AtLeastOne | None = None
+    width: AtLeastOne | None = None
+    warmup: NonNegativeInt = 1
     variant: str | None = None  # the base's weight variant (fp16)
     base_config: str | None = None  # a single-file base's component configs
     stages: StagesConfig = field(default_factory=StagesConfig)  # refiner / upscaler after the base

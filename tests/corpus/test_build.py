@@ -118,7 +118,7 @@ def test_cp949_csv_from_korean_excel_is_read(tmp_path: Path) -> None:
 
 
 def test_bad_val_fraction_and_no_inputs(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--val-fraction must be in"):
+    with pytest.raises(ConfigError, match=r"corpus build: val_fraction = 1.5: expected float >= 0 and < 1$"):
         run_corpus_build([SAMPLE_CORPUS], tmp_path / "out", val_fraction=1.5)
     with pytest.raises(ConfigError, match="at least one input"):
         run_corpus_build([], tmp_path / "out")

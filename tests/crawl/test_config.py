@@ -42,8 +42,8 @@ def test_layers_defaults_then_file_then_options(tmp_path: Path) -> None:
     [
         ("max_dept = 2\n", "unknown key 'max_dept'; valid keys:"),
         ("include = ['(unclosed']\n", "include pattern '(unclosed' is not a valid regex"),
-        ("max_pages = -1\n", "max_pages must be >= 0"),
-        ("[image]\nresize = 'no'\n", "unknown key 'resize'"),
+        ("max_pages = -1\n", "max_pages = -1: expected int >= 0"),
+        ("[image]\nresize = 'no'\n", "unknown key 'image.resize'"),
     ],
 )
 def test_bad_config_files_are_one_line_errors(tmp_path: Path, toml: str, message: str) -> None:

@@ -219,7 +219,7 @@ def test_a_column_may_be_declared_optional(tmp_path: Path) -> None:
         ('[columns]\nm = "a.M"\n[values.m]\n"1-3" = "x"\n"3-5" = "y"\n', "[values.m] '1-3' and '3-5' overlap"),
         ('[columns]\nm = "a.M"\n[values.m]\n"1-3" = "x"\n2 = "y"\n', "[values.m] '1-3' and '2' overlap"),
         ('[columns]\nm = "a.M"\n[values.m]\n"5-1" = "x"\n', "range '5-1' runs backwards"),
-        ('[columns]\nm = "a.M"\n[values.m]\n1 = 2\n', "[values.m] '1' must map to a label"),
+        ('[columns]\nm = "a.M"\n[values.m]\n1 = 2\n', "values.m.1 = 2: expected str"),
         ('[columns]\nm = "a.M"\n[values.n]\n1 = "x"\n', "[values] names 'n', which is not in [columns]"),
         ('[columns]\nm = "a.M"\n[values.m]\n1 = "x"\n2 = "y"\n[english.m]\nx = "ex"\n',
          "[english.m] has no gloss for 'y'"),

@@ -55,9 +55,10 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> N
     listing = tmp_path / "l.csv"
     listing.write_text("url\nhttp://example.org/a.jpg\n")
     cases = [
-        (lambda: url_config(listing, {"resize_mode": "stretch"}), "resize_mode must be one of no, keep_ratio"),
+        (lambda: url_config(listing, {"resize_mode": "stretch"}),
+         "ingest urls: image.resize_mode = 'stretch': expected one of no, keep_ratio,"),
         (lambda: url_config(listing, {"url_col": "URL"}), "l.csv has no column 'URL' (--url-col); it has: url"),
-        (lambda: url_config(listing, {"retries": "many"}), "ingest urls.fetch.retries: expected int"),
+        (lambda: url_config(listing, {"retries": "many"}), "ingest urls: fetch.retries = 'many': expected int >= 0"),
         (lambda: folder_config(tmp_path, {"mapping": "nope"}), "unknown sidecar mapping 'nope'; valid names: ink-"),
         (lambda: crop_config({"size": 600}), "size (600) must be between 1 and short_side (512)"),
     ]

@@ -25,9 +25,9 @@ def test_precedence_file_then_options_then_set(tmp_path: Path) -> None:
     ("sets", "message"),
     [(["max_stepz=3"], "unknown key 'max_stepz'; valid keys: "),
      (["pooled_weight=0", "english_weight=0", "sequence_weight=0", "unet_weight=0"], "at least one > 0"),
-     (["best_metric=loss"], "best_metric must be one of r_at_1, r_at_5, mean_cosine, denoise_mse"),
-     (["batch_size=big"], "expected int, got 'big'"),
-     (["hidden_layer=3"], "hidden_layer counts from the end")],
+     (["best_metric=loss"], "best_metric = 'loss': expected one of r_at_1, r_at_5, mean_cosine, denoise_mse"),
+     (["batch_size=big"], "batch_size = 'big': expected int >= 1"),
+     (["hidden_layer=3"], "hidden_layer = 3: expected int < 0")],
 )
 def test_bad_settings_are_config_errors(sets: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -32,9 +32,10 @@ def test_unknown_keys_list_the_valid_ones(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [({"rank": 0}, "rank must be at least 1"), ({"caption_dropout": 1.0}, r"caption_dropout must be in \[0, 1\)"),
+    [({"rank": 0}, "rank = 0: expected int >= 1"),
+     ({"caption_dropout": 1.0}, "caption_dropout = 1.0: expected float >= 0 and < 1"),
      ({"resolution": 100}, "resolution 100 must be a multiple of bucket_step 64"),
-     ({"prediction_type": "x0"}, "prediction_type must be epsilon or v_prediction"),
+     ({"prediction_type": "x0"}, "prediction_type = 'x0': expected one of epsilon, v_prediction"),
      ({"base": ""}, r"base is required \(give --base"),
      ({"output_name": "pytorch_lora_weights"}, "output_name must be a plain file name")],
 )
