@@ -115,7 +115,8 @@ def start_nginx(nginx: str, root: Path, work: Path) -> tuple[subprocess.Popen, s
             return process, base
         except OSError:
             if process.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"nginx did not start: {process.stderr.read().decode() if process.stderr else ''}")
+                message = process.stderr.read().decode() if process.stderr else ""
+                raise SystemExit(f"nginx did not start: {message}") from None
             time.sleep(0.1)
 
 
