@@ -206,7 +206,7 @@ def main() -> None:
                     {"kcli": kcli_command(base, manifest, work / "out-kcli", 256, 1, args.sd15_steps),
                      "diffusers": script_command(args.script, base, images, work / "out-diffusers", 256, 1,
                                                  args.sd15_steps)},
-                    env, args.sd15_trials, min(args.warmup, args.sd15_steps - 1), work)
+                    env, args.sd15_trials, max(0, min(args.warmup, args.sd15_steps - 2)), work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
