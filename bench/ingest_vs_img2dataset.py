@@ -1,12 +1,18 @@
-"""``kcli ingest urls`` against img2dataset on the same 2,000 URLs served from 127.0.0.1, side by side.
+"""``kcli ingest urls`` against img2dataset on the same URLs served by nginx on 127.0.0.1, side by side.
 
-Run: ``.venv/bin/python bench/ingest_vs_img2dataset.py [--images 2000] [--workers 2] [--threads 16]``.
+    python bench/ingest_vs_img2dataset.py --img2dataset-python /path/to/venv/bin/python \
+        [--images 2000] [--trials 3] [--workers 2] [--threads 16]
 
-One command does everything: creates img2dataset's own virtual environment under bench/out/ (it needs
-``pandas<3``, unlike kcli), generates 512 px photo-like JPEGs (cached in bench/out/), serves them from a
-separate process on 127.0.0.1 (HTTP/1.1), then runs both tools with the same settings (256 px,
-keep_ratio, JPEG quality 95, Parquet output, the same processes x threads) and prints wall-clock
-images/s for each (process start to exit, start-up included) and the ratio.
+img2dataset lives in its own virtual environment (it needs ``pandas<3``; kcli's has pandas 3), given
+by its interpreter: ``python -m venv V && V/bin/pip install img2dataset 'pandas<3'``. nginx comes from
+``apt-get install -y nginx-light``; the bench writes its own config (foreground, ``127.0.0.1`` only) and
+starts and stops it, so the server costs both tools alike and never bottlenecks on Python.
+
+The images are 512 px photo-like JPEGs generated once (cached in bench/out/). Both tools store 256 px
+``keep_ratio`` JPEG q95 in Parquet, in two configurations: matched (``--workers`` processes x
+``--threads`` threads each) and each tool's own defaults. Trials alternate the tools so that load from
+other jobs hits both alike; each prints wall-clock images/s (process start to exit, start-up included)
+and the load average, then the ratios of the medians.
 """
 
 from __future__ import annotations
@@ -15,12 +21,12 @@ import argparse
 import io
 import json
 import os
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +36,29 @@ from PIL import Image, ImageDraw, ImageFilter
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
-VENV = OUT / "img2dataset-venv"
-IMG2DATASET = ("img2dataset==1.47.0", "pandas<3")
-
-
-def ensure_img2dataset_venv() -> Path:
-    """img2dataset in its own venv (kcli's has pandas 3, which img2dataset 1.47 does not support)."""
-    stamp = VENV / ".installed"
-    if stamp.exists() and stamp.read_text() == " ".join(IMG2DATASET):
-        return VENV / "bin" / "img2dataset"
-    print(f"creating {VENV} with {' '.join(IMG2DATASET)} (once)", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-    subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", *IMG2DATASET], check=True)
-    stamp.write_text(" ".join(IMG2DATASET))
-    return VENV / "bin" / "img2dataset"
+NGINX_CONF = """daemon off;
+user root;
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    client_body_temp_path {work}/tmp;
+    proxy_temp_path {work}/tmp;
+    fastcgi_temp_path {work}/tmp;
+    uwsgi_temp_path {work}/tmp;
+    scgi_temp_path {work}/tmp;
+    types {{ image/jpeg jpg; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+"""
 
 
 def photo_like(seed: int, size: int = 512) -> bytes:
@@ -51,8 +66,7 @@ def photo_like(seed: int, size: int = 512) -> bytes:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size] / size
     waves = [rng.uniform(40, 200) + 60 * np.sin(2 * np.pi * (x * rng.uniform(0.5, 2) + y * c)) for c in (0, .3, .6)]
-    base = np.stack(waves, -1)
-    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+    image = Image.fromarray(np.clip(np.stack(waves, -1), 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(image)
     for _ in range(12):
         x0, y0 = rng.integers(0, size, 2)
@@ -75,121 +89,132 @@ def ensure_images(count: int) -> Path:
     return folder
 
 
-def serve(folder: Path, port_file: Path) -> None:
-    """Serve ``folder`` from memory on 127.0.0.1 until killed (runs in its own process)."""
-    files = {f"/{p.name}": p.read_bytes() for p in folder.glob("*.jpg")}
+def free_port() -> int:
+    import socket
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # TCP_NODELAY, as production web servers set it: without it, Nagle's algorithm and the client's
-        # delayed ACK stall every response's last segment by ~40 ms, and both tools measure that stall.
-        disable_nagle_algorithm = True
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 1024
-    port_file.write_text(str(server.server_address[1]))
-    server.serve_forever()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    port_file = OUT / "ingest-server.port"
-    port_file.unlink(missing_ok=True)
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(folder), str(port_file)])
-    deadline = time.time() + 60
-    while not port_file.exists() or not port_file.read_text():
-        if time.time() > deadline or process.poll() is not None:
-            raise SystemExit("the image server did not start")
-        time.sleep(0.05)
-    return process, f"http://127.0.0.1:{port_file.read_text()}"
+def start_nginx(nginx: str, root: Path, work: Path) -> tuple[subprocess.Popen, str]:
+    """nginx in the foreground with this bench's own config, serving ``root`` on a free loopback port."""
+    port = free_port()
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    conf = work / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(work=work, port=port, root=root))
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(work)], stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 20
+    while True:
+        try:
+            import urllib.request
+
+            with urllib.request.urlopen(f"{base}/00000.jpg", timeout=1) as response:
+                response.read()
+            return process, base
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                message = process.stderr.read().decode() if process.stderr else ""
+                raise SystemExit(f"nginx did not start: {message}") from None
+            time.sleep(0.1)
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall-clock seconds and CPU seconds (user + system, the tool's whole process tree) of a command."""
-    cpu_before = _children_cpu()
+def timed(command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"{command[0]} failed:\n{done.stderr[-3000:]}")
-    return seconds, _children_cpu() - cpu_before
+        raise SystemExit(f"{' '.join(command[:3])} failed:\n{done.stderr[-3000:]}")
+    return seconds
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for descendants: the server is still running
-    return usage.ru_utime + usage.ru_stime
-
-
-def run_img2dataset(binary: Path, listing: Path, out: Path, workers: int, threads: int) -> tuple[float, float, int]:
+def run_img2dataset(python: str, listing: Path, out: Path, parallel: tuple[int, int] | None) -> tuple[float, int]:
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "WANDB_MODE": "disabled", "WANDB_DISABLED": "true"}
-    command = [str(binary), "--url_list", str(listing), "--input_format", "parquet", "--url_col", "url",
-               "--caption_col", "caption", "--output_format", "parquet", "--output_folder", str(out),
-               "--processes_count", str(workers), "--thread_count", str(threads), "--image_size", "256",
-               "--resize_mode", "keep_ratio", "--encode_format", "jpg", "--encode_quality", "95",
-               "--number_sample_per_shard", "1000", "--enable_wandb", "False", "--distributor", "multiprocessing"]
-    seconds, cpu = timed(command, env)
+    binary = str(Path(python).parent / "img2dataset")  # the venv's console script (the package has no __main__)
+    command = [binary, "--url_list", str(listing), "--input_format", "parquet",
+               "--url_col", "url", "--caption_col", "caption", "--output_format", "parquet", "--output_folder",
+               str(out), "--image_size", "256", "--resize_mode", "keep_ratio", "--encode_format", "jpg",
+               "--encode_quality", "95", "--number_sample_per_shard", "1000", "--enable_wandb", "False",
+               "--distributor", "multiprocessing"]
+    if parallel is not None:
+        command += ["--processes_count", str(parallel[0]), "--thread_count", str(parallel[1])]
+    seconds = timed(command, env)
     ok = sum(pq.read_table(p, columns=["status"]).column("status").to_pylist().count("success")
              for p in out.glob("*.parquet"))
-    return seconds, cpu, ok
+    return seconds, ok
 
 
-def run_kcli(listing: Path, out: Path, workers: int, threads: int) -> tuple[float, float, int]:
+def run_kcli(listing: Path, out: Path, parallel: tuple[int, int] | None) -> tuple[float, int]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "kcli", "ingest", "urls", str(listing), "--out", str(out), "--caption-col",
-               "caption", "--workers", str(workers), "--threads", str(threads), "--resize-mode", "keep_ratio",
-               "--image-size", "256", "--encode-format", "jpeg", "--encode-quality", "95", "--shard-size", "1000",
-               "--allow-private", "--json"]
-    seconds, cpu = timed(command, env)
-    stats = json.loads((out / "stats.json").read_text())
-    return seconds, cpu, int(stats.get("kept", 0))
+               "caption", "--resize-mode", "keep_ratio", "--image-size", "256", "--encode-format", "jpeg",
+               "--encode-quality", "95", "--shard-size", "1000", "--allow-private", "--json"]
+    if parallel is not None:
+        command += ["--workers", str(parallel[0]), "--threads", str(parallel[1])]
+    seconds = timed(command, env)
+    return seconds, int(json.loads((out / "stats.json").read_text()).get("kept", 0))
+
+
+def trial(name: str, args: argparse.Namespace, listing: Path, work: Path, parallel: tuple[int, int] | None) -> float:
+    target = work / f"out-{name}"
+    shutil.rmtree(target, ignore_errors=True)
+    if name == "kcli":
+        seconds, ok = run_kcli(listing, target, parallel)
+    else:
+        seconds, ok = run_img2dataset(args.img2dataset_python, listing, target, parallel)
+    if ok != args.images:
+        raise SystemExit(f"{name} stored {ok} of {args.images} images")
+    rate = ok / seconds
+    load = os.getloadavg()
+    print(f"    {name:12s} {ok} images in {seconds:6.2f} s = {rate:7.1f} img/s   "
+          f"(load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})", flush=True)
+    return rate
+
+
+def compare(label: str, args: argparse.Namespace, listing: Path, work: Path,
+            parallel: tuple[int, int] | None) -> float:
+    print(f"  {label}:", flush=True)
+    rates: dict[str, list[float]] = {"kcli": [], "img2dataset": []}
+    for index in range(args.trials):
+        order = ("kcli", "img2dataset") if index % 2 == 0 else ("img2dataset", "kcli")  # alternate who goes first
+        for name in order:
+            rates[name].append(trial(name, args, listing, work, parallel))
+    kcli, peer = statistics.median(rates["kcli"]), statistics.median(rates["img2dataset"])
+    print(f"    median: kcli {kcli:.1f} img/s, img2dataset {peer:.1f} img/s -> kcli / img2dataset = {kcli / peer:.2f}x")
+    return kcli / peer
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--img2dataset-python", required=True, help="python of a venv with img2dataset installed")
     parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="processes, both tools, in the matched runs")
+    parser.add_argument("--threads", type=int, default=16, help="threads per process, both tools, matched runs")
+    parser.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     args = parser.parse_args()
-    binary = ensure_img2dataset_venv()
     folder = ensure_images(args.images)
-    server, base = start_server(folder)
+    work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    server, base = start_nginx(args.nginx, folder, work)
     try:
-        listing = OUT / "ingest-urls.parquet"
+        listing = work / "urls.parquet"
         names = [f"{i:05d}.jpg" for i in range(args.images)]
         pq.write_table(pa.table({"url": [f"{base}/{n}" for n in names], "caption": [f"image {n}" for n in names]}),
                        listing)
-        results = {}
-        for name, runner in (("img2dataset", lambda o: run_img2dataset(binary, listing, o, args.workers, args.threads)),
-                             ("kcli", lambda o: run_kcli(listing, o, args.workers, args.threads))):
-            target = OUT / f"ingest-{name}"
-            shutil.rmtree(target, ignore_errors=True)
-            results[name] = runner(target)
+        print(f"{args.images} x 512 px JPEG URLs from nginx on 127.0.0.1 -> 256 px keep_ratio, JPEG q95, Parquet; "
+              f"{os.cpu_count()} cores, {args.trials} alternating trials each", flush=True)
+        matched = compare(f"matched: {args.workers} processes x {args.threads} threads", args, listing, work,
+                          (args.workers, args.threads))
+        defaults = compare("each tool's defaults", args, listing, work, None)
     finally:
-        server.kill()
+        server.terminate()
         server.wait()
-    print(f"{args.images} URLs from 127.0.0.1, 256 px keep_ratio, JPEG q95, Parquet, "
-          f"{args.workers} processes x {args.threads} threads")
-    for name, (seconds, cpu, ok) in results.items():
-        print(f"  {name:12s} {ok:5d} images in {seconds:6.2f} s wall-clock = {ok / seconds:7.1f} images/s "
-              f"({cpu:5.1f} CPU-s, {1000 * cpu / max(ok, 1):.1f} CPU-ms per image)")
-    (k_wall, k_cpu, k_ok), (i_wall, i_cpu, i_ok) = results["kcli"], results["img2dataset"]
-    print(f"  kcli / img2dataset: {(k_ok / k_wall) / (i_ok / i_wall):.2f}x images/s wall-clock, "
-          f"{(i_cpu / i_ok) / (k_cpu / k_ok):.2f}x less CPU per image")
+        shutil.rmtree(work, ignore_errors=True)
+    load = os.getloadavg()
+    print(f"kcli / img2dataset: {matched:.2f}x matched, {defaults:.2f}x at defaults "
+          f"(load at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; quote ratios taken at load < 2)")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
-        serve(Path(sys.argv[2]), Path(sys.argv[3]))
-    else:
-        main()
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -76,6 +77,7 @@ def crawl(
 @settings_options
 @image_options
 def ingest_urls(
+    ctx: typer.Context,
     input_path: Annotated[Path, typer.Argument(help="URL list: .txt/.csv/.tsv/.jsonl/.parquet, optionally .gz.")],
     out: Out,
     url_col: Annotated[str | None, typer.Option(help="Column holding the URL (default: url).")] = None,
@@ -96,8 +98,11 @@ def ingest_urls(
     image: ImageFlags,
     flags: StageFlags,
 ) -> None:
-    """Download a URL list into an image manifest; re-running resumes and retries retryable failures."""
+    """Download a URL list into an image manifest; re-running resumes and retries retryable failures.
+
+    Without --workers, one worker process per CPU core, each with --threads downloads in flight."""
     from kdata.ingest.settings import url_config
+    from kdata.ingest.urls import default_workers
     from kdata.ingest.urls import ingest_urls as run_ingest
 
     named = {**image.named(), "url_col": url_col, "caption_col": caption_col, "input_format": input_format,
@@ -105,7 +110,15 @@ def ingest_urls(
              "retry_failed": retry_failed, "read_timeout": read_timeout, "max_bytes": max_bytes, "per_host": per_host,
              "user_agent": user_agent, "allow_private": allow_private}
     config = url_config(input_path, named, settings.config, settings.sets)
+    if not _given(ctx, "workers"):  # decoding and re-encoding are CPU-bound: one process per core unless told
+        flags = dataclasses.replace(flags, workers=default_workers())
     flags.run(run_ingest, config, out)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user set option ``name`` (as opposed to its default being filled in)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
 
 
 @ingest_app.command("folder")

@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # One-shot, idempotent set-up for a fresh machine: system packages (Chromium and a Korean font for the
-# browser-driven crawl and page tests), a virtual environment in .venv, torch + torchvision as a pair
-# that imports together, then kcli itself with every extra and the development tools.
+# browser-driven crawl and page tests, nginx for bench/ingest_vs_img2dataset.py), a virtual environment in
+# .venv, torch + torchvision as a pair that imports together, then kcli itself with every extra and the
+# development tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 install_system_packages() {
-  if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi nanum; then
+  if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi nanum && command -v nginx >/dev/null 2>&1; then
     return
   fi
   if [ "$(id -u)" != "0" ]; then
-    log "not root: skipping apt-get (install 'chromium fonts-nanum' yourself for browser features)"
+    log "not root: skipping apt-get (install 'chromium fonts-nanum nginx-light' yourself for browser features and the ingest bench)"
     return
   fi
-  log "installing chromium and fonts-nanum with apt-get"
+  log "installing chromium, fonts-nanum and nginx-light with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium fonts-nanum fontconfig >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium fonts-nanum fontconfig nginx-light >/dev/null
 }
 
 create_venv() {

@@ -7,8 +7,8 @@ there), connections to exactly the addresses the network guard checked (:mod:`kd
 and thread-safe keep-alive pools shared by every thread of a worker.
 
 Policy, each bounded: redirects, followed here and not by urllib3, so that every hop is parsed, resolved
-and checked by the network guard before its request; retries with exponential backoff on 429/5xx and
-connection errors (``Retry-After`` honoured up to a cap), connect and read timeouts plus a whole-body
+and checked by the network guard before its request; retries with jittered exponential backoff on
+429/5xx and connection errors (``Retry-After`` honoured up to a cap), connect and read timeouts plus a whole-body
 deadline (a server that drips one byte a second never trips a read timeout), a maximum size (checked on
 ``Content-Length`` and while reading), and a per-host concurrency limit.
 """
@@ -16,6 +16,7 @@ deadline (a server that drips one byte a second never trips a read timeout), a m
 from __future__ import annotations
 
 import email.utils
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -57,7 +58,8 @@ class FetchConfig:
     max_bytes: AtLeastOne = 20 * 1024 * 1024
     max_redirects: NonNegativeInt = 5
     retries: NonNegativeInt = 2  # extra attempts after a 429/5xx/connection error
-    backoff: NonNegativeFloat = 0.5  # seconds before the first retry, doubled after each
+    backoff: NonNegativeFloat = 0.5  # the first retry waits up to this many seconds, the bound doubling after each
+    max_backoff: NonNegativeFloat = 20.0  # the bound stops doubling here
     max_retry_after: NonNegativeFloat = 30.0  # a longer Retry-After is not waited for (the row fails, retryable)
     per_host: AtLeastOne = 8  # concurrent requests to one host, per worker process
     allow_private: bool = False
@@ -89,9 +91,13 @@ class FetchFailure(Exception):
 class Fetcher:
     """Fetches URLs with :class:`FetchConfig`'s policy; one instance is shared by a worker's threads."""
 
-    def __init__(self, config: FetchConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, config: FetchConfig, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None) -> None:
         self.config = config
         self._sleep = sleep
+        # One generator shared by the worker's threads: each draw differs, so threads that met the same
+        # 429 together come back apart. Seeded in tests; random.Random's draws are atomic under the GIL.
+        self._rng = rng or random.Random()
         timeout = urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout)
         self._pools = PinnedPools(num_pools=64, maxsize=max(config.per_host, 1), timeout=timeout,
                                   headers={"User-Agent": config.user_agent})
@@ -118,7 +124,8 @@ class Fetcher:
             except FetchFailure as failure:
                 result.reason, result.retryable = failure.reason, failure.retryable
                 result.http_status = failure.http_status
-                delay = failure.retry_after if failure.retry_after is not None else self.config.backoff * 2**attempt
+                delay = backoff_delay(attempt, self.config.backoff, self.config.max_backoff, failure.retry_after,
+                                      self._rng)
                 # A Retry-After beyond the cap is not waited for now: the row stays retryable for a later run.
                 # Nor is a name that does not resolve: dead domains are common in web-scale URL lists, and
                 # backing off on each would stall a thread for seconds; a later run tries it again.
@@ -201,6 +208,19 @@ class Fetcher:
         except (ProtocolError, HTTPError, OSError) as exc:
             raise _network_failure(exc) from None
         return b"".join(chunks)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random) -> float:
+    """Seconds to wait before retry ``attempt + 1``: "full jitter" exponential backoff.
+
+    Uniform in ``[0, min(cap, base * 2**attempt)]`` (AWS Architecture Blog, "Exponential Backoff And
+    Jitter", 2015): without the jitter, every thread that met the same overloaded server retries in the
+    same instant and meets it overloaded again. A server's ``Retry-After`` is a floor, not a suggestion:
+    the wait is that, plus up to ``base`` of jitter so the returning threads still spread out.
+    """
+    if retry_after is not None:
+        return retry_after + rng.uniform(0.0, base)
+    return rng.uniform(0.0, min(cap, base * 2**attempt))
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

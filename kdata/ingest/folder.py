@@ -47,7 +47,7 @@ from kdata.jsondepth import DEFAULT_MAX_JSON_DEPTH, json_too_deep
 from kdata.runner import BatchResult, RunOptions, RunResult, Stage, run_stage
 from kdata.schema import Status
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"})
 AUTO_METADATA = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
 Sidecar = tuple[dict[str, Any], str | None]  # a JSON file's object, or {} and why it cannot be used
 PRIVATE_COLUMNS = frozenset({"file", "annotation_file"})  # written by folder ingest itself

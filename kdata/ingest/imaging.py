@@ -26,8 +26,9 @@ from kdata.config import AtLeastOne
 from kdata.imageio import MAX_IMAGE_PIXELS
 from kdata.ingest.exif import exif_json
 from kdata.ingest.phash import phash
-from kdata.ingest.sniff import DECODABLE, sniff
+from kdata.ingest.sniff import decodable_formats, sniff
 
+DECODABLE = decodable_formats()
 RESIZE_MODES = ("no", "keep_ratio", "keep_ratio_largest", "center_crop", "border")
 ENCODE_FORMATS = ("keep", "jpeg", "png", "webp")
 ResizeMode = Literal[RESIZE_MODES]  # type: ignore[valid-type]

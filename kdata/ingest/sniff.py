@@ -20,8 +20,15 @@ RASTER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 ISO_BMFF_BRANDS = {b"avif": "avif", b"avis": "avif", b"heic": "heic", b"heix": "heic", b"mif1": "heic"}
 
-# Formats kcli decodes with Pillow out of the box; others (AVIF/HEIC need plugins) are recorded.
+# Formats kcli decodes with Pillow out of the box; others (HEIC needs a plugin) are recorded.
 DECODABLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "tiff"})
+
+
+def decodable_formats() -> frozenset[str]:
+    """:data:`DECODABLE`, plus AVIF when this Pillow was built with libavif (Pillow >= 11.3 wheels are)."""
+    from PIL import features  # deferred: sniffing alone needs no Pillow
+
+    return DECODABLE | {"avif"} if features.check("avif") else DECODABLE
 
 
 def sniff(data: bytes) -> str:

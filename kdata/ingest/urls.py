@@ -9,6 +9,7 @@ reason (``http_error:404``, ``timeout:read``, ``not_an_image:html`` ...).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +31,20 @@ from kdata.runner import RunOptions, RunResult, Stage, run_stage
 from kdata.schema import Status
 
 OUTPUT_FIELDS = pa.schema(list(IMAGE_FIELDS) + list(FETCH_FIELDS))
+
+
+def default_workers() -> int:
+    """Worker processes when none are asked for: the cores this process may run on.
+
+    Decoding, resizing and re-encoding keep a core busy, and the Python parts of every download and row
+    (HTTP parsing, the network guard, building the row) share one process's GIL, so one process cannot
+    fill two cores (img2dataset likewise defaults to one process per core). Downloads wait on the
+    network, so each process runs ``threads`` of them.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass

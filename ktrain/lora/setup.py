@@ -93,6 +93,27 @@ def build_sources(config: LoraTrainConfig, components: SDComponents, data: Train
     return latents, texts
 
 
+def sources_beside_lora(config: LoraTrainConfig, components: SDComponents, data: TrainingData, accelerator: Any,
+                        progress: ProgressCallback | None, timer: StepTimer) -> tuple[LatentSource, TextSource]:
+    """:func:`build_sources`, then :func:`add_lora`; in one process the two overlap.
+
+    Filling the caches is torch work on the VAE and text encoder (it releases the GIL); adding LoRA is
+    Python work on the UNet (peft walks and wraps its modules). Neither touches the other's modules or
+    draws from the RNG that seeds the LoRA weights, so a thread runs the first while the second goes on.
+    Several processes keep the plain order: the cache fill ends in a collective every process must meet.
+    """
+    if accelerator.num_processes > 1 or config.train_text_encoder:
+        sources = build_sources(config, components, data, accelerator, progress, timer)
+        add_lora(components, config)
+        return sources
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="lora-cache") as pool:
+        pending = pool.submit(build_sources, config, components, data, accelerator, progress, timer)
+        add_lora(components, config)
+        return pending.result()
+
+
 def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressCallback | None = None,
           timer: StepTimer = NO_TIMER, accelerator: Any = None) -> Trainer:
     """Load models, fill caches, add LoRA, build the optimizer and schedule, prepare with accelerate."""
@@ -110,8 +131,7 @@ def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressCallbac
     check_bucket_sizes(data, components.size_multiple)
     for module in (components.vae, components.unet, *components.text_encoders):
         module.to(accelerator.device)
-    latents, texts = build_sources(config, components, data, accelerator, progress, timer)
-    add_lora(components, config)
+    latents, texts = sources_beside_lora(config, components, data, accelerator, progress, timer)
     trained = [components.unet] + (components.text_encoders if config.train_text_encoder else [])
     if config.gradient_checkpointing:
         components.unet.enable_gradient_checkpointing()

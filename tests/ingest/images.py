@@ -80,3 +80,8 @@ def truncated_jpeg() -> bytes:
     """A JPEG cut off two thirds of the way into its compressed data (headers intact)."""
     data = encode(picture(160, 120, seed=11), "JPEG", quality=95)
     return data[: len(data) * 2 // 3]
+
+
+def avif() -> bytes:
+    """An AVIF written by Pillow's own libavif encoder (Pillow >= 11.3)."""
+    return encode(picture(80, 60, seed=8), "AVIF", quality=80)

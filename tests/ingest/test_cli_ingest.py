@@ -67,3 +67,21 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> N
             build()
         assert message in str(caught.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["l.csv"]
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], 3), (["--workers", "1"], 1), (["-w", "2"], 2)])
+def test_urls_default_to_one_worker_per_core_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          given: list[str], expected: int) -> None:
+    from typer.testing import CliRunner
+
+    from kcli.main import app
+
+    seen: list[int] = []
+    monkeypatch.setattr("kdata.ingest.urls.default_workers", lambda: 3)
+    monkeypatch.setattr("kdata.ingest.urls.ingest_urls", lambda config, out, options: seen.append(options.workers))
+    monkeypatch.setattr("kcli.output.emit", lambda *args, **kwargs: None)
+    listing = tmp_path / "urls.txt"
+    listing.write_text("http://127.0.0.1:9/a.jpg\n")
+    done = CliRunner().invoke(app, ["ingest", "urls", str(listing), "--out", str(tmp_path / "out"), "--json", *given])
+    assert done.exit_code == 0, done.output
+    assert seen == [expected]

@@ -56,3 +56,10 @@ def test_changed_settings_ignore_what_does_not_change_training() -> None:
     saved = load_lora_config(None, **REQUIRED).to_dict()
     current = load_lora_config(None, **{**REQUIRED, "out": "elsewhere"}, checkpoints_total_limit=9, rank=2).to_dict()
     assert changed_settings(saved, current) == ["alpha", "rank"]
+
+
+def test_sample_grids_are_off_unless_prompts_are_given_and_cheap_when_they_are() -> None:
+    config = load_lora_config(None, **REQUIRED)
+    assert config.validation_prompts == []  # no grid: a short run spent about 10% of its wall time on one
+    assert (config.validation_inference_steps, config.validation_guidance) == (8, 1.0)  # guidance 1: one pass
+    assert config.validation_images == 4  # the validation loss (fixed noise) stays on

@@ -134,3 +134,30 @@ def test_every_option_together_trains_and_resumes_exactly(food_manifest: Any, lo
         names = f.keys()
         te_up = [f.get_tensor(k) for k in names if k.startswith("lora_te_") and k.endswith("lora_up.weight")]
     assert te_up and any(t.abs().max() > 0 for t in te_up)  # starts at zero: the encoder's LoRA did learn
+
+
+def test_validation_loss_is_the_mean_over_each_timestep_of_its_own_call(trained: Any) -> None:
+    import torch
+
+    from ktrain.lora.batches import step_generator
+    from ktrain.lora.losses import training_target
+    from ktrain.lora.setup import load_data, setup
+    from ktrain.lora.validation import TIMESTEPS_PER_IMAGE, validation_indices, validation_loss
+
+    config, _ = trained
+    tr = setup(config, load_data(config))
+    unet, scheduler = tr.unwrapped()["unet"].eval(), tr.components.noise_scheduler
+    indices = validation_indices(tr.data.examples, 3)
+    batched = validation_loss(unet, tr.latents, tr.texts, tr.data.examples, indices, scheduler, "epsilon", 5)
+    generator = step_generator(5, -1, 0, 0)
+    with torch.no_grad():  # one UNet call per timestep, the draws in the same order
+        clean, states = tr.latents.sample(indices, generator), tr.texts.encode(
+            [tr.data.examples[i].caption for i in indices])
+        losses = []
+        for k in range(TIMESTEPS_PER_IMAGE):
+            t = torch.full((len(indices),), int((k + 0.5) * 1000 / TIMESTEPS_PER_IMAGE), dtype=torch.long)
+            noise = torch.randn(clean.shape, generator=generator)
+            pred = unet(scheduler.add_noise(clean, noise, t), t, states).sample
+            target = training_target(scheduler, clean, noise, t, "epsilon")
+            losses.append(torch.nn.functional.mse_loss(pred, target).item())
+    assert batched == pytest.approx(sum(losses) / len(losses), rel=1e-5)
