@@ -49,7 +49,7 @@ class LoraTrainConfig:
     bucket_max_ratio: Annotated[float, Ge(1.0)] = 2.0  # longest side over shortest side of the widest bucket
     caption_dropout: Fraction = 0.0  # share of captions replaced by "" (keeps classifier-free guidance working)
     # Chance an image is mirrored left-right when drawn (diffusers' --random_flip is 0.5).
-    random_flip: Annotated[float, Interval(ge=0.0, le=1.0)] = 0.0
+    random_flip: Annotated[float, Interval(ge=0, le=1)] = 0.0
 
     # Optimisation
     max_steps: AtLeastOne = 1000  # optimizer steps
