@@ -83,11 +83,19 @@ class DedupConfig:
     color_max_distance: float = 6.0
     # CLIP cosine >= this is a near duplicate (needs [clip]); 0 turns it off.
     embedding_min_cosine: float = 0.0
-    prefer: str = "aesthetic_score"  # after resolution, the higher score wins; then the smaller key
+    # From this many embeddings on, cosine neighbours come from a faiss inverted-file index (about n^1.5
+    # work) instead of the exact blocked product (n^2); 0 = always exact. nprobe: cells searched per vector.
+    embedding_index_min_rows: int = 200_000
+    embedding_nprobe: int = 16
+    # A duplicate group keeps the largest copy, then the better-encoded (bytes per pixel, same format), then
+    # the sharper, then the higher score in this column, then the smallest key (kdata.filter.decide).
+    prefer: str = "aesthetic_score"
 
     def __post_init__(self) -> None:
         if self.phash_max_distance > 32:
             raise ValueError("phash_max_distance above 32 of 64 bits matches unrelated images")
+        if self.embedding_index_min_rows < 0 or self.embedding_nprobe < 1:
+            raise ValueError("embedding_index_min_rows must be >= 0 and embedding_nprobe >= 1")
         if not 0.0 <= self.embedding_min_cosine <= 1.0:
             raise ValueError("embedding_min_cosine is a cosine in [0, 1] (0 turns it off)")
 
