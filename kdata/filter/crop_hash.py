@@ -8,9 +8,12 @@ lands within 1.5% of one of them and the best pair differs in <= 4 bits on the s
 border (a frame, letterboxing) is taken off first, so the hashes describe the content box; the same
 trimmed box is hashed whole as well.
 
-The hashes are computed from the metrics thumbnail (<= 256 px), so they cost a few 32x32 resizes, and
-stored in one column, ``phash_crops`` (comma-joined hex). A crop taken off one side only (the centre moves)
-is not covered: that needs anchored crops and multiplies the hashes; see the README's near-duplicate table.
+pHash sees luma only, so each hash carries the 2x2 mean colour of the region it describes (12 bytes), and
+the colour guard compares the two regions that matched: a whole-image signature would call a bordered or
+cropped copy another colour. The hashes are computed from the metrics thumbnail (<= 256 px), so they cost
+a few 32x32 resizes, and are stored in one column, ``phash_crops``: comma-joined ``<hash>:<colour>`` hex.
+A crop taken off one side only (the centre moves) is not covered: that needs anchored crops and
+multiplies the hashes; see the README's near-duplicate table.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ CROP_SCALES = (0.97, 0.94, 0.91, 0.88)
 # A border row or column: every pixel within this of the border colour (0-255 per channel), so JPEG
 # ringing along a frame's edge does not stop the trim.
 BORDER_TOLERANCE = 12
+REGION_COLOUR_SIDE = 2
 MAX_BORDER = 0.25  # trim at most a quarter of each side: beyond that it is content, not a frame
 
 
@@ -48,14 +52,25 @@ def _run_length(flags: np.ndarray, limit: int) -> int:
     return int(stop[0]) if len(stop) else min(limit, len(flags))
 
 
+def region_entry(region: Image.Image) -> str:
+    """``<pHash>:<2x2 RGB mean>`` in hex."""
+    colour = region.resize((REGION_COLOUR_SIDE, REGION_COLOUR_SIDE), Image.Resampling.BOX).tobytes().hex()
+    return f"{phash(region)}:{colour}"
+
+
+def parse_entry(entry: str) -> tuple[str, str]:
+    hash_hex, _, colour = entry.partition(":")
+    return hash_hex, colour
+
+
 def crop_hashes(small: Image.Image) -> list[str]:
-    """pHashes of the content box (when a border was trimmed) and of its centre crops, in a fixed order."""
+    """Entries for the content box (when a border was trimmed) and its centre crops, in a fixed order."""
     left, top, right, bottom = content_box(np.asarray(small))
     trimmed = (left, top, right, bottom) != (0, 0, *small.size)
     box = small.crop((left, top, right, bottom)) if trimmed else small
-    hashes = [phash(box)] if trimmed else []
+    hashes = [region_entry(box)] if trimmed else []
     width, height = box.size
     for scale in CROP_SCALES:
         dx, dy = round(width * (1 - scale) / 2), round(height * (1 - scale) / 2)
-        hashes.append(phash(box.crop((dx, dy, width - dx, height - dy))))
+        hashes.append(region_entry(box.crop((dx, dy, width - dx, height - dy))))
     return hashes

@@ -34,8 +34,8 @@ import pyarrow.parquet as pq
 
 from kdata.atomic import atomic_path
 from kdata.filter.config import FilterConfig, RuleConfig
-from kdata.filter.near_dup import components, cosine_pairs, equal_pairs, hamming_pairs
-from kdata.filter.phash import hashes_to_uint64
+from kdata.filter.near_dup import components, cosine_pairs, equal_pairs
+from kdata.filter.phash_links import hash_items, phash_links
 from kdata.filter.scores import ScoreThresholdConfig
 from kdata.filter.stage import EMBEDDING_COLUMN
 from kdata.manifest import Manifest
@@ -145,56 +145,9 @@ def _phash_pairs(table: pa.Table, config: FilterConfig) -> np.ndarray:
     dedup = config.dedup
     if dedup.phash_max_distance < 0 or "phash" not in table.column_names:
         return np.empty((0, 2), dtype=np.int64)
-    hashes, owners = _all_hashes(table)
-    if len(np.unique(owners)) < 2:
-        return np.empty((0, 2), dtype=np.int64)
-    signature = table.column("color_sig").to_pylist() if "color_sig" in table.column_names else [None] * table.num_rows
-    guard = dedup.color_max_distance >= 0 and all(signature[i] for i in np.unique(owners).tolist())
-    identity = _with_colour(hashes, owners, signature) if guard else None
-    found = hamming_pairs(hashes, dedup.phash_max_distance, identity=identity)
-    pairs = _normalise_rows(owners[found]) if len(found) else np.empty((0, 2), dtype=np.int64)
-    if guard and len(pairs):
-        colours = _colour_matrix(signature)
-        distance = np.abs(colours[pairs[:, 0]] - colours[pairs[:, 1]]).mean(axis=1)
-        pairs = pairs[distance <= dedup.color_max_distance]
-    return pairs
-
-
-def _all_hashes(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """Every hash of every row that has one, and the row it belongs to."""
-    whole = table.column("phash").to_pylist()
-    crops = table.column("phash_crops").to_pylist() if "phash_crops" in table.column_names else [None] * len(whole)
-    values: list[str] = []
-    owners: list[int] = []
-    for i, (h, extra) in enumerate(zip(whole, crops)):
-        own = ([h] if h else []) + (extra.split(",") if extra else [])
-        values += own
-        owners += [i] * len(own)
-    return hashes_to_uint64(values), np.array(owners, dtype=np.int64)
-
-
-def _with_colour(hashes: np.ndarray, owners: np.ndarray, signature: list[str | None]) -> np.ndarray:
-    """A code per (hash, colour signature): each colour variant of a hash must meet the guard itself, not
-    through the first row that has the hash. The colour's index is mixed in with a multiplicative hash;
-    two different pairs collide with probability about 2^-64."""
-    _, colour = np.unique(np.array([s or "" for s in signature]), return_inverse=True)
-    mixed = (colour.reshape(-1)[owners].astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
-    return hashes ^ mixed
-
-
-def _colour_matrix(signature: list[str | None]) -> np.ndarray:
-    width = max((len(s) for s in signature if s), default=0) // 2
-    out = np.zeros((len(signature), width), dtype=np.float32)
-    for i, s in enumerate(signature):
-        if s:
-            out[i] = np.frombuffer(bytes.fromhex(s), dtype=np.uint8)
-    return out
-
-
-def _normalise_rows(pairs: np.ndarray) -> np.ndarray:
-    pairs = np.sort(pairs, axis=1)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    return np.unique(pairs, axis=0) if len(pairs) else np.empty((0, 2), dtype=np.int64)
+    signature = _column(table, "color_sig")
+    items = hash_items(_column(table, "phash"), _column(table, "phash_crops"), signature)
+    return phash_links(items, signature, dedup.phash_max_distance, dedup.color_max_distance)
 
 
 def _embedding_pairs(table: pa.Table, config: FilterConfig) -> np.ndarray:
@@ -210,14 +163,20 @@ def _embedding_pairs(table: pa.Table, config: FilterConfig) -> np.ndarray:
                              nprobe=dedup.embedding_nprobe)]
 
 
-def _find_duplicates(table: pa.Table, config: FilterConfig, decisions: Decisions) -> None:
+def duplicate_pairs(table: pa.Table, config: FilterConfig) -> np.ndarray:
+    """Row index pairs linked by any enabled test (exact bytes or pixels, pHashes, CLIP cosine)."""
     dedup = config.dedup
     links = [_phash_pairs(table, config), _embedding_pairs(table, config)]
     if dedup.exact_bytes:
         links.append(_exact_pairs(table, "sha256"))
     if dedup.exact_pixels:
         links.append(_exact_pairs(table, "pixel_sha256"))
-    pairs = np.concatenate([p.reshape(-1, 2) for p in links]).astype(np.int64)
+    return np.concatenate([p.reshape(-1, 2) for p in links]).astype(np.int64)
+
+
+def _find_duplicates(table: pa.Table, config: FilterConfig, decisions: Decisions) -> None:
+    dedup = config.dedup
+    pairs = duplicate_pairs(table, config)
     if not len(pairs):
         return
     labels = components(table.num_rows, pairs)
