@@ -228,7 +228,8 @@ def _one_lossy_format(candidates: list[int], formats: list[str | None] | None) -
 def choose_representative(members: list[int], criteria: list[tuple[str, list[float | None], float]],
                           keys: list[str], formats: list[str | None] | None = None) -> tuple[int, str]:
     """The copy to keep and why it won: each criterion keeps the candidates within its tolerance of the
-    best; the first criterion that narrows the field names the reason; the smallest key ends a tie ("first")."""
+    best. The reason is what separated the winner from the last copies still in the running: the last
+    criterion that narrowed the field to one, or "first" when the smallest key had to end a tie."""
     candidates = list(members)
     why = None
     for name, values, tolerance in criteria:
@@ -241,10 +242,10 @@ def choose_representative(members: list[int], criteria: list[tuple[str, list[flo
         floor = top - abs(top) * tolerance
         narrowed = [i for i in candidates if values[i] is not None and values[i] >= floor]
         if len(narrowed) < len(candidates):
-            why = why or name
+            why = name
             candidates = narrowed
     best = min(candidates, key=lambda i: keys[i])
-    return best, why or "first"
+    return best, why if len(candidates) == 1 and why else "first"
 
 
 def write_decisions(path: Path, decisions: Decisions, scored_fingerprint: str) -> None:

@@ -206,7 +206,7 @@ def _faiss_pairs(vectors: np.ndarray, min_cosine: float, block: int, nprobe: int
     radius = float(np.nextafter(np.float32(min_cosine), np.float32(-np.inf)))
     for start in range(0, n, block):
         limits, sims, ids = index.range_search(vectors[start : start + block], radius)
-        rows = np.repeat(np.arange(start, start + len(limits) - 1), np.diff(limits))
+        rows = np.repeat(np.arange(start, start + len(limits) - 1), np.diff(limits).astype(np.int64))
         keep = (ids > rows) & (sims >= min_cosine)
         found.append(np.stack([rows[keep], ids[keep]], axis=1))
     return _normalise(np.concatenate(found)) if found else np.empty((0, 2), dtype=np.int64)

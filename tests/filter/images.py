@@ -66,7 +66,8 @@ def decisions(path: Path) -> dict[str, tuple[str, str | None]]:
 
 
 def photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
-    """A varied, photo-like picture: smooth colour waves (no flat areas) under a dozen shapes, softened."""
+    """A varied, photo-like picture: smooth colour waves (no flat areas) under a dozen shapes, softened, with
+    sensor-like grain (so it is as sharp as a photograph to the blur rule)."""
     rng = np.random.default_rng(seed)
     width, height = size
     yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
@@ -79,7 +80,9 @@ def photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
         box = (x0, y0, x0 + int(rng.integers(20, 200)), y0 + int(rng.integers(20, 200)))
         fill = tuple(int(v) for v in rng.integers(0, 255, 3))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
-    return image.filter(ImageFilter.GaussianBlur(1))
+    soft = np.asarray(image.filter(ImageFilter.GaussianBlur(1)), dtype=np.float32)
+    grain = rng.normal(0.0, 6.0, soft.shape[:2])[..., None]
+    return Image.fromarray((soft + grain).clip(0, 255).astype(np.uint8))
 
 
 def centre_crop(image: Image.Image, fraction: float) -> Image.Image:
