@@ -1,4 +1,4 @@
-"""``kcli ingest folder`` of photographs without any text, then ``kcli filter`` with its defaults, as a user runs them."""
+"""``kcli ingest folder`` of photographs without any text, then ``kcli filter`` with its defaults, as a user would."""
 
 from __future__ import annotations
 

@@ -54,8 +54,8 @@ def test_quality_92_is_kept_over_quality_55_with_its_reason(tmp_path: Path) -> N
     for base in range(3):
         picture = photo(base, (320, 240))
         # The lower quality copy has the smaller key, so the old tie-break (smallest key) would keep it.
-        rows += [row(f"{base}-a-q55", COPIES["jpeg_q55"](picture)),
-                 row(f"{base}-b-q92", COPIES["jpeg_q92"](picture)), row(f"{base}-c-half", COPIES["resize_half"](picture))]
+        rows += [row(f"{base}-a-q55", COPIES["jpeg_q55"](picture)), row(f"{base}-b-q92", COPIES["jpeg_q92"](picture)),
+                 row(f"{base}-c-half", COPIES["resize_half"](picture))]
     source = write_rows(tmp_path / "in", rows, shards=2)
     run_filter(source.path, parse_filter_config({}), tmp_path / "out", report=False)
     columns = ["key", "status", "reason", "duplicate_of", "dup_keep_reason"]
