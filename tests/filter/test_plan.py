@@ -1,4 +1,4 @@
-"""Which rules run on a manifest: a rule that needs a column the rows lack (or leave empty) is skipped, never applied."""
+"""Which rules run on a manifest: a rule needing a column the rows lack (or leave empty) is skipped, not applied."""
 
 from __future__ import annotations
 
