@@ -28,6 +28,9 @@ CROP_SCALES = (0.97, 0.94, 0.91, 0.88)
 # ringing along a frame's edge does not stop the trim.
 BORDER_TOLERANCE = 12
 REGION_COLOUR_SIDE = 2
+# Crops are cut from a copy this small: pHash looks at a 32x32 reduction anyway, and the resizes of five
+# regions of a 128 px copy cost a quarter of those of a 256 px one.
+CROP_SIDE = 128
 MAX_BORDER = 0.25  # trim at most a quarter of each side: beyond that it is content, not a frame
 
 
@@ -65,6 +68,8 @@ def parse_entry(entry: str) -> tuple[str, str]:
 
 def crop_hashes(small: Image.Image) -> list[str]:
     """Entries for the content box (when a border was trimmed) and its centre crops, in a fixed order."""
+    small = small.copy()
+    small.thumbnail((CROP_SIDE, CROP_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
     left, top, right, bottom = content_box(np.asarray(small))
     trimmed = (left, top, right, bottom) != (0, 0, *small.size)
     box = small.crop((left, top, right, bottom)) if trimmed else small
