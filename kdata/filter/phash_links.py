@@ -63,9 +63,9 @@ def phash_links(items: HashItems, signature: list[str | None], max_distance: int
                 max_colour: float) -> np.ndarray:
     """Sorted unique row pairs (i < j) with a matching pair of items that passes the colour guard."""
     empty = np.empty((0, 2), dtype=np.int64)
-    if max_distance < 0 or len(np.unique(items.owners)) < 2:
+    if max_distance < 0 or not len(items.owners) or items.owners.min() == items.owners.max():
         return empty
-    guard = max_colour >= 0 and all(signature[i] for i in np.unique(items.owners[items.whole]).tolist())
+    guard = max_colour >= 0 and all(signature[i] for i in items.owners[items.whole].tolist())
     # Each (hash, colour) variant must meet the guard itself, not through the first item with its hash:
     # the colour code is folded into the identity (two different pairs collide with probability ~2^-64).
     identity = items.hashes ^ ((items.colour_code.astype(np.uint64) + np.uint64(1)) * _MIX) if guard else None
@@ -76,16 +76,23 @@ def phash_links(items: HashItems, signature: list[str | None], max_distance: int
     if not len(found):
         return empty
     pairs = np.sort(items.owners[found], axis=1)
-    return np.unique(pairs, axis=0)
+    packed = np.unique((pairs[:, 0].astype(np.uint64) << np.uint64(32)) | pairs[:, 1].astype(np.uint64))
+    return np.stack([packed >> np.uint64(32), packed & np.uint64(0xFFFFFFFF)], axis=1).astype(np.int64)
 
 
 def _colour_distance(items: HashItems, signature: list[str | None], found: np.ndarray) -> np.ndarray:
     """Mean absolute colour difference (0-255) of each matched item pair: 4x4 for two whole images."""
     a, b = found[:, 0], found[:, 1]
     distance = np.abs(items.region_colour[a].astype(np.int16) - items.region_colour[b]).mean(axis=1)
-    both_whole = np.flatnonzero(items.whole[a] & items.whole[b])
-    for k in both_whole.tolist():
-        x = np.frombuffer(bytes.fromhex(signature[items.owners[a[k]]] or ""), dtype=np.uint8).astype(np.int16)
-        y = np.frombuffer(bytes.fromhex(signature[items.owners[b[k]]] or ""), dtype=np.uint8)
-        distance[k] = np.abs(x - y).mean() if len(x) == len(y) and len(x) else distance[k]
+    both = np.flatnonzero(items.whole[a] & items.whole[b])
+    if not len(both):
+        return distance
+    rows_a, rows_b = items.owners[a[both]], items.owners[b[both]]
+    needed = np.unique(np.concatenate([rows_a, rows_b]))
+    parsed = [bytes.fromhex(signature[i] or "") for i in needed.tolist()]
+    usable = {len(p) for p in parsed} == {len(parsed[0])} and len(parsed[0]) > 0
+    if usable:  # one signature size throughout (4x4 RGB); otherwise the region colours stand
+        grid = np.frombuffer(b"".join(parsed), dtype=np.uint8).reshape(len(needed), -1).astype(np.int16)
+        distance[both] = np.abs(grid[np.searchsorted(needed, rows_a)] - grid[np.searchsorted(needed, rows_b)]).mean(
+            axis=1)
     return distance
