@@ -46,8 +46,11 @@ def filter(  # noqa: A001 - the command is called filter
 ) -> None:
     """Score quality, text, CLIP similarity, aesthetics and safety; dedup; keep or reject every row with a reason.
 
-    Without --config the packaged default rules apply. Rules that need a column MANIFEST lacks (or that is
-    empty on every row) are skipped and listed, never applied."""
+    Without --config the packaged default rules apply.
+
+    A rule whose column is missing or empty on every row is skipped and listed, never applied.
+
+    --explain prints which rules will run on MANIFEST, without running anything."""
     from kcli.output import console, stats_table
     from kdata.filter.config import load_filter_config
     from kdata.filter.run import run_filter
