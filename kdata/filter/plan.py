@@ -81,6 +81,8 @@ def _decide_rule(rule: RuleConfig, needs: str, config: FilterConfig, names: set[
     for column in rule.when:
         if column not in names:
             return False, f"scoped with when on column {column!r}, which the manifest does not have"
+        if not has_values(column):
+            return False, f"scoped with when on column {column!r}, which is empty on every row"
     column = getattr(rule.params, "column", None)
     if needs == NEEDS_TEXT and column:
         if column not in names:
