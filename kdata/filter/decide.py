@@ -204,7 +204,7 @@ def keep_criteria(table: pa.Table, prefer: str) -> list[tuple[str, list[float | 
     """(reason, value per row, relative tolerance), best first: what a curator looks at, in that order.
 
     Area is exact. Bytes per pixel stands for encoding quality (a JPEG at quality 92 takes about twice
-    the bytes of the same picture at 55); it is compared only between rows of one format (see
+    the bytes of the same picture at 55); it is compared only between rows of one lossy format (see
     :func:`choose_representative`), and within 5% counts as a tie so two saves of one file do not decide
     on noise. Sharpness is the variance of the Laplacian, within 5% a tie. Then the configured score.
     """
@@ -212,7 +212,13 @@ def keep_criteria(table: pa.Table, prefer: str) -> list[tuple[str, list[float | 
     area = [float((w or 0) * (h or 0)) for w, h in zip(width, height)]
     bpp = [s / a if s and a else None for s, a in zip(size, area)]
     return [("largest", area, 0.0), ("higher_quality", bpp, 0.05),
-            ("sharper", _column(table, "blur_variance"), 0.05), ("prefer", _column(table, prefer), 0.0)]
+            ("sharper", _column(table, "blur_variance"), 0.05),
+            ("prefer", [_number(v) for v in _column(table, prefer)], 0.0)]
+
+
+def _number(value: Any) -> float | None:
+    """A score as a float; a value that is not a number (a text column named by mistake) ranks nothing."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 LOSSY_FORMATS = frozenset({"jpeg", "webp", "avif", "heic"})
