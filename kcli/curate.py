@@ -71,9 +71,9 @@ def filter(  # noqa: A001 - the command is called filter
         for name, value in result.thresholds.items():
             console.print(f"percentile rule {name!r} resolved to threshold {value:.4g}")
         for skipped in result.skipped_rules:
-            console.print(f"skipped rule {skipped['rule']!r}: {skipped['reason']}", highlight=False)
+            console.print(f"skipped rule {skipped['rule']!r}: {skipped['reason']}", highlight=False, soft_wrap=True)
         for warning in result.warnings:
-            console.print(f"[yellow]warning:[/] {warning}")
+            console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         console.print(f"report: {result.report / 'index.html'}")
 
     flags.run(run_filter, opened, filter_config, out, show=show)

@@ -118,5 +118,5 @@ def scope_warnings(manifest: Manifest, config: FilterConfig) -> list[str]:
     """``unless`` columns the manifest lacks: the rule runs on every row, and the name may be a typo.
     (A ``when`` column it lacks skips the rule; kdata.filter.plan reports that.)"""
     names = set(manifest.schema().names)
-    return [f"rule {rule.name!r} is scoped on column {column!r}, which {manifest.path} does not have"
+    return [f"rule {rule.name!r} runs on every row: its unless column {column!r} is not in {manifest.path}"
             for rule in config.rules for column in rule.unless if column not in names]
