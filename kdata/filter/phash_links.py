@@ -31,15 +31,15 @@ class HashItems:
 
 def hash_items(phash: list[str | None], crops: list[str | None], signature: list[str | None]) -> HashItems:
     """Parse the columns into items; rows without a hash contribute nothing."""
-    values, owners, whole, colours, codes = [], [], [], [], []
+    # (hash hex, row, whole image?, 2x2 colour, colour evidence for the identity)
+    parsed: list[tuple[str, int, bool, np.ndarray, str]] = []
     for row, (whole_hash, entries, sig) in enumerate(zip(phash, crops, signature)):
         if whole_hash:
-            values.append(whole_hash), owners.append(row), whole.append(True)
-            colours.append(_halve(sig)), codes.append(sig or "")
+            parsed.append((whole_hash, row, True, _halve(sig), sig or ""))
         for entry in entries.split(",") if entries else []:
             hash_hex, colour = parse_entry(entry)
-            values.append(hash_hex), owners.append(row), whole.append(False)
-            colours.append(_colour_bytes(colour)), codes.append(colour)
+            parsed.append((hash_hex, row, False, _colour_bytes(colour), colour))
+    values, owners, whole, colours, codes = zip(*parsed) if parsed else ((), (), (), (), ())
     _, code = np.unique(np.array(codes or [""]), return_inverse=True)
     return HashItems(np.array([int(v, 16) for v in values], dtype=np.uint64), np.array(owners, dtype=np.int64),
                      np.array(whole, dtype=bool), np.array(colours, dtype=np.uint8).reshape(len(values), 12),
@@ -47,8 +47,7 @@ def hash_items(phash: list[str | None], crops: list[str | None], signature: list
 
 
 def _colour_bytes(colour: str) -> np.ndarray:
-    data = np.frombuffer(bytes.fromhex(colour), dtype=np.uint8) if len(colour) == 24 else np.zeros(12, np.uint8)
-    return data
+    return np.frombuffer(bytes.fromhex(colour), dtype=np.uint8) if len(colour) == 24 else np.zeros(12, np.uint8)
 
 
 def _halve(signature: str | None) -> np.ndarray:
