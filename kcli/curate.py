@@ -40,8 +40,11 @@ def inspect(
 @settings_options
 def filter(  # noqa: A001 - the command is called filter
     manifest: InputArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output manifest directory (the report goes in "
-                                      "OUT/report).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output manifest directory (the report goes in "
+                                             "OUT/report).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Only print which rules will run on MANIFEST and "
+                                          "why (rules whose columns it lacks are skipped); runs nothing.")]
+    = False,
     blob_dir: BlobDirs = None,
     *,
     settings: SettingsFlags,
@@ -49,23 +52,45 @@ def filter(  # noqa: A001 - the command is called filter
 ) -> None:
     """Score quality, text, CLIP similarity, aesthetics and safety; dedup; keep or reject every row with a reason.
 
-    Without --config the packaged default rules apply."""
+    Without --config the packaged default rules apply.
+
+    A rule whose column is missing or empty on every row is skipped and listed, never applied.
+
+    --explain prints which rules will run on MANIFEST, without running anything."""
     from kcli.output import console, stats_table
     from kdata.filter.config import load_filter_config
     from kdata.filter.run import run_filter
     from kdata.parquet_import import open_input
 
     filter_config = load_filter_config(settings.config, settings.sets)
+    opened = open_input(manifest, "filter", blob_dir or [])
+    if explain:
+        from kdata.filter.plan import plan_rules
+
+        emit(plan_rules(opened, filter_config), flags.as_json, show_plan)
+        return
+    if out is None:
+        raise typer.BadParameter("--out is required (or pass --explain to only print the plan)", param_hint="--out")
 
     def show(result) -> None:  # noqa: ANN001 - a kdata.filter.run.FilterResult
         console.print(stats_table(result.stats, title=f"{result.manifest.path}"))
         for name, value in result.thresholds.items():
             console.print(f"percentile rule {name!r} resolved to threshold {value:.4g}")
+        for skipped in result.skipped_rules:
+            console.print(f"skipped rule {skipped['rule']!r}: {skipped['reason']}", highlight=False, soft_wrap=True)
         for warning in result.warnings:
-            console.print(f"[yellow]warning:[/] {warning}")
+            console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         console.print(f"report: {result.report / 'index.html'}")
 
-    flags.run(run_filter, open_input(manifest, "filter", blob_dir or []), filter_config, out, show=show)
+    flags.run(run_filter, opened, filter_config, out, show=show)
+
+
+def show_plan(plan) -> None:  # noqa: ANN001 - a kdata.filter.plan.RulePlan
+    from kcli.output import console, rows_table
+
+    rows = [(r.rule, r.filter, "yes" if r.runs else "skipped", r.why) for r in plan.rules]
+    console.print(rows_table(["rule", "filter", "runs", "why"], rows, title=f"{plan.manifest} ({plan.rows:,} rows)"))
+    console.print(f"dedup: {', '.join(plan.dedup) or 'off'}", highlight=False)
 
 
 @stage_options

@@ -23,6 +23,7 @@ from kdata.blobs import read_image_bytes, unreadable_reason
 from kdata.errors import ManifestError
 from kdata.filter.quality import measure_image
 from kdata.imageio import ImageDecodeError, decode_rgb
+from kdata.ingest.sniff import sniff
 
 LOOKAHEAD = 2  # chunks decoded ahead of the model: one being consumed, one more ready
 
@@ -42,8 +43,12 @@ def prepare_row(
     preprocess: Callable[[Image.Image], Any] | None,
     is_cached: Callable[[str], bool],
     keep_bytes: bool,
+    measure: tuple[bool, bool] = (True, True),
 ) -> Prepared:
-    """Read, decode and measure one row's image; preprocess it for CLIP unless its embedding is cached."""
+    """Read, decode and measure one row's image; preprocess it for CLIP unless its embedding is cached.
+
+    ``measure`` says whether to compute the quality metrics and the identity hashes (see kdata.filter.plan).
+    """
     try:
         data = read_image_bytes(row, blob_dirs)
     except (ManifestError, OSError) as exc:
@@ -54,7 +59,8 @@ def prepare_row(
         return Prepared(error=str(exc))
     sha = row.get("sha256") or hashlib.sha256(data).hexdigest()
     pixels = preprocess(image) if preprocess is not None and not is_cached(sha) else None
-    return Prepared(measure_image(image), None, sha, pixels, data if keep_bytes else None)
+    values = {**measure_image(image, *measure), "file_size": len(data), "format": sniff(data)}
+    return Prepared(values, None, sha, pixels, data if keep_bytes else None)
 
 
 def prefetched(

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from kdata.filter.crop_hash import crop_hashes
 from kdata.filter.phash import phash
 from kdata.filter.registry import NEEDS_IMAGE, register_filter
 
@@ -42,8 +43,13 @@ QUALITY_FIELDS = pa.schema(
         pa.field("pixel_sha256", pa.string()),
         pa.field("phash", pa.string()),
         pa.field("color_sig", pa.string()),
+        pa.field("phash_crops", pa.string()),  # kdata.filter.crop_hash: crop- and border-tolerant pHashes
     ]
 )
+# The columns each part of measure_image fills; the score stage asks only for what its rules and dedup use.
+METRIC_COLUMNS = ("aspect_ratio", "blur_variance", "luma_p05", "luma_p95", "entropy_bits", "colorfulness",
+                  "is_grayscale")
+IDENTITY_COLUMNS = ("pixel_sha256", "phash", "color_sig", "phash_crops")
 
 
 def laplacian_variance(grey: np.ndarray) -> float:
@@ -60,12 +66,23 @@ def entropy_bits(grey: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def measure_image(image: Image.Image) -> dict[str, Any]:
-    """All quality metrics and identity columns of one decoded image."""
+def measure_image(image: Image.Image, metrics: bool = True, identity: bool = True) -> dict[str, Any]:
+    """Size, plus the quality metrics and/or the identity columns (dedup) of one decoded image."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     width, height = rgb.size
+    values: dict[str, Any] = {"width": width, "height": height}
+    if not (metrics or identity):
+        return values
     small = rgb.copy()
     small.thumbnail((METRIC_SIDE, METRIC_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if metrics:
+        values.update(_metrics(small, width, height))
+    if identity:
+        values.update(_identity(rgb, small, width, height))
+    return values
+
+
+def _metrics(small: Image.Image, width: int, height: int) -> dict[str, Any]:
     grey = np.asarray(small.convert("L"))
     channels = np.asarray(small, dtype=np.int16)
     spread = (
@@ -74,10 +91,7 @@ def measure_image(image: Image.Image) -> dict[str, Any]:
         + np.abs(channels[..., 2] - channels[..., 0])
     ).mean() / 3.0
     p05, p95 = np.percentile(grey, [5, 95])
-    signature = rgb.resize((COLOR_SIG_SIDE, COLOR_SIG_SIDE), Image.Resampling.BOX).tobytes().hex()
     return {
-        "width": width,
-        "height": height,
         "aspect_ratio": max(width, height) / max(1, min(width, height)),
         "blur_variance": laplacian_variance(grey),
         "luma_p05": float(p05),
@@ -85,9 +99,15 @@ def measure_image(image: Image.Image) -> dict[str, Any]:
         "entropy_bits": entropy_bits(grey),
         "colorfulness": float(spread),
         "is_grayscale": bool(spread < GRAYSCALE_MAX_SPREAD),
+    }
+
+
+def _identity(rgb: Image.Image, small: Image.Image, width: int, height: int) -> dict[str, Any]:
+    return {
         "pixel_sha256": hashlib.sha256(f"{width}x{height}:".encode() + rgb.tobytes()).hexdigest(),
         "phash": phash(rgb),
-        "color_sig": signature,
+        "color_sig": rgb.resize((COLOR_SIG_SIDE, COLOR_SIG_SIDE), Image.Resampling.BOX).tobytes().hex(),
+        "phash_crops": ",".join(crop_hashes(small)),
     }
 
 

@@ -42,7 +42,7 @@ THUMB_SIDE = 160
 
 
 def write_report(manifest: Manifest, config: FilterConfig, stats: dict[str, int],
-                 thresholds: dict[str, float]) -> Path:
+                 thresholds: dict[str, float], skipped_rules: list[dict[str, str]] | None = None) -> Path:
     out = Path(manifest.path) / REPORT_DIR
     names = set(manifest.schema().names)
     scores = [c for c in SCORE_COLUMNS if c in names]
@@ -59,6 +59,7 @@ def write_report(manifest: Manifest, config: FilterConfig, stats: dict[str, int]
         "thresholds": {f"{rule}:{column}": value for column, items in lines.items() for rule, value in items},
         "scores": {c: _describe(values[c]) for c in scores},
         "histograms": [p.name for p in charts if p is not None],
+        "skipped_rules": skipped_rules or [],
     }
     write_json_atomic(out / "summary.json", summary)
     picks = _pick_thumbnails(values)
@@ -172,6 +173,7 @@ def _contact_sheet(manifest: Manifest, summary: dict[str, Any], picks: dict[str,
     parts += [f"<tr><td>{esc(r['status'])}</td><td>{esc(r['reason'])}</td><td>{r['rows']}</td></tr>"
               for r in summary["rows"]]
     parts.append("</table>")
+    parts += [f"<p>skipped rule {esc(r['rule'])}: {esc(r['reason'])}</p>" for r in summary["skipped_rules"]]
     parts += [f"<img class='hist' src='{esc(name)}' alt='{esc(name)}'>" for name in summary["histograms"]]
     for group, keys in picks.items():
         parts.append(f"<h2>{esc(group)} <small>(showing {len(keys)})</small></h2><div class='sheet'>")

@@ -21,6 +21,7 @@ from typing import Any
 
 from kdata.filter.config import FilterConfig
 from kdata.filter.decide import decide, read_decisions_summary, write_decisions
+from kdata.filter.plan import plan_rules
 from kdata.filter.stage import DECISIONS_FILE, ApplyStage, JoinedShardSource, ScoreStage
 from kdata.fspath import is_remote, remote_output
 from kdata.manifest import Manifest, open_manifest
@@ -38,6 +39,7 @@ class FilterResult:
     thresholds: dict[str, float] = field(default_factory=dict)
     report: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    skipped_rules: list[dict[str, str]] = field(default_factory=list)  # {"rule", "reason"}: never applied
 
     @property
     def manifest(self) -> Manifest:
@@ -54,6 +56,7 @@ class FilterResult:
             "thresholds": self.thresholds,
             "report": str(self.report) if self.report else None,
             "warnings": self.warnings,
+            "skipped_rules": self.skipped_rules,
         }
 
 
@@ -75,6 +78,8 @@ def run_filter(
             return run_filter(manifest, config, local, options, report=report)
     parent = open_manifest(manifest)
     warnings = scope_warnings(parent, config)
+    rule_plan = plan_rules(parent, config)
+    config = rule_plan.active(config)  # rules that cannot judge this manifest never reject a row
     passes: dict[str, Any] = {}
 
     def plan(out_dir: Path) -> list[ShardSource]:
@@ -92,12 +97,15 @@ def run_filter(
     with executor_session(options.executor, options.workers, options.ray_address):
         final = run_stage(ApplyStage, config, plan, out, parent=parent, options=options)
     _, summary = read_decisions_summary(Path(final.manifest.path) / DECISIONS_FILE)
-    result = FilterResult(final, combined_stats(passes["score"].stats, final.stats),
-                          summary.get("thresholds", {}), warnings=warnings)
-    if report:
+    skipped = [{"rule": r.rule, "reason": r.why} for r in rule_plan.skipped]
+    stats = combined_stats(passes["score"].stats, final.stats)
+    stats.update({f"skipped_rules/{r['rule']}": 1 for r in skipped})
+    result = FilterResult(final, dict(sorted(stats.items())), summary.get("thresholds", {}), warnings=warnings,
+                          skipped_rules=skipped)
+    if report:  # imported here, after the scoring loop: matplotlib is not needed before
         from kdata.filter.report import write_report
 
-        result.report = write_report(final.manifest, config, result.stats, result.thresholds)
+        result.report = write_report(final.manifest, config, result.stats, result.thresholds, skipped)
     return result
 
 
@@ -111,7 +119,8 @@ def combined_stats(score: dict[str, int], final: dict[str, int]) -> dict[str, in
 
 
 def scope_warnings(manifest: Manifest, config: FilterConfig) -> list[str]:
-    """Scope columns the manifest lacks: such a rule's when/unless never matches, which may be a typo."""
+    """``unless`` columns the manifest lacks: the rule runs on every row, and the name may be a typo.
+    (A ``when`` column it lacks skips the rule; kdata.filter.plan reports that.)"""
     names = set(manifest.schema().names)
-    return [f"rule {rule.name!r} is scoped on column {column!r}, which {manifest.path} does not have"
-            for rule in config.rules for column in rule.scope_columns if column not in names]
+    return [f"rule {rule.name!r} runs on every row: its unless column {column!r} is not in {manifest.path}"
+            for rule in config.rules for column in rule.unless if column not in names]

@@ -21,6 +21,7 @@ from kdata.filter.clip import ClipEncoder, load_clip
 from kdata.filter.config import FilterConfig
 from kdata.filter.embed_cache import EmbeddingCache, default_cache_root
 from kdata.filter.pipeline import Prepared, prefetched, prepare_row
+from kdata.filter.plan import needed_scores
 from kdata.models.resolve import torch_device
 
 TEXT_BATCH = 256
@@ -73,9 +74,11 @@ def embed(
     clip, cache = models.clip, models.cache
     preprocess = clip.preprocess if clip is not None else None
     keep_bytes = models.safety_reads_images
+    measure = needed_scores(config)
 
     def prepare(row: dict[str, Any]) -> Prepared:
-        return prepare_row(row, blob_dirs, preprocess, lambda sha: cache is not None and sha in cache, keep_bytes)
+        return prepare_row(row, blob_dirs, preprocess, lambda sha: cache is not None and sha in cache, keep_bytes,
+                           measure)
 
     result = BatchScores([])
     for chunk in prefetched(pool, rows, prepare, config.clip.batch_size):

@@ -26,7 +26,8 @@ import pyarrow as pa
 
 from kdata.errors import ManifestError
 from kdata.filter.config import FilterConfig, RuleConfig
-from kdata.filter.quality import QUALITY_FIELDS
+from kdata.filter.plan import needed_scores
+from kdata.filter.quality import IDENTITY_COLUMNS, METRIC_COLUMNS, QUALITY_FIELDS
 from kdata.filter.registry import FilterSpec
 from kdata.filter.scoring import ScoringModels, clip_scores, embed, text_of
 from kdata.runner import BatchResult, Stage
@@ -37,8 +38,16 @@ DECISIONS_FILE = Path("_work") / "filter" / "decisions.parquet"
 
 
 def score_fields(config: FilterConfig, dim: int | None) -> pa.Schema:
-    """The columns the score stage adds, fixed per config so every shard has the same schema."""
-    fields = [pa.field("width", pa.int32()), pa.field("height", pa.int32()), *QUALITY_FIELDS]
+    """The columns the score stage adds, fixed per config so every shard has the same schema.
+
+    Quality metrics only when a rule reads them, identity hashes only when dedup uses them (the contract
+    is in the README's filter section): a CLIP-score-only config does not pay for the metrics.
+    """
+    metrics, identity = needed_scores(config)
+    wanted = (METRIC_COLUMNS if metrics else ()) + (IDENTITY_COLUMNS if identity else ())
+    fields = [pa.field("width", pa.int32()), pa.field("height", pa.int32()), pa.field("file_size", pa.int64()),
+              pa.field("format", pa.string()),
+              *[f for f in QUALITY_FIELDS if f.name in wanted]]
     if config.uses_clip:
         fields += [pa.field("clip_score", pa.float32()), pa.field("clip_model", pa.string()),
                    pa.field("clip_text_column", pa.string()), pa.field("embedding_ref", pa.string()),
@@ -99,7 +108,7 @@ class ScoreStage(Stage):
             return {"status": Status.FAILED, "reason": item.error}
         new = dict(item.values)
         # Keep what earlier stages recorded; fill only what is missing.
-        for column in ("width", "height", "phash"):
+        for column in ("width", "height", "format", "phash"):
             if row.get(column) is not None:
                 new[column] = row[column]
         new["_sha"] = item.sha256
@@ -138,7 +147,7 @@ def _with_columns(batch: pa.Table, values: list[dict[str, Any]], fields: pa.Sche
     table = _put(table, pa.field("reason", pa.string()), pa.array(reason, pa.string()))
     for field in fields:
         column = [v.get(field.name) for v in values]
-        if field.name in ("width", "height"):
+        if field.name in ("width", "height", "format"):
             column = [c if c is not None else o for c, o in zip(column, batch.column(field.name).to_pylist())]
         table = _put(table, field, pa.array(column, field.type))
     return table
@@ -150,20 +159,22 @@ def _put(table: pa.Table, field: pa.Field, column: pa.Array) -> pa.Table:
     return table.append_column(field, column)
 
 
-def read_decisions(path: Path) -> dict[str, tuple[str | None, str | None, str | None]]:
-    """The global pass's decisions by key: (reason, duplicate_of, filter_failed); None leaves a value as is."""
+def read_decisions(path: Path) -> dict[str, tuple[str | None, str | None, str | None, str | None]]:
+    """The global pass's decisions by key: (reason, duplicate_of, filter_failed, dup_keep_reason); None leaves
+    a value as is."""
     stat = path.stat()
     return _read_decisions(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=2)  # once per worker, not once per shard
-def _read_decisions(path: str, mtime_ns: int, size: int) -> dict[str, tuple[str | None, str | None, str | None]]:
+def _read_decisions(path: str, mtime_ns: int, size: int) -> dict[str, tuple[str | None, str | None, str | None,
+                                                                            str | None]]:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
     columns = [table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
-               for c in ("key", "reason", "duplicate_of", "filter_failed")]
-    return {key: (reason, duplicate, failed) for key, reason, duplicate, failed in zip(*columns)}
+               for c in ("key", "reason", "duplicate_of", "filter_failed", "dup_keep_reason")]
+    return {key: tuple(rest) for key, *rest in zip(*columns)}  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -232,13 +243,15 @@ def _rows_in_slices(batches: Iterator[pa.RecordBatch]) -> Any:
 
 
 class ApplyStage(Stage):
-    """Marks the rows the global pass decided against and drops the scored manifest's internal columns."""
+    """Marks the rows the global pass decided against, and why each duplicate group's copy was kept."""
 
     name = "filter"
 
     def setup(self) -> None:
-        self.decisions = {key: (reason, duplicate) for key, (reason, duplicate, _) in
-                          read_decisions(self.context.output_dir / DECISIONS_FILE).items() if reason is not None}
+        decided = read_decisions(self.context.output_dir / DECISIONS_FILE)
+        self.decisions = {key: (reason, duplicate) for key, (reason, duplicate, _, _) in decided.items()
+                          if reason is not None}
+        self.kept_because = {key: why for key, (_, _, _, why) in decided.items() if why is not None}
 
     def process(self, batch: pa.Table) -> pa.Table:
         table = batch
@@ -252,5 +265,7 @@ class ApplyStage(Stage):
                 status[i], reason[i], duplicate_of[i] = Status.REJECTED, decided[0], decided[1]
         table = _put(table, pa.field("status", pa.string()), pa.array(status, pa.string()))
         table = _put(table, pa.field("reason", pa.string()), pa.array(reason, pa.string()))
-        return _put(table, pa.field("duplicate_of", pa.string()), pa.array(duplicate_of, pa.string()))
+        table = _put(table, pa.field("duplicate_of", pa.string()), pa.array(duplicate_of, pa.string()))
+        why = [self.kept_because.get(key) for key in keys]
+        return _put(table, pa.field("dup_keep_reason", pa.string()), pa.array(why, pa.string()))
 

@@ -63,3 +63,59 @@ def decisions(path: Path) -> dict[str, tuple[str, str | None]]:
 
     table = open_manifest(path).read_table(["key", "status", "reason"])
     return {r["key"]: (r["status"], r["reason"]) for r in table.to_pylist()}
+
+
+def photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A varied, photo-like picture: smooth colour waves (no flat areas) under a dozen shapes, softened, with
+    sensor-like grain (so it is as sharp as a photograph to the blur rule)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
+    waves = rng.uniform(0, 1, (3, 3))
+    channels = [128 + 100 * np.sin(2 * np.pi * (a * 3 * xx + b * 3 * yy) + c * 6) for a, b, c in waves]
+    image = Image.fromarray(np.stack(channels, -1).clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, width - 40)), int(rng.integers(0, height - 40))
+        box = (x0, y0, x0 + int(rng.integers(20, 200)), y0 + int(rng.integers(20, 200)))
+        fill = tuple(int(v) for v in rng.integers(0, 255, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
+    soft = np.asarray(image.filter(ImageFilter.GaussianBlur(1)), dtype=np.float32)
+    grain = rng.normal(0.0, 6.0, soft.shape[:2])[..., None]
+    return Image.fromarray((soft + grain).clip(0, 255).astype(np.uint8))
+
+
+def centre_crop(image: Image.Image, fraction: float) -> Image.Image:
+    """``fraction`` of each side cut away, half on each edge (a 2% crop of 640 px takes 6 px left and right)."""
+    width, height = image.size
+    dx, dy = round(width * fraction / 2), round(height * fraction / 2)
+    return image.crop((dx, dy, width - dx, height - dy))
+
+
+def bordered(image: Image.Image, side: int = 24, colour: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """The picture shrunk into a frame of ``colour``, the same outer size (a matted or letterboxed copy)."""
+    framed = Image.new("RGB", image.size, colour)
+    inner = image.resize((image.width - 2 * side, image.height - 2 * side), Image.Resampling.LANCZOS)
+    framed.paste(inner, (side, side))
+    return framed
+
+
+def colour_shifted(image: Image.Image) -> Image.Image:
+    """A slight white-balance change: red up 6%, blue down 6% (an edit, not another picture)."""
+    r, g, b = image.split()
+    return Image.merge("RGB", (r.point(lambda v: min(255, int(v * 1.06))), g, b.point(lambda v: int(v * 0.94))))
+
+
+# Planted copies: name -> (encoded bytes of a copy of the picture). JPEG qualities and sizes as users meet them.
+COPIES: dict[str, Any] = {
+    "resize_half": lambda im: encode(im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), "JPEG",
+                                     quality=90),
+    "jpeg_q55": lambda im: encode(im, "JPEG", quality=55),
+    "jpeg_q92": lambda im: encode(im, "JPEG", quality=92),
+    "crop_2pct": lambda im: encode(centre_crop(im, 0.02), "JPEG", quality=90),
+    "crop_5pct": lambda im: encode(centre_crop(im, 0.05), "JPEG", quality=90),
+    "crop_10pct": lambda im: encode(centre_crop(im, 0.10), "JPEG", quality=90),
+    "border": lambda im: encode(bordered(im), "JPEG", quality=90),
+    "colour_shift": lambda im: encode(colour_shifted(im), "JPEG", quality=90),
+    "recolour": lambda im: encode(recoloured(im), "JPEG", quality=90),
+}
