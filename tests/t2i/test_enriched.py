@@ -128,3 +128,26 @@ def test_enriched_rows_carry_the_neighbour_and_render_beside_the_others(tmp_path
     other = shutil.copytree(index, tmp_path / "other.idx")  # another index: the enriched rows would differ
     with pytest.raises(ConfigError, match=r"other settings \(prompt_index\)"):
         evaluate_t2i(_config(tmp_path, encoder_folder, prompt_index=str(other)))
+
+
+def test_a_hostile_neighbour_and_index_path_stay_text_in_both_reports() -> None:
+    """Corpus prompts are anybody's text: the neighbour shows escaped in report.md and report.html."""
+    from ktrain.t2i.report import markdown, page, summarize
+    from tests.security.hostile_text import HEADING, IMG, SCRIPT, assert_inert_html, parse_html, render_markdown
+
+    config = {"base": "tiny-sd", "text_encoder": None, "translator": "t", "english_clip": None, "korean_clip": None,
+              "steps": 1, "guidance": 7.5, "seed": 0, "prompt_index": f"{SCRIPT}idx"}
+    numbers = {m: 0.01 for m in ("translate_s", "search_s", "text_encode_s", "text_stage_s", "denoise_s", "decode_s",
+                                 "total_s")}
+    row = {"prompt_id": "p-1", "pipeline": "enriched", "prompt_ko": "한옥", "prompt_en": None, "prompt_used": "x",
+           "image": "images/enriched/p-1.png", "clip_en": None, "clip_ko": None, "neighbour_en": f"{IMG}{HEADING}",
+           "neighbour_score": 0.4321, **numbers}
+    summary = summarize([row], ["enriched"])
+    md = markdown(config, summary, [row], ["enriched"])
+    rendered = assert_inert_html(render_markdown(md))
+    assert rendered.headings == ["Korean prompts: text-to-image pipelines compared", "Images"]
+    assert "nearest (0.432): " in md and "<img src=x" not in md and "<script" not in md
+    html = page(config, summary, [row], ["enriched"])
+    assert [tag for tag, _ in assert_inert_html(html).tags if tag == "img"] == ["img"]  # the rendered image only
+    assert parse_html(html).headings == ["Korean prompts: text-to-image pipelines compared", "Images"]
+    assert "nearest (0.432): &lt;img src=x onerror=" in html and "<script" not in html
