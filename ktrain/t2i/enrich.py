@@ -17,12 +17,12 @@ English hit, the translation renders alone and the row records no neighbour.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from ktrain.t2i.stages import has_hangul  # the refiner's rule for what an English-only encoder may read
+
 CANDIDATES = 10  # hits looked at for an English one; a handful covers a corpus that mixes languages
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Neighbour:
 def nearest_english(index: Any, korean: str, candidates: int = CANDIDATES) -> Neighbour | None:
     """The nearest prompt without Hangul among ``candidates`` hits of ``index`` (a kdata.index.PromptIndex)."""
     for hit in index.search(korean, candidates).hits:
-        if hit.text.strip() and not _HANGUL.search(hit.text):
+        if hit.text.strip() and not has_hangul(hit.text):
             return Neighbour(hit.text.strip(), hit.score, hit.key)
     return None
 
