@@ -82,7 +82,8 @@ def eval_t2i(
     prompts: Annotated[Path | None, typer.Option(help="JSONL of id/category/ko and optional en (default: the "
                                                     "bundled set); without en, English-only parts are skipped.")]
     = None,
-    pipelines: Annotated[str, typer.Option(help="Comma-separated: ko-encoder, translate, english-reference.")]
+    pipelines: Annotated[str, typer.Option(help="Comma-separated: ko-encoder, translate, english-reference, "
+                                           "enriched.")]
     = "ko-encoder,translate",
     text_encoder: TextEncoder = None,
     translator: Annotated[ModelId, typer.Option(help="Ko→en seq2seq model for translate [default: "
@@ -100,6 +101,9 @@ def eval_t2i(
     size: Annotated[int | None, typer.Option(min=8, help="Image side in pixels (default: the base's native "
                                                 "size).")] = None,
     warmup: Annotated[int, typer.Option(min=0, help="Unrecorded renders per pipeline before timing.")] = 1,
+    prompt_index: Annotated[Path | None, typer.Option(help="A prompt index (kcli index build) for enriched: each "
+                                                      "Korean prompt's translation gets its nearest English corpus "
+                                                      "prompt appended.")] = None,
     overwrite: Overwrite = False,
     as_json: AsJson = False,
     *,
@@ -109,7 +113,9 @@ def eval_t2i(
     """Each prompt through each pipeline (same seeds): per-stage latency, CLIP scores, image grid, eval.csv.
 
     --upscaler and --refiner add their stages to every pipeline (upscale_s, refine_s); the refiner reads the
-    English text of translate and english-reference, and only the refine prompt on ko-encoder.
+    English text of translate, enriched and english-reference, and only the refine prompt on ko-encoder.
+    enriched (needs --prompt-index) renders the translation with the nearest English prompt of the index
+    appended; eval.csv records that neighbour and its score per row (neighbour_en, neighbour_score).
     Every model is found (local, cached, or on the Hub unless HF_HUB_OFFLINE=1) before the first image.
     """
     require_extra("train", "kcli eval t2i")
@@ -122,7 +128,8 @@ def eval_t2i(
     config = checked(T2IEvalConfig, "eval t2i", base=base, out=str(out), pipelines=pipelines.split(","),
                      prompts=prompts and str(prompts), text_encoder=text_encoder, limit=limit, seed=seed,
                      steps=steps, guidance=guidance, negative_prompt=negative_prompt, height=size, width=size,
-                     warmup=warmup, stages=stages.config(), **models, **base_files.named())
+                     warmup=warmup, stages=stages.config(), prompt_index=prompt_index and str(prompt_index),
+                     **models, **base_files.named())
     plan = plan_evaluation(config)  # every model found, or one line naming the option, before any image
     if not as_json:
         show_plan(plan)

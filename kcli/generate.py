@@ -120,6 +120,8 @@ def serve(
     max_steps: Annotated[int, typer.Option(min=1, help="Most denoising steps a request may ask for.")] = 50,
     max_prompt_chars: Annotated[int, typer.Option(min=1, help="Longest prompt accepted.")] = 200,
     max_image_size: Annotated[int, typer.Option(min=8, help="Largest width or height accepted.")] = 768,
+    prompt_index: Annotated[Path | None, typer.Option(help="A prompt index (kcli index build): as a person types, "
+                                                      "the page suggests the nearest corpus prompts.")] = None,
     as_json: AsJson = False,
     *,
     base_files: BaseFlags,
@@ -129,9 +131,12 @@ def serve(
 
     With --refiner or --upscaler the page gets a switch for each; with --translator, a button renders the
     prompt through the Korean encoder and through translate-then-generate side by side. Past results stay
-    in a gallery with their timings.
+    in a gallery with their timings. With --prompt-index, the nearest corpus prompts show under the prompt box
+    as one types; a click puts one into the box.
     """
     require_extra("serve", "kcli serve")
+    if prompt_index is not None:
+        require_extra("index", "kcli serve --prompt-index")
     from kdata.errors import ConfigError
     from ktrain.t2i.serve.engine import loras_in_folder, parse_lora_options
     from ktrain.t2i.serve.limits import ServeLimits
@@ -149,11 +154,13 @@ def serve(
     stage_config = stages.config()
     check_stages(stage_config)
     config = ServeConfig(base, text_encoder, loras, host, port, limits, translator=translator,
-                         stages=stage_config, **base_files.named())
+                         stages=stage_config, prompt_index=prompt_index and str(prompt_index),
+                         **base_files.named())
 
     def ready(url: str) -> None:
         emit({"url": url, "base": base, "text_encoder": text_encoder, "loras": config.loras,
-              "translator": translator, "refiner": stage_config.refiner, "upscaler": stage_config.upscaler}, as_json,
+              "translator": translator, "refiner": stage_config.refiner, "upscaler": stage_config.upscaler,
+              "prompt_index": config.prompt_index}, as_json,
              lambda _: typer.echo(f"serving {base} at {url} (Ctrl-C to stop)"))
         sys.stdout.flush()
 

@@ -39,12 +39,15 @@ from ktrain.t2i.stages import StagesConfig
 CONFIG_FILE = "eval_config.json"
 # Settings that decide what an image looks like or how it was timed; the rest may change between runs.
 GENERATION_KEYS = ("prompts_sha256", "base", "text_encoder", "translator", "seed", "steps", "guidance",
-                   "negative_prompt", "height", "width", "stages")
-# What an OUT written before a setting existed was made with: an evaluation without refiner or upscaler.
-MISSING_MEANS = {"stages": asdict(StagesConfig())}
+                   "negative_prompt", "height", "width", "stages", "prompt_index")
+# What an OUT written before a setting existed was made with: an evaluation without refiner, upscaler or index.
+MISSING_MEANS = {"stages": asdict(StagesConfig()), "prompt_index": None}
+# Settings a later run may add where an earlier one had none (no row can have used what was not there).
+ADDABLE_KEYS = ("prompt_index",)
 TIMING_COLUMNS = tuple(f"{stage}_s" for stage in STAGE_COLUMNS) + ("text_stage_s", "total_s")
 CSV_COLUMNS = ("prompt_id", "category", "pipeline", "seed", "prompt_ko", "prompt_en", "prompt_used", "image",
-               *TIMING_COLUMNS, "clip_en", "clip_ko")
+               *TIMING_COLUMNS, "clip_en", "clip_ko", "neighbour_en", "neighbour_score")
+NO_NEIGHBOUR = {"neighbour_en": None, "neighbour_score": None}  # every pipeline but enriched; rows written before
 
 
 @dataclass
@@ -69,6 +72,7 @@ class T2IEvalConfig:
     variant: str | None = None  # the base's weight variant (fp16)
     base_config: str | None = None  # a single-file base's component configs
     stages: StagesConfig = field(default_factory=StagesConfig)  # refiner / upscaler after the base
+    prompt_index: str | None = None  # kcli index build's folder: enriched appends each prompt's nearest English one
 
     def __post_init__(self) -> None:
         for name in ("steps", "limit", "height", "width"):
@@ -121,7 +125,8 @@ def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: Progr
     out = Path(config.out)
     record = _prepare_out(out, config, plan, overwrite)
     models = models or ModelSet(ModelSpecs(config.base, config.text_encoder, plan.translator,
-                                           config.variant, config.base_config, config.stages))
+                                           config.variant, config.base_config, config.stages,
+                                           config.prompt_index))
     generated, skipped = _generate_all(out, config, prompts, pipelines, models, progress)
     rows = [_read_row(out, pipeline.name, prompt) for prompt in prompts for pipeline in pipelines]
     _score(out, rows, plan, models.device.name, progress)
@@ -137,7 +142,7 @@ def evaluate_t2i(config: T2IEvalConfig, overwrite: bool = False, progress: Progr
 def _prepare_out(out: Path, config: T2IEvalConfig, plan: T2IPlan, overwrite: bool) -> dict[str, Any]:
     """Write the resolved config; refuse an OUT made with other settings. ``overwrite`` clears OUT's rows."""
     check_out_vs_inputs(out, local_paths([config.prompts, config.base, config.text_encoder, plan.translator,
-                                          plan.english_clip, plan.korean_clip]))
+                                          plan.english_clip, plan.korean_clip, config.prompt_index]))
     if overwrite:
         check_overwritable(out)  # only an evaluation kcli marked as its own loses its images and rows
     prompts_file = Path(config.prompts) if config.prompts else BUNDLED_PROMPTS
@@ -150,7 +155,8 @@ def _prepare_out(out: Path, config: T2IEvalConfig, plan: T2IPlan, overwrite: boo
     previous_file = out / CONFIG_FILE
     if previous_file.exists():
         previous = json.loads(previous_file.read_text(encoding="utf-8"))
-        changed = [k for k in GENERATION_KEYS if previous.get(k, MISSING_MEANS.get(k)) != record[k]]
+        changed = [k for k in GENERATION_KEYS if previous.get(k, MISSING_MEANS.get(k)) != record[k]
+                   and not (k in ADDABLE_KEYS and previous.get(k) is None)]
         if changed and not overwrite:
             raise ConfigError(f"{out} holds an evaluation made with other settings ({', '.join(changed)}); "
                               "use another --out, or --overwrite to start again")
@@ -195,18 +201,25 @@ def _save_row(out: Path, prompt: Prompt, pipeline: str, seed: int, result: Any) 
     with atomic_path(out / image) as tmp:
         result.image.save(tmp, format="PNG")
     seconds = {f"{stage}_s": round(result.seconds[stage], 6) for stage in STAGE_COLUMNS}
-    seconds["text_stage_s"] = round(result.seconds["translate"] + result.seconds["text_encode"], 6)
+    seconds["text_stage_s"] = round(sum(result.seconds[s] for s in ("translate", "search", "text_encode")), 6)
     seconds["total_s"] = round(sum(result.seconds.values()), 6)
     row = {"prompt_id": prompt.id, "category": prompt.category, "pipeline": pipeline, "seed": seed,
            "prompt_ko": prompt.ko, "prompt_en": prompt.en, "prompt_used": result.prompt_used,
-           "image": image.as_posix(), **seconds}
+           "image": image.as_posix(), **seconds, **_neighbour_columns(result.neighbour)}
     write_json_atomic(_row_path(out, pipeline, prompt.id), row)  # last: its presence marks the row done
+
+
+def _neighbour_columns(neighbour: Any) -> dict[str, Any]:
+    if neighbour is None:
+        return dict(NO_NEIGHBOUR)
+    return {"neighbour_en": neighbour.text, "neighbour_score": neighbour.score}
 
 
 def _read_row(out: Path, pipeline: str, prompt: Prompt) -> dict[str, Any]:
     row = json.loads(_row_path(out, pipeline, prompt.id).read_text(encoding="utf-8"))
     # The image is where this run put it, whatever an edited row file says: scoring opens it, reports link it.
-    return {**row, "image": _image_path(pipeline, prompt.id).as_posix()}
+    # A row written before the search stage existed had none: 0 s, no neighbour.
+    return {"search_s": 0.0, **NO_NEIGHBOUR, **row, "image": _image_path(pipeline, prompt.id).as_posix()}
 
 
 def _score(out: Path, rows: list[dict[str, Any]], plan: T2IPlan, device: str,

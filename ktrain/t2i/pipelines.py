@@ -5,8 +5,11 @@
   (what a user does without kcli: the baseline to beat on latency without losing prompt fidelity).
 - ``english-reference``: the prompt set's own English text → the English pipeline (an upper bound on
   fidelity: a human translation, and no translation time).
+- ``enriched``: Korean prompt → translation, with the nearest English prompt of a prompt index
+  (``--prompt-index``) appended → the English pipeline (:mod:`ktrain.t2i.enrich` says why this shape).
 
-Every pipeline reports the same stages — ``translate`` (0 where nothing is translated), ``text_encode``,
+Every pipeline reports the same stages — ``translate`` (0 where nothing is translated), ``search`` (the
+index lookup, 0 outside ``enriched``), ``text_encode``,
 ``denoise``, ``upscale`` and ``refine`` (0 without ``--upscaler``/``--refiner``, :mod:`ktrain.t2i.stages`),
 ``decode`` — so per-stage latencies line up column by column. The refiner reads English only: the
 translation or the English text on those pipelines, the refine prompt alone on ``ko-encoder``.
@@ -21,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdata.registry import Registry
+from ktrain.t2i.enrich import Neighbour, enriched_prompt, nearest_english
 from ktrain.t2i.models import Device, load_base, pick_device, with_text_encoder
 from ktrain.t2i.prompts import Prompt
 from ktrain.t2i.render import RenderSettings, render, timed
 from ktrain.t2i.stages import PostStages, StagesConfig
 
-STAGE_COLUMNS = ("translate", "text_encode", "denoise", "upscale", "decode", "refine")
+STAGE_COLUMNS = ("translate", "search", "text_encode", "denoise", "upscale", "decode", "refine")
 
 
 @dataclass
@@ -37,6 +41,7 @@ class ModelSpecs:
     variant: str | None = None  # the base's weight variant (fp16) where it has one
     base_config: str | None = None  # a single-file base's component configs (a diffusers folder, Hub id or preset)
     stages: StagesConfig = field(default_factory=StagesConfig)  # refiner and upscaler after the base
+    prompt_index: str | None = None  # kcli index build's folder, for enriched
 
 
 @dataclass
@@ -44,6 +49,7 @@ class Generation:
     image: Any  # PIL image
     prompt_used: str  # the text the text encoder read
     seconds: dict[str, float]  # every stage in STAGE_COLUMNS
+    neighbour: Neighbour | None = None  # enriched: the corpus prompt appended to the translation
 
 
 class ModelSet:
@@ -56,6 +62,7 @@ class ModelSet:
         self._korean: Any = None
         self._translator: Any = None
         self._stages: PostStages | None = None
+        self._prompt_index: Any = None
 
     def finisher(self, steps: int) -> PostStages | None:
         """The refiner and upscaler stages (loaded on first use), or None when neither is configured."""
@@ -90,6 +97,19 @@ class ModelSet:
         return self._translator
 
 
+    @property
+    def prompt_index(self) -> Any:
+        if self._prompt_index is None:
+            from kdata.errors import ConfigError
+            from kdata.index import PromptIndex
+
+            if not self.specs.prompt_index:
+                raise ConfigError("the enriched pipeline needs --prompt-index (kcli index build PROMPTS --out INDEX)")
+            self._prompt_index = PromptIndex.open(self.specs.prompt_index)
+            self._prompt_index.embedder  # noqa: B018 - load the embedder with the other models, before timing
+        return self._prompt_index
+
+
 @dataclass
 class PipelineSpec:
     name: str
@@ -106,8 +126,8 @@ class PipelineSpec:
 T2I_PIPELINES: Registry[PipelineSpec] = Registry("t2i pipeline")
 
 
-def _finish(image: Any, prompt_used: str, seconds: dict[str, float]) -> Generation:
-    return Generation(image, prompt_used, {stage: seconds.get(stage, 0.0) for stage in STAGE_COLUMNS})
+def _finish(image: Any, prompt_used: str, seconds: dict[str, float], neighbour: Neighbour | None = None) -> Generation:
+    return Generation(image, prompt_used, {stage: seconds.get(stage, 0.0) for stage in STAGE_COLUMNS}, neighbour)
 
 
 def run_ko_encoder(models: ModelSet, prompt: Prompt, seed: int, settings: RenderSettings) -> Generation:
@@ -119,6 +139,14 @@ def run_translate(models: ModelSet, prompt: Prompt, seed: int, settings: RenderS
     english, translate_seconds = timed(lambda: models.translator.translate([prompt.ko])[0], models.device)
     image, seconds = render(models.english, english, seed, settings, models.device, models.finisher(settings.steps))
     return _finish(image, english, {"translate": translate_seconds, **seconds})
+
+
+def run_enriched(models: ModelSet, prompt: Prompt, seed: int, settings: RenderSettings) -> Generation:
+    english, translate_seconds = timed(lambda: models.translator.translate([prompt.ko])[0], models.device)
+    neighbour, search_seconds = timed(lambda: nearest_english(models.prompt_index, prompt.ko), models.device)
+    text = enriched_prompt(english, neighbour)
+    image, seconds = render(models.english, text, seed, settings, models.device, models.finisher(settings.steps))
+    return _finish(image, text, {"translate": translate_seconds, "search": search_seconds, **seconds}, neighbour)
 
 
 def run_english_reference(models: ModelSet, prompt: Prompt, seed: int, settings: RenderSettings) -> Generation:
@@ -137,6 +165,8 @@ for _spec in (
                  ("translator", "english")),
     PipelineSpec("english-reference", "the prompt set's English → English pipeline", run_english_reference,
                  ("english",), needs_english=True),
+    PipelineSpec("enriched", "Korean prompt → translation + nearest English prompt (--prompt-index) → English "
+                 "pipeline", run_enriched, ("translator", "prompt_index", "english")),
 ):
     T2I_PIPELINES.add(_spec.name, _spec)
 

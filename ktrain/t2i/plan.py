@@ -10,6 +10,7 @@ option              default                             used by
 ``--translator``    ``facebook/m2m100_418M``            ``translate``
 ``--english-clip``  ``openai/clip-vit-large-patch14``   ``clip_en``, against the English prompt
 ``--korean-clip``   ``Bingsu/clip-vit-large-patch14-ko``  ``clip_ko``, against the Korean prompt
+``--prompt-index``  none (required by ``enriched``)     ``enriched`` (and the translator too)
 ==================  ==================================  ==========================================
 
 Why these: M2M100 418M is the smallest model of the M2M100 family, which translates Korean to English
@@ -92,6 +93,8 @@ FIXES = {
                      "tiny-clip; or --korean-clip none to skip the Korean score",
     "--refiner": STAGE_FIXES["refiner"],
     "--upscaler": STAGE_FIXES["upscaler"],
+    "--prompt-index": "give --prompt-index a folder that kcli index build finished (kcli index build PROMPTS.jsonl "
+                      "--out INDEX), or leave enriched out of --pipelines",
 }
 
 
@@ -147,8 +150,11 @@ def plan_t2i(config: EvalSettings, prompts: list[Prompt]) -> T2IPlan:
         if spec:
             models.append(ModelUse(role, option, spec, False, tuple(names)))
     translator = config.translator or DEFAULT_TRANSLATOR
-    if "translate" in names:
-        models.append(ModelUse("translator", "--translator", translator, config.translator is None, ("translate",)))
+    translating = tuple(name for name in ("translate", "enriched") if name in names)
+    if translating:
+        models.append(ModelUse("translator", "--translator", translator, config.translator is None, translating))
+    if "enriched" in names:
+        models.append(_index_use(getattr(config, "prompt_index", None)))
     chosen: dict[str, str | None] = {}
     for score in SCORES:
         given = getattr(config, score.field)
@@ -168,6 +174,24 @@ def plan_t2i(config: EvalSettings, prompts: list[Prompt]) -> T2IPlan:
                    chosen["clip_ko"])
 
 
+def _index_use(prompt_index: str | None) -> ModelUse:
+    if not prompt_index:
+        raise ConfigError("--pipelines enriched: it appends each prompt's nearest English prompt from a prompt "
+                          "index, and no --prompt-index was given; " + FIXES["--prompt-index"])
+    return ModelUse("prompt index", "--prompt-index", prompt_index, False, ("enriched",))
+
+
+def _locate_index(spec: str) -> str:
+    from pathlib import Path
+
+    from kdata.index.build import RECORD
+
+    root = Path(spec).expanduser().resolve()
+    if not (root / RECORD).is_file():
+        raise NotFound(f"{root} is not a finished index (no {RECORD})")
+    return str(root)
+
+
 def check_models(plan: T2IPlan) -> T2IPlan:
     """``plan`` with where each model loads from; a ConfigError naming the option when one cannot be found."""
     kinds = {"--base": STABLE_DIFFUSION, "--text-encoder": TEXT_ENCODER, "--translator": TRANSLATOR,
@@ -178,6 +202,9 @@ def check_models(plan: T2IPlan) -> T2IPlan:
             checked.append(replace(use, found=BASES_OWN))
             continue
         try:
+            if use.option == "--prompt-index":
+                checked.append(replace(use, found=_locate_index(use.spec)))
+                continue
             kind = kinds[use.option]
             found = locate_clip(use.spec) if kind is CLIP else locate(use.spec, kind)
         except NotFound as exc:

@@ -4,9 +4,10 @@
 scripts) say the same: the models used and what was left out (a Korean-only prompt set has no English CLIP
 score: "–"), a table of every latency stage and both CLIP scores per pipeline, the Korean-encoder
 pipeline's latency against the translation baseline's, and each prompt's images side by side with their
-timings and scores. Prompt texts, ids and model names come from files a user may not have
-written: ``report.md`` shows them through :mod:`kdata.markup`, ``report.html`` through ``html.escape``,
-and image links only as relative paths inside ``OUT``.
+timings and scores (and, for ``enriched``, the corpus prompt appended with its score). Prompt texts, ids
+and model names come from files a user may not have written: ``report.md`` shows them through
+:mod:`kdata.markup`, ``report.html`` through ``html.escape``, and image links only as relative paths
+inside ``OUT``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 from kdata.atomic import write_text_atomic
 from kdata.markup import html_url, md_code, md_image, md_text, one_line
 
-METRICS = ("translate_s", "text_encode_s", "text_stage_s", "denoise_s", "decode_s", "total_s", "clip_en", "clip_ko")
+METRICS = ("translate_s", "search_s", "text_encode_s", "text_stage_s", "denoise_s", "decode_s", "total_s", "clip_en",
+           "clip_ko")
 
 
 def summarize(rows: list[dict[str, Any]], pipelines: list[str]) -> list[dict[str, Any]]:
@@ -65,11 +67,26 @@ def _settings_line(config: dict[str, Any], show: Callable[[Any], str]) -> str:
     return (f"base {show(config['base'])}, text encoder {show(config['text_encoder'] or '(the base’s own)')}, "
             f"translator {show(config['translator'])}, English CLIP {show(config['english_clip'] or '(not scored)')}, "
             f"Korean CLIP {show(config['korean_clip'] or '(not scored)')}; {int(config['steps'])} steps, guidance "
-            f"{float(config['guidance']):g}, seed {int(config['seed'])} + prompt index")
+            f"{float(config['guidance']):g}, seed {int(config['seed'])} + prompt index"
+            + (f"; prompt index {show(config['prompt_index'])}" if config.get("prompt_index") else ""))
 
 
 def _clip_text(row: dict[str, Any]) -> str:
     return f"CLIP en {_fmt(row['clip_en'], 'clip_en')} / ko {_fmt(row['clip_ko'], 'clip_ko')}"
+
+
+def _neighbour_md(row: dict[str, Any]) -> str:
+    """enriched's neighbour under its image: the corpus prompt appended and its score (nothing elsewhere)."""
+    if not row.get("neighbour_en"):
+        return ""
+    return f"<br>nearest ({float(row['neighbour_score']):.3f}): {md_text(row['neighbour_en'])}"
+
+
+def _neighbour_html(row: dict[str, Any]) -> str:
+    if not row.get("neighbour_en"):
+        return ""
+    return (f"<div class='nearest'>nearest ({float(row['neighbour_score']):.3f}): "
+            f"{_html_text(row['neighbour_en'])}</div>")
 
 
 def _html_text(value: Any) -> str:
@@ -93,7 +110,7 @@ def markdown(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[d
         mine = {row["pipeline"]: row for row in rows if row["prompt_id"] == prompt_id}
         first = next(iter(mine.values()))
         cells = [f"{md_image(name, mine[name]['image'])}<br>{_fmt(mine[name]['total_s'], 'total_s')}, "
-                 f"{_clip_text(mine[name])}" for name in pipelines]
+                 f"{_clip_text(mine[name])}{_neighbour_md(mine[name])}" for name in pipelines]
         english = f"<br>{md_text(first['prompt_en'])}" if first["prompt_en"] else ""
         label = f"**{md_text(prompt_id)}**<br>{md_text(first['prompt_ko'])}{english}"
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -104,7 +121,7 @@ _STYLE = """body{font-family:'Noto Sans KR','NanumGothic',sans-serif;margin:24px
 table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .grid td{width:180px}.grid img{width:160px;height:160px;image-rendering:pixelated;display:block}
-.used{color:#666;font-size:12px;overflow-wrap:anywhere}"""
+.used{color:#666;font-size:12px;overflow-wrap:anywhere}.nearest{color:#1f3b5a;font-size:12px;overflow-wrap:anywhere}"""
 
 
 def page(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[str, Any]],
@@ -131,7 +148,7 @@ def page(config: dict[str, Any], summary: list[dict[str, Any]], rows: list[dict[
             src = html_url(row["image"])
             picture = f"<img src='{src}' alt='{esc(name)}'>" if src else ""
             grid += (f"<td>{picture}<div class='used'>"
-                     f"{esc(row['prompt_used'])}</div>{_fmt(row['total_s'], 'total_s')} · "
+                     f"{esc(row['prompt_used'])}</div>{_neighbour_html(row)}{_fmt(row['total_s'], 'total_s')} · "
                      f"{_clip_text(row)}</td>")
         grid += "</tr>"
     settings = _settings_line(config, _html_text)

@@ -74,7 +74,7 @@ def test_eval_and_serve_user_errors_are_one_line(tmp_path: Path) -> None:
                 env=ONE_THREAD)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        "error: unknown t2i pipeline 'nope'; valid names: english-reference, ko-encoder, translate"]
+        "error: unknown t2i pipeline 'nope'; valid names: english-reference, enriched, ko-encoder, translate"]
     done = kcli("serve", "--base", "tiny-sd", "--lora", "broken", env=ONE_THREAD)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [

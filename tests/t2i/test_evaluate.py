@@ -17,8 +17,8 @@ from ktrain.t2i.evaluate import T2IEvalConfig, evaluate_t2i
 from tests.t2i.tiny import KOREAN_ONLY, write_prompts
 
 COLUMNS = ["prompt_id", "category", "pipeline", "seed", "prompt_ko", "prompt_en", "prompt_used", "image",
-           "translate_s", "text_encode_s", "denoise_s", "upscale_s", "decode_s", "refine_s", "text_stage_s", "total_s",
-           "clip_en", "clip_ko"]
+           "translate_s", "search_s", "text_encode_s", "denoise_s", "upscale_s", "decode_s", "refine_s", "text_stage_s",
+           "total_s", "clip_en", "clip_ko", "neighbour_en", "neighbour_score"]
 PIPELINES = ["ko-encoder", "translate", "english-reference"]
 
 
@@ -54,7 +54,8 @@ def test_csv_has_one_row_per_prompt_and_pipeline_with_every_number(evaluated: tu
     assert [(r["prompt_id"], r["pipeline"], r["seed"]) for r in rows] == [
         ("hanok-a", p, "0") for p in PIPELINES] + [("food-b", p, "1") for p in PIPELINES]
     for row in rows:
-        numbers = {c: float(row[c]) for c in COLUMNS[8:]}
+        numbers = {c: float(row[c]) for c in COLUMNS[8:-2]}
+        assert (row["neighbour_en"], row["neighbour_score"], numbers["search_s"]) == ("", "", 0.0), row
         assert all(math.isfinite(v) for v in numbers.values()), row
         assert all(numbers[c] > 0 for c in ("text_encode_s", "denoise_s", "decode_s")), row
         assert (numbers["translate_s"] > 0) == (row["pipeline"] == "translate"), row
@@ -100,7 +101,7 @@ def test_reports_carry_every_pipelines_means_and_medians_and_the_image_grid(eval
     markdown = result.report_md.read_text(encoding="utf-8")
     table = [line for line in markdown.splitlines() if line.startswith(tuple(f"| {p} |" for p in PIPELINES))]
     assert [line.split(" | ")[0] for line in table] == [f"| {p}" for p in PIPELINES]
-    assert all(len(re.findall(r"\d+\.\d+( ms)? / \d+\.\d+( ms)?", line)) == 8 for line in table)  # 8 metrics each
+    assert all(len(re.findall(r"\d+\.\d+( ms)? / \d+\.\d+( ms)?", line)) == 9 for line in table)  # 9 metrics each
     assert f"{summary['translate']['total_s_median'] * 1000:.1f} ms" in markdown
     ratio = summary["translate"]["text_stage_s_median"] / summary["ko-encoder"]["text_stage_s_median"]
     assert f"translate / ko-encoder, text stage (translation + encoding): **{round(ratio, 3)}x**" in markdown

@@ -17,14 +17,15 @@ FAST = RenderSettings(steps=2, guidance=7.5)
 
 
 def test_registry_names_and_parsing() -> None:
-    assert T2I_PIPELINES.names() == ["english-reference", "ko-encoder", "translate"]
+    assert T2I_PIPELINES.names() == ["english-reference", "enriched", "ko-encoder", "translate"]
     assert [p.name for p in parse_pipelines(" translate, ko-encoder ")] == ["translate", "ko-encoder"]
     with pytest.raises(ConfigError) as error:
         parse_pipelines("ko-encoder,nope")
-    assert str(error.value) == "unknown t2i pipeline 'nope'; valid names: english-reference, ko-encoder, translate"
+    assert str(error.value) == ("unknown t2i pipeline 'nope'; valid names: english-reference, enriched, ko-encoder, "
+                                "translate")
     with pytest.raises(ConfigError, match="a pipeline is named twice"):
         parse_pipelines("translate,translate")
-    with pytest.raises(ConfigError, match="name at least one of english-reference, ko-encoder, translate"):
+    with pytest.raises(ConfigError, match="name at least one of english-reference, enriched, ko-encoder, translate"):
         parse_pipelines(" , ")
 
 
@@ -52,8 +53,8 @@ def test_translate_feeds_the_translation_and_times_it() -> None:
     result = T2I_PIPELINES.get("translate").run(models, PROMPT, 0, FAST)
     assert result.prompt_used == KoreanToEnglish("tiny-translator-ko-en").translate([PROMPT.ko])[0]
     assert result.prompt_used and "__en__" not in result.prompt_used  # the language code is not text
-    assert set(result.seconds) == {"translate", "text_encode", "denoise", "upscale", "decode", "refine"}
-    assert (result.seconds["upscale"], result.seconds["refine"]) == (0.0, 0.0)  # no --upscaler, no --refiner
+    assert set(result.seconds) == {"translate", "search", "text_encode", "denoise", "upscale", "decode", "refine"}
+    assert (result.seconds["upscale"], result.seconds["refine"], result.seconds["search"]) == (0.0, 0.0, 0.0)
     assert all(result.seconds[s] > 0 for s in ("translate", "text_encode", "denoise", "decode"))
     reference = T2I_PIPELINES.get("english-reference").run(models, PROMPT, 0, FAST)
     assert reference.prompt_used == PROMPT.en and reference.seconds["translate"] == 0.0

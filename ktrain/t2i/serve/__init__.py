@@ -9,5 +9,6 @@ static HTML/JS page is easier to test with a real browser and to keep stable.
 
 ``limits`` (request parsing and the limits a request must keep, with the messages a user reads),
 ``engine`` (the model, loaded once, and one generation), ``queue`` (admission: how many may wait),
-``app`` (the FastAPI application), ``server`` (binding the socket and running uvicorn), ``static/`` (the page).
+``suggest`` (prompt suggestions from ``--prompt-index``), ``app`` (the FastAPI application), ``server``
+(binding the socket and running uvicorn), ``static/`` (the page).
 """

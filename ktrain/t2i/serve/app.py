@@ -5,6 +5,10 @@ refusals) while an image renders, and the model never renders two images at once
 the queue full is answered at once with 503, a ``Retry-After`` header and a message; a request outside
 the limits with 400 and a message; a failure inside the model with 500 and a message, and the server
 carries on.
+
+With a prompt index (``--prompt-index``), ``GET /api/suggest?q=TEXT&k=N`` answers the nearest corpus prompts
+with their scores and the search's time; searches run on a thread of their own, so the page's suggestions
+keep coming while an image renders. Without one, the endpoint answers 404 and the page shows no panel.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ktrain.t2i.serve.limits import Features, GenerateRequest, Job, RequestRejected, ServeLimits, check_request
 from ktrain.t2i.serve.queue import AdmissionQueue
+from ktrain.t2i.serve.suggest import DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS, PromptSuggester, check_suggest
 
 STATIC = Path(__file__).parent / "static"
 # The page sets every text with textContent; this policy is the second line: no inline or foreign script,
@@ -110,25 +115,56 @@ def _result(job: Job, rendered: Any, waited: float, total: float) -> dict[str, A
             or job.prompt, "refine": job.refine, "upscale": job.upscale}
 
 
-def _config(engine: Engine, limits: ServeLimits) -> dict[str, Any]:
+def _config(engine: Engine, limits: ServeLimits, suggester: PromptSuggester | None) -> dict[str, Any]:
     features = _features(engine)
     return {"model": engine.describe(), "loras": engine.lora_names,
             "features": {"pipelines": list(features.pipelines), "refiner": features.refiner,
-                         "upscaler": features.upscaler},
+                         "upscaler": features.upscaler, "suggest": suggester is not None},
+            "prompt_index": suggester.describe() if suggester else None,
             "limits": {"max_prompt_chars": limits.max_prompt_chars, "max_steps": limits.max_steps,
                        "max_image_size": limits.max_image_size, "max_queue": limits.max_queue,
-                       "size_multiple": engine.size_multiple},
+                       "size_multiple": engine.size_multiple, "max_suggestions": MAX_SUGGESTIONS},
             "defaults": {"steps": min(limits.default_steps, limits.max_steps), "guidance": limits.default_guidance,
                          "size": engine.native_size}}
 
 
-def create_app(engine: Engine, limits: ServeLimits) -> FastAPI:
+class SuggestService:
+    """Prompt searches on a thread of their own: suggestions keep coming while an image renders."""
+
+    def __init__(self, suggester: PromptSuggester, limits: ServeLimits) -> None:
+        self.suggester, self.limits = suggester, limits
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kcli-suggest")
+
+    async def answer(self, query: str, k: int) -> JSONResponse:
+        try:
+            query, k = check_suggest(query, k, self.limits)
+        except RequestRejected as exc:
+            return _error(400, str(exc))
+        if not query:
+            return JSONResponse({"query": "", "hits": [], "embed_ms": 0.0, "search_ms": 0.0})
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self.executor, self.suggester.suggest, query, k)
+        except Exception as exc:  # a broken index or embedder: answer it, keep serving
+            log.exception("prompt search failed")
+            reason = (str(exc).splitlines() or [""])[0][:200]
+            return _error(500, f"Prompt search failed: {type(exc).__name__}: {reason}")
+        return JSONResponse(found)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def create_app(engine: Engine, limits: ServeLimits, suggester: PromptSuggester | None = None) -> FastAPI:
+    """The app; with ``suggester`` (``--prompt-index``) it also answers ``GET /api/suggest?q=&k=``."""
     service = RenderService(engine, limits)
+    suggestions = SuggestService(suggester, limits) if suggester else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
         yield
         service.close()
+        if suggestions:
+            suggestions.close()
 
     app = FastAPI(title="kcli serve", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
@@ -150,7 +186,13 @@ def create_app(engine: Engine, limits: ServeLimits) -> FastAPI:
 
     @app.get("/api/config")
     async def config() -> dict[str, Any]:
-        return _config(engine, limits)
+        return _config(engine, limits, suggester)
+
+    @app.get("/api/suggest")
+    async def suggest(q: str = "", k: int = DEFAULT_SUGGESTIONS) -> JSONResponse:
+        if suggestions is None:
+            return _error(404, "This server has no prompt index (start it with --prompt-index INDEX).")
+        return await suggestions.answer(q, k)
 
     @app.get("/healthz")
     async def health() -> dict[str, Any]:

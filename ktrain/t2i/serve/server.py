@@ -30,6 +30,7 @@ class ServeConfig:
     base_config: str | None = None  # a single-file base's component configs
     translator: str | None = None  # Korean → English model: the page can then compare both paths side by side
     stages: StagesConfig = field(default_factory=StagesConfig)  # refiner / upscaler a request may switch on
+    prompt_index: str | None = None  # kcli index build's folder: the page suggests the nearest prompts as one types
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -64,13 +65,16 @@ def serve(config: ServeConfig, on_ready: Callable[[str], None] | None = None) ->
     """Bind, load the model, serve until interrupted (Ctrl-C)."""
     from ktrain.t2i.serve.app import create_app
     from ktrain.t2i.serve.engine import EngineModels, GenerationEngine
+    from ktrain.t2i.serve.suggest import PromptSuggester
 
     sock = bind_socket(config.host, config.port)
     try:
+        # The index opens first: a wrong path is refused in one line before the model loads.
+        suggester = PromptSuggester.open(config.prompt_index) if config.prompt_index else None
         extra = EngineModels(config.text_encoder, config.translator, config.stages)
         engine = GenerationEngine(config.base, config.text_encoder, config.loras, variant=config.variant,
                                   base_config=config.base_config, extra=extra)
-        server = _uvicorn_server(create_app(engine, config.limits))
+        server = _uvicorn_server(create_app(engine, config.limits, suggester))
         if on_ready:
             on_ready(url_of(sock))
         server.run(sockets=[sock])

@@ -1,5 +1,5 @@
 // kcli serve: build the form from /api/config, send /api/generate, show the image or the server's message.
-// Showing results (timings, comparison, gallery) lives in results.js.
+// Showing results (timings, comparison, gallery) lives in results.js; prompt suggestions in suggest.js.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -144,6 +144,7 @@ async function init() {
   }
   buildLoras(config.loras);
   buildStages(config.features, model);
+  startSuggestions(config);
   $("prompt").addEventListener("input", updateCount);
   $("form").addEventListener("submit", submit);
   $("compare-button").addEventListener("click", compare);
