@@ -73,7 +73,10 @@ def load_lora(pipe: Any, path: Path, adapter_name: str) -> None:
     from kdata.models.resolve import load_errors
 
     with load_errors(str(path), "LoRA"):
-        state_dict, alphas, metadata = pipe.lora_state_dict(str(path), return_lora_metadata=True)
+        # unet_config: kohya SDXL keys name Stability's UNet blocks; diffusers maps them with it, as its own
+        # load_lora_weights does.
+        state_dict, alphas, metadata = pipe.lora_state_dict(str(path), return_lora_metadata=True,
+                                                            unet_config=pipe.unet.config)
         encoders = [name for name in TEXT_ENCODERS if any(k.startswith(f"{name}.") for k in state_dict)]
         if not encoders:
             pipe.load_lora_weights(str(path), adapter_name=adapter_name)
