@@ -176,3 +176,23 @@ def test_the_refiner_follows_an_sdxl_base_and_the_latent_upscaler_is_refused(tmp
                  finish=PostStages(StagesConfig(upscaler="tiny-latent-upscaler")))
     assert not (tmp_path / "u").exists()  # refused before any image
     assert resolve_model("tiny-sdxl")  # the preset stays buildable offline
+
+
+@pytest.mark.slow  # two training runs: 14 s at load 4
+def test_train_lora_takes_an_encoder_pair_as_its_sdxl_text_encoders(food_manifest: Any, tmp_path: Path) -> None:
+    """tiny-sdxl's own encoders saved as a pair folder: one training step gives the base's own loss exactly."""
+    import shutil
+
+    from ktrain.lora.loop import train_lora
+
+    base, pair = Path(resolve_model("tiny-sdxl")), tmp_path / "pair"
+    for name in ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"):
+        shutil.copytree(base / name, pair / name)
+    options = dict(base="tiny-sdxl", batch_size=4, max_steps=1, validation_prompts=[], validation_images=0,
+                   cache_latents=False, cache_text=False)
+    own = train_lora(tiny_config(food_manifest, tmp_path / "own", tmp_path / "cache", **options))
+    paired = train_lora(tiny_config(food_manifest, tmp_path / "paired", tmp_path / "cache", text_encoder=str(pair),
+                                    **options))
+    assert paired.losses == own.losses and np.isfinite(own.losses).all()
+    recorded = json.loads((tmp_path / "paired" / "kcli_config.json").read_text(encoding="utf-8"))
+    assert str(pair) in json.dumps(recorded)
