@@ -41,8 +41,9 @@ def generate(
 ) -> None:
     """Generate images from prompts with a base model, an optional text encoder and weighted LoRAs.
 
-    Optional stages after the base: --upscaler (x2, on the base's latents) and --refiner (SDXL img2img on the
-    decoded image). Each image's row and sidecar give the seconds of every stage of its batch.
+    The base is SD 1.x or SDXL (both encoders, pooled embedding; --text-encoder then names an encoder pair
+    folder). Optional stages after the base: --upscaler (x2, on an SD 1.x base's latents) and --refiner (SDXL
+    img2img on the decoded image). Each image's row and sidecar give the seconds of every stage of its batch.
     """
     require_extra("train", "kcli generate")
     from kcli.output import console, progress_bars, rows_table

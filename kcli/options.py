@@ -55,7 +55,8 @@ Variant = Annotated[str | None, typer.Option("--variant", help="The base's weigh
 BaseConfig = Annotated[str | None, typer.Option(
     "--base-config", help="For a single-file --base: a diffusers folder, Hub id or preset with its component configs.")]
 TextEncoder = Annotated[str | None, typer.Option(
-    "--text-encoder", help="CLIPTextModel + tokenizer folder replacing the base's (e.g. a kcli Korean encoder).")]
+    "--text-encoder", help="CLIPTextModel + tokenizer folder replacing the base's (e.g. a kcli Korean encoder); "
+    "with an SDXL base, an encoder pair folder (kcli train encoder-sdxl).")]
 Resume = Annotated[str | None, typer.Option("--resume", help="'latest' or a checkpoint folder to continue from.")]
 MaxSteps = Annotated[int | None, typer.Option("--max-steps", min=1, help="Optimizer steps.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the first image; the next ones count up.")]

@@ -8,6 +8,11 @@ spent in each stage — text encoding, denoising, VAE decoding — and the promp
 Prompts longer than the text encoder's 75 tokens are encoded in chunks (:mod:`ktrain.lora.prompt_embeds`),
 not cut; prompts whose chunk counts differ are denoised in separate UNet calls, so each image is the same
 whatever batch it was rendered in.
+
+An SDXL base (``StableDiffusionXLPipeline``) is rendered the same way: both encoders' penultimate states
+side by side and the second encoder's pooled embedding, chunked alike
+(:func:`ktrain.lora.prompt_embeds.encode_prompts_sdxl`); the pipeline adds the size/crop ids of an
+uncropped image at the requested size.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from kdata.config import AtLeastOne
 from kdata.errors import ConfigError
 from kdata.progress import ProgressCallback, ProgressEvent, notify
 from ktrain.lora.loading import LoraSpec, load_loras, load_pipeline
-from ktrain.lora.prompt_embeds import PromptEmbeds, count_tokens, encode_prompts
+from ktrain.lora.prompt_embeds import PromptEmbeds, count_prompt_tokens, encode_pipeline_prompts
 
 
 @dataclass
@@ -79,6 +84,8 @@ def generate(config: GenerateConfig, progress: ProgressCallback | None = None,
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32  # fp32 on CPU: no fast half matmuls there
     pipe, refs = load_pipeline(config.base, config.text_encoder, device, dtype, config.variant, config.base_config)
+    if hasattr(finish, "check"):
+        finish.check(pipe)  # e.g. a stage that cannot follow this base: refused before any rendering
     loras = load_loras(pipe, config.loras)
     jobs = [(p, config.seed + i * config.images_per_prompt + k)
             for i, p in enumerate(config.prompts) for k in range(config.images_per_prompt)]
@@ -93,7 +100,7 @@ def generate(config: GenerateConfig, progress: ProgressCallback | None = None,
         batch = jobs[start : start + config.batch_size]
         images, timings = render_batch(pipe, config, batch, device, finish)
         for offset, ((prompt, seed), image) in enumerate(zip(batch, images)):
-            sidecar = {**record, "prompt_tokens": count_tokens(pipe.tokenizer, prompt).to_dict()}
+            sidecar = {**record, "prompt_tokens": count_prompt_tokens(pipe, prompt).to_dict()}
             results.append(save_image(out, start + offset, prompt, seed, image, config, sidecar, timings, len(batch)))
         notify(progress, ProgressEvent("generate", len(results), len(jobs), "images"))
     return results
@@ -107,8 +114,8 @@ def render_batch(pipe: Any, config: GenerateConfig, batch: list[tuple[str, int]]
     timings: dict[str, float] = {}
     with torch.inference_mode():
         started = time.perf_counter()
-        text = encode_prompts(pipe.tokenizer, pipe.text_encoder, [p for p, _ in batch], config.negative_prompt or "",
-                              device, guidance=config.guidance > 1.0)
+        text = encode_pipeline_prompts(pipe, [p for p, _ in batch], config.negative_prompt, device,
+                                       guidance=config.guidance > 1.0)
         timings["text_encode"] = _lap(started, device)
         started = time.perf_counter()
         latents = denoise(pipe, config, text, [seed for _, seed in batch])
@@ -116,8 +123,7 @@ def render_batch(pipe: Any, config: GenerateConfig, batch: list[tuple[str, int]]
         if finish is not None:
             return finish(pipe, latents, batch, timings), timings
         started = time.perf_counter()
-        decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
-        images = pipe.image_processor.postprocess(decoded, output_type="pil")
+        images = decode_latents(pipe, latents)
         timings["decode"] = _lap(started, device)
     return images, timings
 
@@ -128,14 +134,40 @@ def denoise(pipe: Any, config: GenerateConfig, text: PromptEmbeds, seeds: list[i
 
     latents: list[Any] = [None] * len(seeds)
     for rows in text.groups():
-        embeds, negative = text.stacked(rows)
         generators = [torch.Generator("cpu").manual_seed(seeds[i]) for i in rows]
-        out = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, num_inference_steps=config.steps,
+        out = pipe(**text.pipeline_kwargs(rows), num_inference_steps=config.steps,
                    guidance_scale=config.guidance, generator=generators, height=config.height, width=config.width,
                    output_type="latent").images
         for row, latent in zip(rows, out):
             latents[row] = latent
     return torch.stack(latents)
+
+
+def decode_latents(pipe: Any, latents: Any) -> list[Any]:
+    """PIL images from latents in the base's latent space, through the base's VAE.
+
+    As the pipelines decode: an SDXL VAE in float16 overflows, so one that says ``force_upcast`` decodes in
+    float32; a VAE with ``latents_mean``/``latents_std`` denormalises with them."""
+    import torch
+
+    vae, original = pipe.vae, pipe.vae.dtype
+    upcast = original == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
+    if upcast:
+        vae.to(torch.float32)
+    latents = latents.to(vae.dtype)
+    mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+    if mean is not None and std is not None:
+        shape = (1, len(mean), 1, 1)
+        latents = (latents * torch.tensor(std).view(shape).to(latents) / vae.config.scaling_factor
+                   + torch.tensor(mean).view(shape).to(latents))
+    else:
+        latents = latents / vae.config.scaling_factor
+    try:
+        decoded = vae.decode(latents, return_dict=False)[0]
+    finally:
+        if upcast:
+            vae.to(original)  # the pipeline's own module: back to its precision
+    return pipe.image_processor.postprocess(decoded, output_type="pil")
 
 
 def _lap(started: float, device: str) -> float:

@@ -19,6 +19,8 @@ from ktrain.lora.export import DIFFUSERS_FILE
 from ktrain.lora.fingerprint import model_fingerprint
 from ktrain.lora.models import ModelRef, attach_text_encoder_lora, load_base_pipeline
 
+TEXT_ENCODERS = ("text_encoder", "text_encoder_2")  # the key prefixes of text-encoder LoRA weights
+
 
 @dataclass(frozen=True)
 class LoraSpec:
@@ -39,9 +41,10 @@ class LoraSpec:
 
 def load_pipeline(base: str, text_encoder: str | None, device: Any, dtype: Any, variant: str | None = None,
                   base_config: str | None = None) -> tuple[Any, dict[str, ModelRef]]:
-    """A ``StableDiffusionPipeline`` on ``device``; the refs say what was loaded (ids, paths, fingerprints).
+    """A ``StableDiffusionPipeline`` (``StableDiffusionXLPipeline`` for an SDXL base) on ``device``; the refs
+    say what was loaded (ids, paths, fingerprints).
 
-    ``base`` is a diffusers folder, a Hub id, ``tiny-sd`` or a single ``.safetensors`` checkpoint;
+    ``base`` is a diffusers folder, a Hub id, ``tiny-sd``/``tiny-sdxl`` or a single ``.safetensors`` checkpoint;
     ``variant`` and ``base_config`` as :func:`ktrain.lora.models.load_base_pipeline` takes them.
     """
     pipe, refs = load_base_pipeline(base, dtype, text_encoder, variant, base_config)
@@ -70,17 +73,23 @@ def load_lora(pipe: Any, path: Path, adapter_name: str) -> None:
     from kdata.models.resolve import load_errors
 
     with load_errors(str(path), "LoRA"):
-        state_dict, alphas, metadata = pipe.lora_state_dict(str(path), return_lora_metadata=True)
-        if not any(k.startswith("text_encoder.") for k in state_dict):
+        # unet_config: kohya SDXL keys name Stability's UNet blocks; diffusers maps them with it, as its own
+        # load_lora_weights does.
+        state_dict, alphas, metadata = pipe.lora_state_dict(str(path), return_lora_metadata=True,
+                                                            unet_config=pipe.unet.config)
+        encoders = [name for name in TEXT_ENCODERS if any(k.startswith(f"{name}.") for k in state_dict)]
+        if not encoders:
             pipe.load_lora_weights(str(path), adapter_name=adapter_name)
             return
         unet_part = {k: v for k, v in state_dict.items() if k.startswith("unet.")}
         pipe.load_lora_into_unet(unet_part, network_alphas=alphas, unet=pipe.unet, adapter_name=adapter_name,
                                  metadata=metadata, _pipeline=pipe)
-        te_part = {k.removeprefix("text_encoder."): v for k, v in state_dict.items() if k.startswith("text_encoder.")}
-        te_alphas = {k.removeprefix("text_encoder."): v for k, v in (alphas or {}).items()
-                     if k.startswith("text_encoder.")}
-        load_text_encoder_lora(pipe.text_encoder, te_part, te_alphas, metadata, adapter_name)
+        for name in encoders:  # SDXL files carry text_encoder. and text_encoder_2. keys
+            prefix = f"{name}."
+            part = {k.removeprefix(prefix): v for k, v in state_dict.items() if k.startswith(prefix)}
+            part_alphas = {k.removeprefix(prefix): v for k, v in (alphas or {}).items() if k.startswith(prefix)}
+            part_metadata = {k.removeprefix(prefix): v for k, v in (metadata or {}).items() if k.startswith(prefix)}
+            load_text_encoder_lora(getattr(pipe, name), part, part_alphas, part_metadata, adapter_name)
 
 
 def load_text_encoder_lora(text_encoder: Any, state_dict: dict[str, Any], alphas: dict[str, float],
@@ -98,8 +107,9 @@ def load_text_encoder_lora(text_encoder: Any, state_dict: dict[str, Any], alphas
     if unknown:
         raise ConfigError(f"LoRA text-encoder module {unknown[0]!r} is not in this text encoder")
     rank = next(v.shape[0] for k, v in peft_sd.items() if ".lora_A." in k)
-    # diffusers' header metadata is flat ("text_encoder.lora_alpha"); kohya files carry per-module alphas.
-    alpha = (metadata or {}).get("text_encoder.lora_alpha") or (next(iter(alphas.values())) if alphas else rank)
+    # ``metadata``: the encoder's part of diffusers' flat header ("text_encoder.lora_alpha" → "lora_alpha");
+    # kohya files carry per-module alphas.
+    alpha = (metadata or {}).get("lora_alpha") or (next(iter(alphas.values())) if alphas else rank)
     config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=modules, init_lora_weights=False)
     attach_text_encoder_lora(text_encoder, config, adapter_name)
     set_peft_model_state_dict(text_encoder, peft_sd, adapter_name=adapter_name)

@@ -7,7 +7,8 @@ The base is a diffusers folder, a Hub id, the ``tiny-sd``/``tiny-sdxl`` presets 
 and ``serve``. ``--text-encoder DIR`` replaces the base's CLIP text encoder and tokenizer with any
 ``CLIPTextModel`` folder — the kcli Korean
 encoder, or a pipeline's ``text_encoder``/``tokenizer`` subfolders saved side by side. Its hidden size must
-equal the UNet's cross-attention width.
+equal the UNet's cross-attention width. With an SDXL base it names an encoder pair folder (both encoders and
+both tokenizers, :func:`load_text_encoder_pair`).
 
 An SDXL base (told apart by its ``model_index.json``, :func:`ktrain.lora.bases.base_family`) loads as a
 ``StableDiffusionXLPipeline``: its second tokenizer and text encoder ride along in :class:`SDComponents`,
@@ -100,6 +101,29 @@ def load_text_encoder(spec: str | None, base: Path, dtype: Any) -> tuple[Any, An
     return tokenizer, encoder, ref
 
 
+def load_text_encoder_pair(spec: str, dtype: Any) -> tuple[Any, ...]:
+    """(tokenizer, CLIPTextModel, ref, tokenizer_2, CLIPTextModelWithProjection) from an SDXL encoder-pair
+    folder: ``text_encoder/``, ``tokenizer/``, ``text_encoder_2/``, ``tokenizer_2/`` (``kcli train
+    encoder-sdxl`` exports this layout, as does a diffusers SDXL folder)."""
+    from transformers import AutoTokenizer, CLIPTextModel, CLIPTextModelWithProjection
+
+    root = Path(spec)
+    names = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
+    missing = [n for n in names if not (root / n).is_dir()]
+    if missing:
+        raise ConfigError(f"--text-encoder {spec}: an SDXL base needs an encoder pair folder with text_encoder/, "
+                          f"tokenizer/, text_encoder_2/ and tokenizer_2/ (kcli train encoder-sdxl); missing "
+                          f"{', '.join(n + '/' for n in missing)}")
+    with load_errors(spec, "text encoder pair"):
+        tokenizer, tokenizer_2 = (AutoTokenizer.from_pretrained(root / n) for n in ("tokenizer", "tokenizer_2"))
+        encoder = CLIPTextModel.from_pretrained(root / "text_encoder", dtype=dtype)
+        encoder_2 = CLIPTextModelWithProjection.from_pretrained(root / "text_encoder_2", dtype=dtype)
+    fit_max_length(tokenizer, encoder)
+    fit_max_length(tokenizer_2, encoder_2)
+    ref = ModelRef(spec, str(root / "text_encoder"), model_fingerprint(*(root / n for n in names)))
+    return tokenizer, encoder, ref, tokenizer_2, encoder_2
+
+
 def fit_max_length(tokenizer: Any, encoder: Any) -> None:
     positions = encoder.config.max_position_embeddings
     if not 0 < (getattr(tokenizer, "model_max_length", 0) or 0) <= positions:
@@ -118,15 +142,17 @@ def load_base_pipeline(spec: str, dtype: Any, text_encoder: str | None = None, v
     """
     source = resolve_base(spec, variant)
     sdxl = base_family(source) == SDXL
-    if sdxl and text_encoder:
-        raise ConfigError(f"--text-encoder {text_encoder}: replacing an SDXL base's two text encoders is not "
-                          "supported; leave --text-encoder unset to train on the base's own encoders")
-    replaced = load_text_encoder(text_encoder, source, dtype) if text_encoder else None
+    replaced = None
+    if text_encoder:
+        replaced = load_text_encoder_pair(text_encoder, dtype) if sdxl else load_text_encoder(text_encoder, source,
+                                                                                               dtype)
     parts: dict[str, Any] = {"feature_extractor": None, "image_encoder": None, "dtype": dtype}
     if not sdxl:
         parts.update(safety_checker=None, requires_safety_checker=False)
     if replaced:
         parts.update(tokenizer=replaced[0], text_encoder=replaced[1])
+        if sdxl:
+            parts.update(tokenizer_2=replaced[3], text_encoder_2=replaced[4])
     pipeline_class = pipeline_class_for(sdxl)
     if source.is_file():
         pipe = load_single_file(spec, source, base_config, parts, pipeline_class)

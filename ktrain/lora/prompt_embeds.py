@@ -13,6 +13,14 @@ Each image's sequence length depends only on its own prompt and the negative pro
 sorts a batch by length so that no prompt is padded for the sake of another, and an image stays the same
 whatever batch renders it. A tokenizer without start/end-of-text tokens cannot be chunked; its prompts are
 cut at the encoder's length with a warning.
+
+SDXL (:func:`encode_prompts_sdxl`) reads two encoders: each chunk row goes through both, their penultimate
+states are concatenated along the width (what ``StableDiffusionXLPipeline.encode_prompt`` does for one
+chunk), and the pooled embedding is the second encoder's ``text_embeds`` of the first chunk, as A1111
+pools SDXL long prompts. Both tokenizers are chunked alike; when their chunk counts differ (two different
+vocabularies) the shorter is padded with empty-prompt chunks. With no negative prompt at all and the
+pipeline's ``force_zeros_for_empty_prompt``, the negative states and pooled embedding are zeros, as in the
+pipeline itself, so a short prompt gets exactly ``encode_prompt``'s tensors.
 """
 
 from __future__ import annotations
@@ -82,6 +90,8 @@ class PromptEmbeds:
 
     embeds: list[Any]
     negative: list[Any] | None  # None without classifier-free guidance
+    pooled: list[Any] | None = None  # SDXL: per prompt, the second encoder's pooled embedding [1, width]
+    negative_pooled: list[Any] | None = None
 
     def groups(self) -> list[list[int]]:
         """Prompt indices grouped by sequence length, in order of first appearance (one UNet batch each)."""
@@ -97,6 +107,18 @@ class PromptEmbeds:
         embeds = torch.cat([self.embeds[i] for i in rows])
         negative = torch.cat([self.negative[i] for i in rows]) if self.negative is not None else None
         return embeds, negative
+
+    def pipeline_kwargs(self, rows: list[int]) -> dict[str, Any]:
+        """The text keyword arguments of a pipeline call for ``rows`` (SDXL adds the pooled embeddings)."""
+        import torch
+
+        embeds, negative = self.stacked(rows)
+        kwargs = {"prompt_embeds": embeds, "negative_prompt_embeds": negative}
+        if self.pooled is not None:
+            kwargs["pooled_prompt_embeds"] = torch.cat([self.pooled[i] for i in rows])
+            if self.negative_pooled is not None:
+                kwargs["negative_pooled_prompt_embeds"] = torch.cat([self.negative_pooled[i] for i in rows])
+        return kwargs
 
 
 def encode_prompts(tokenizer: Any, text_encoder: Any, prompts: list[str], negative_prompt: str, device: Any,
@@ -129,3 +151,69 @@ def encode_prompts(tokenizer: Any, text_encoder: Any, prompts: list[str], negati
     embeds = [joined(start, size) for start, size in spans]
     negatives = [joined(start + size, size) for start, size in spans] if guidance else None
     return PromptEmbeds(embeds, negatives)
+
+
+def pipeline_tokenizers(pipe: Any) -> list[Any]:
+    """The pipeline's tokenizers: one for SD 1.x, two for SDXL."""
+    second = getattr(pipe, "tokenizer_2", None)
+    return [pipe.tokenizer] + ([second] if second is not None else [])
+
+
+def count_prompt_tokens(pipe: Any, prompt: str) -> TokenCount:
+    """:func:`count_tokens` for the pipeline's tokenizer that needs the most chunks (SDXL has two)."""
+    return max((count_tokens(t, prompt) for t in pipeline_tokenizers(pipe)), key=lambda c: (c.chunks, c.tokens))
+
+
+def encode_pipeline_prompts(pipe: Any, prompts: list[str], negative_prompt: str | None, device: Any,
+                            guidance: bool) -> PromptEmbeds:
+    """Chunked prompt embeddings for ``pipe``: SD 1.x's one encoder, or SDXL's two with pooled embeddings."""
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        return encode_prompts_sdxl(pipe, prompts, negative_prompt, device, guidance)
+    return encode_prompts(pipe.tokenizer, pipe.text_encoder, prompts, negative_prompt or "", device, guidance)
+
+
+def _sdxl_rows(tokenizers: list[Any], text: str, size: int = 1) -> list[list[tuple[list[int], int]]]:
+    """Per tokenizer, the chunk rows of ``text``, padded with empty chunks to the same count (at least ``size``)."""
+    per = [prompt_chunks(t, text) for t in tokenizers]
+    size = max(size, *(len(rows) for rows in per))
+    return [rows + prompt_chunks(t, "") * (size - len(rows)) for t, rows in zip(tokenizers, per)]
+
+
+def _sdxl_encode(pipe: Any, rows: list[list[tuple[list[int], int]]], device: Any) -> tuple[Any, Any]:
+    """(states [1, 77 * chunks, width1 + width2], pooled [1, width] of the first chunk) of one text's rows."""
+    import torch
+
+    from ktrain.lora.sdxl import SDXL_HIDDEN_LAYER
+
+    states, pooled = [], None
+    for encoder, encoder_rows in zip([pipe.text_encoder, pipe.text_encoder_2], rows):
+        ids = torch.tensor([row for row, _ in encoder_rows], dtype=torch.long, device=device)
+        output = encoder(ids, output_hidden_states=True)
+        states.append(output.hidden_states[SDXL_HIDDEN_LAYER])
+        pooled = output[0][:1]  # CLIPTextModelWithProjection's text_embeds, as encode_prompt takes it
+    hidden = torch.cat(states, dim=-1)
+    return hidden.reshape(1, -1, hidden.shape[-1]), pooled
+
+
+def encode_prompts_sdxl(pipe: Any, prompts: list[str], negative_prompt: str | None, device: Any,
+                        guidance: bool) -> PromptEmbeds:
+    """SDXL's chunked states and pooled embeddings of ``prompts`` and, with ``guidance``, of the negative
+    prompt (padded to each prompt's chunk count, or the prompt to its)."""
+    import torch
+
+    tokenizers = pipeline_tokenizers(pipe)
+    negative = _sdxl_rows(tokenizers, negative_prompt or "") if guidance else None
+    zeros = negative_prompt is None and bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
+    text = PromptEmbeds([], [] if guidance else None, [], [] if guidance else None)
+    for prompt in prompts:
+        rows = _sdxl_rows(tokenizers, prompt, len(negative[0]) if negative else 1)
+        states, pooled = _sdxl_encode(pipe, rows, device)
+        text.embeds.append(states)
+        text.pooled.append(pooled)
+        if negative is not None:
+            states, pooled = _sdxl_encode(pipe, _sdxl_rows(tokenizers, negative_prompt or "", len(rows[0])), device)
+            if zeros:  # the pipeline's own choice for "no negative prompt"
+                states, pooled = torch.zeros_like(states), torch.zeros_like(pooled)
+            text.negative.append(states)
+            text.negative_pooled.append(pooled)
+    return text

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kdata.errors import ConfigError
+from ktrain.lora.generate import decode_latents
 
 DEFAULT_REFINE_PROMPT = "high quality, detailed, sharp focus"
 DEFAULT_REFINE_NEGATIVE_PROMPT = "low quality, blurry, deformed"
@@ -97,6 +98,15 @@ def check_stages(config: StagesConfig) -> dict[str, str]:
     return found
 
 
+def check_base(config: StagesConfig, pipe: Any) -> None:
+    """Refuse the x2 latent upscaler after an SDXL base: it was trained on SD 1.x VAE latents (scaling 0.18215)
+    of 512 px images, while an SDXL base's latents come from another VAE (scaling 0.13025) at 1024 px; fed
+    to the upscaler they would be read as the wrong latent space (diffusers does not convert between them)."""
+    if config.upscaler and getattr(pipe, "text_encoder_2", None) is not None:
+        raise ConfigError(f"--upscaler {config.upscaler}: the x2 latent upscaler reads SD 1.x latents and cannot "
+                          "follow an SDXL base (another VAE's latent space); drop --upscaler or use an SD 1.x base")
+
+
 def load_stage_pipeline(spec: str, kind: str, device: str, dtype: Any) -> Any:
     """The refiner or upscaler pipeline from a preset name, a diffusers folder or a Hub id, on ``device``."""
     import diffusers
@@ -135,12 +145,17 @@ class PostStages:
     def to_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
 
+    def check(self, pipe: Any) -> None:
+        """Refuse, before any rendering, stages that cannot follow this base."""
+        check_base(self.config, pipe)
+
     def __call__(self, pipe: Any, latents: Any, batch: list[tuple[str, int]], timings: dict[str, float],
                  refine: bool = True, upscale: bool = True) -> list[Any]:
         """Upscale (if set and ``upscale``), decode with the base's VAE, refine (if set and ``refine``), each timed."""
         from ktrain.t2i.models import Device
         from ktrain.t2i.render import timed
 
+        check_base(self.config, pipe)
         device = Device(pipe.device.type, pipe.unet.dtype)
         self.load(device.name, device.dtype)
         seeds = [seed for _, seed in batch]
@@ -169,9 +184,3 @@ class PostStages:
                              negative_prompt=[config.refine_negative_prompt] * len(prompts), image=images,
                              strength=config.refiner_strength, num_inference_steps=steps, generator=generators,
                              output_type="pil").images
-
-
-def decode_latents(pipe: Any, latents: Any) -> list[Any]:
-    """PIL images from latents in the base's latent space, through the base's VAE."""
-    decoded = pipe.vae.decode(latents.to(pipe.vae.dtype) / pipe.vae.config.scaling_factor, return_dict=False)[0]
-    return pipe.image_processor.postprocess(decoded, output_type="pil")

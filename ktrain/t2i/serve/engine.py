@@ -111,7 +111,9 @@ class GenerationEngine:
         self.english = load_base(base, self.device, variant, base_config)
         self.pipe = with_text_encoder(self.english, text_encoder, self.device)
         self.translator = self._load_translator(self.extra.translator)
-        self.stages = PostStages(self.extra.stages).load(self.device.name, self.device.dtype)
+        self.stages = PostStages(self.extra.stages)
+        self.stages.check(self.english)  # a stage that cannot follow this base: refused at start, not per request
+        self.stages.load(self.device.name, self.device.dtype)
         self.features = Features(("ko-encoder", "translate") if self.translator else ("ko-encoder",),
                                  bool(self.extra.stages.refiner), bool(self.extra.stages.upscaler))
         self.lora_names = list(loras or {})
