@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from kdata.deps import require, seeded_torch
-from kdata.models.tiny_sd import _text_encoder, _vae
+from kdata.models.tiny_parts import tiny_vae
+from kdata.models.tiny_sd import tiny_sd_text_encoder
 
 SEED = 0
 TEXT_WIDTH = 32
@@ -55,7 +56,7 @@ def build_tiny_latent_upscaler(out_dir: Path) -> None:
 
     sd = ensure_preset("tiny-sd")
     with seeded_torch(SEED):
-        unet, text_encoder, vae = _unet(diffusers), _text_encoder(transformers), _vae(diffusers)
+        unet, text_encoder, vae = _unet(diffusers), tiny_sd_text_encoder(transformers), tiny_vae(diffusers)
     # tiny-sd's weights in a fresh module: a loaded one would record its home's path in the saved config,
     # and two homes must build identical files.
     vae.load_state_dict(diffusers.AutoencoderKL.from_pretrained(sd / "vae").state_dict())

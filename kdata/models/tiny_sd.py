@@ -12,17 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from kdata.deps import require, seeded_torch
-from kdata.models.clip_tokenizer import (
-    BOS_TOKEN_ID,
-    CLIP_CONTEXT_LENGTH,
-    CLIP_VOCAB_SIZE,
-    EOS_TOKEN_ID,
-    build_clip_tokenizer,
-)
+from kdata.models.clip_tokenizer import build_clip_tokenizer
+from kdata.models.tiny_parts import tiny_text_config, tiny_unet, tiny_vae
 
 SEED = 0
-# Two VAE levels downsample by 2, so a 64 px image is a 32 x 32 latent: the UNet's sample_size.
-IMAGE_SIZE = 64
 CROSS_ATTENTION_DIM = 32
 # SD-1.5's scheduler_config.json: scaled-linear betas from 0.00085 to 0.012 over 1000 steps.
 SD15_SCHEDULE: dict[str, Any] = {
@@ -36,44 +29,9 @@ SD15_SCHEDULE: dict[str, Any] = {
 }
 
 
-def _unet(diffusers: Any) -> Any:
-    return diffusers.UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=IMAGE_SIZE // 2,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=CROSS_ATTENTION_DIM,
-    )
-
-
-def _vae(diffusers: Any) -> Any:
-    return diffusers.AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        latent_channels=4,
-        sample_size=IMAGE_SIZE,
-    )
-
-
-def _text_encoder(transformers: Any) -> Any:
-    config = transformers.CLIPTextConfig(
-        vocab_size=CLIP_VOCAB_SIZE,
-        hidden_size=CROSS_ATTENTION_DIM,
-        intermediate_size=37,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=CLIP_CONTEXT_LENGTH,
-        bos_token_id=BOS_TOKEN_ID,
-        eos_token_id=EOS_TOKEN_ID,
-        pad_token_id=EOS_TOKEN_ID,
-    )
-    return transformers.CLIPTextModel(config)
+def tiny_sd_text_encoder(transformers: Any) -> Any:
+    """SD 1.x's CLIPTextModel in miniature (the latent upscaler's text encoder too)."""
+    return transformers.CLIPTextModel(tiny_text_config(transformers, CROSS_ATTENTION_DIM))
 
 
 def build_tiny_sd(out_dir: Path) -> None:
@@ -81,7 +39,8 @@ def build_tiny_sd(out_dir: Path) -> None:
     diffusers = require("diffusers", "diffusers")
     transformers = require("transformers", "transformers")
     with seeded_torch(SEED):
-        unet, vae, text_encoder = _unet(diffusers), _vae(diffusers), _text_encoder(transformers)
+        unet = tiny_unet(diffusers, cross_attention_dim=CROSS_ATTENTION_DIM)
+        vae, text_encoder = tiny_vae(diffusers), tiny_sd_text_encoder(transformers)
     pipeline = diffusers.StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,

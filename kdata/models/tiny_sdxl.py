@@ -20,47 +20,28 @@ from pathlib import Path
 from typing import Any
 
 from kdata.deps import require, seeded_torch
-from kdata.models.clip_tokenizer import (
-    BOS_TOKEN_ID,
-    CLIP_CONTEXT_LENGTH,
-    CLIP_VOCAB_SIZE,
-    EOS_TOKEN_ID,
-    build_clip_tokenizer,
+from kdata.models.clip_tokenizer import build_clip_tokenizer
+from kdata.models.tiny_parts import (
+    SDXL_SCHEDULE,
+    SDXL_VAE_SCALING_FACTOR,
+    sdxl_tokenizer_2,
+    tiny_text_config,
+    tiny_unet,
+    tiny_vae,
 )
 
 SEED = 0
-# Two VAE levels downsample by 2, so a 64 px image is a 32 x 32 latent: the UNet's sample_size.
-IMAGE_SIZE = 64
 TEXT_ENCODER_WIDTH = 32  # CLIP-L: 768
 TEXT_ENCODER_2_WIDTH = 32  # OpenCLIP bigG: 1280 (its projection_dim too)
 CROSS_ATTENTION_DIM = TEXT_ENCODER_WIDTH + TEXT_ENCODER_2_WIDTH  # SDXL: 2048
 ADDITION_TIME_EMBED_DIM = 8  # SDXL: 256
 NUM_TIME_IDS = 6  # original (h, w), crop top-left (top, left), target (h, w)
-# SDXL's vae/config.json: the SDXL VAE was trained with a different latent scale than SD 1.x's 0.18215.
-SDXL_VAE_SCALING_FACTOR = 0.13025
-# SDXL base's scheduler_config.json (EulerDiscreteScheduler), minus fields equal to diffusers' defaults.
-SDXL_SCHEDULE: dict[str, Any] = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "steps_offset": 1,
-    "timestep_spacing": "leading",
-    "prediction_type": "epsilon",
-    "interpolation_type": "linear",
-}
 
 
 def _unet(diffusers: Any) -> Any:
-    return diffusers.UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=IMAGE_SIZE // 2,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        # SDXL uses linear projections in its transformer blocks and more transformer layers deeper down.
+    # SDXL uses linear projections in its transformer blocks and more transformer layers deeper down.
+    return tiny_unet(
+        diffusers,
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         transformer_layers_per_block=(1, 2),
@@ -68,52 +49,17 @@ def _unet(diffusers: Any) -> Any:
         addition_time_embed_dim=ADDITION_TIME_EMBED_DIM,
         projection_class_embeddings_input_dim=NUM_TIME_IDS * ADDITION_TIME_EMBED_DIM + TEXT_ENCODER_2_WIDTH,
         cross_attention_dim=CROSS_ATTENTION_DIM,
-        norm_num_groups=32,
-    )
-
-
-def _vae(diffusers: Any) -> Any:
-    return diffusers.AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        latent_channels=4,
-        sample_size=IMAGE_SIZE,
-        scaling_factor=SDXL_VAE_SCALING_FACTOR,
-    )
-
-
-def _text_config(transformers: Any, width: int, layers: int, act: str) -> Any:
-    return transformers.CLIPTextConfig(
-        vocab_size=CLIP_VOCAB_SIZE,
-        hidden_size=width,
-        intermediate_size=37,
-        projection_dim=width,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        max_position_embeddings=CLIP_CONTEXT_LENGTH,
-        hidden_act=act,
-        bos_token_id=BOS_TOKEN_ID,
-        eos_token_id=EOS_TOKEN_ID,
-        pad_token_id=EOS_TOKEN_ID,
     )
 
 
 def _text_encoders(transformers: Any) -> tuple[Any, Any]:
     # Three layers each, so "penultimate hidden state" is a real intermediate layer, not the embeddings.
     # Activations as in SDXL's own configs: CLIP-L uses quick_gelu, OpenCLIP bigG uses gelu.
-    first = transformers.CLIPTextModel(_text_config(transformers, TEXT_ENCODER_WIDTH, 3, "quick_gelu"))
-    second = transformers.CLIPTextModelWithProjection(_text_config(transformers, TEXT_ENCODER_2_WIDTH, 3, "gelu"))
+    first = transformers.CLIPTextModel(tiny_text_config(transformers, TEXT_ENCODER_WIDTH, 3, hidden_act="quick_gelu",
+                                                        projection_dim=TEXT_ENCODER_WIDTH))
+    second = transformers.CLIPTextModelWithProjection(tiny_text_config(
+        transformers, TEXT_ENCODER_2_WIDTH, 3, hidden_act="gelu", projection_dim=TEXT_ENCODER_2_WIDTH))
     return first, second
-
-
-def _tokenizer_2() -> Any:
-    """SDXL's tokenizer_2 is CLIP's BPE padded with "!" (id 0), as open_clip pads bigG's input."""
-    tokenizer = build_clip_tokenizer()
-    tokenizer.pad_token = "!"
-    return tokenizer
 
 
 def build_tiny_sdxl(out_dir: Path) -> None:
@@ -121,14 +67,14 @@ def build_tiny_sdxl(out_dir: Path) -> None:
     diffusers = require("diffusers", "diffusers")
     transformers = require("transformers", "transformers")
     with seeded_torch(SEED):
-        unet, vae = _unet(diffusers), _vae(diffusers)
+        unet, vae = _unet(diffusers), tiny_vae(diffusers, scaling_factor=SDXL_VAE_SCALING_FACTOR)
         text_encoder, text_encoder_2 = _text_encoders(transformers)
     pipeline = diffusers.StableDiffusionXLPipeline(
         vae=vae,
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
         tokenizer=build_clip_tokenizer(),
-        tokenizer_2=_tokenizer_2(),
+        tokenizer_2=sdxl_tokenizer_2(),
         unet=unet,
         scheduler=diffusers.EulerDiscreteScheduler(**SDXL_SCHEDULE),
         force_zeros_for_empty_prompt=True,

@@ -15,40 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from kdata.deps import require, seeded_torch
-from kdata.models.clip_tokenizer import (
-    BOS_TOKEN_ID,
-    CLIP_CONTEXT_LENGTH,
-    CLIP_VOCAB_SIZE,
-    EOS_TOKEN_ID,
-    build_clip_tokenizer,
+from kdata.models.tiny_parts import (
+    SDXL_SCHEDULE,
+    SDXL_VAE_SCALING_FACTOR,
+    sdxl_tokenizer_2,
+    tiny_text_config,
+    tiny_unet,
+    tiny_vae,
 )
 
 SEED = 0
-IMAGE_SIZE = 64
 TEXT_WIDTH = 32  # the refiner attends to text_encoder_2 alone: cross_attention_dim == its hidden size
 TIME_EMBED_DIM = 8  # addition_time_embed_dim: each of the 5 micro-conditions is embedded this wide
-# SDXL's scheduler_config.json (refiner and base alike): Euler, scaled-linear betas, "leading" spacing.
-SDXL_SCHEDULE: dict[str, Any] = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "steps_offset": 1,
-    "timestep_spacing": "leading",
-    "prediction_type": "epsilon",
-}
-SDXL_VAE_SCALING = 0.13025  # the SDXL VAE's scaling_factor (SD 1.x's is 0.18215)
 
 
 def _unet(diffusers: Any) -> Any:
-    return diffusers.UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=IMAGE_SIZE // 2,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    return tiny_unet(
+        diffusers,
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
@@ -60,34 +43,10 @@ def _unet(diffusers: Any) -> Any:
     )
 
 
-def _vae(diffusers: Any) -> Any:
-    return diffusers.AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        latent_channels=4,
-        sample_size=IMAGE_SIZE,
-        scaling_factor=SDXL_VAE_SCALING,
-    )
-
-
 def _text_encoder_2(transformers: Any) -> Any:
-    config = transformers.CLIPTextConfig(
-        vocab_size=CLIP_VOCAB_SIZE,
-        hidden_size=TEXT_WIDTH,
-        intermediate_size=37,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=CLIP_CONTEXT_LENGTH,
-        projection_dim=TEXT_WIDTH,
-        hidden_act="gelu",  # bigG's activation (CLIP ViT-L's is quick_gelu)
-        bos_token_id=BOS_TOKEN_ID,
-        eos_token_id=EOS_TOKEN_ID,
-        pad_token_id=EOS_TOKEN_ID,
-    )
-    return transformers.CLIPTextModelWithProjection(config)
+    # bigG's activation is gelu (CLIP ViT-L's is quick_gelu).
+    return transformers.CLIPTextModelWithProjection(
+        tiny_text_config(transformers, TEXT_WIDTH, projection_dim=TEXT_WIDTH, hidden_act="gelu"))
 
 
 def build_tiny_sdxl_refiner(out_dir: Path) -> None:
@@ -95,9 +54,9 @@ def build_tiny_sdxl_refiner(out_dir: Path) -> None:
     diffusers = require("diffusers", "diffusers")
     transformers = require("transformers", "transformers")
     with seeded_torch(SEED):
-        unet, vae, text_encoder_2 = _unet(diffusers), _vae(diffusers), _text_encoder_2(transformers)
-    tokenizer_2 = build_clip_tokenizer()
-    tokenizer_2.pad_token = "!"  # open_clip pads bigG's input with "!" (id 0); SDXL's tokenizer_2 keeps that
+        unet, vae = _unet(diffusers), tiny_vae(diffusers, scaling_factor=SDXL_VAE_SCALING_FACTOR)
+        text_encoder_2 = _text_encoder_2(transformers)
+    tokenizer_2 = sdxl_tokenizer_2()
     pipeline = diffusers.StableDiffusionXLImg2ImgPipeline(
         vae=vae,
         text_encoder=None,
