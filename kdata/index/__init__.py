@@ -7,8 +7,7 @@ Public API: :func:`build_index` with an :class:`IndexConfig`, and :class:`Prompt
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kdata.lazy import lazy_exports
 
 _EXPORTS = {
     "IndexConfig": "kdata.index.build",
@@ -22,10 +21,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
