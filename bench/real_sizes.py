@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -293,7 +294,9 @@ def row(case: str, args: argparse.Namespace) -> str:
         reason = (child.stderr.strip().splitlines() or [f"exit status {child.returncode}"])[-1][:160]
         return f"| {case} | - | failed: {reason} | - | {load} |"
     record = json.loads(lines[-1][len("RESULT "):])
-    seconds = ", ".join(f"{k} {v}" for k, v in record["seconds"].items()) + f" (loss {record['loss']:.4g})"
+    seconds = ", ".join(f"{k} {v}" for k, v in record["seconds"].items())
+    if math.isfinite(record["loss"]):  # the generate case trains nothing: no loss to show
+        seconds += f" (loss {record['loss']:.4g})"
     peak = f"{record['peak_rss_gib']}" + (f" (CUDA {record['peak_cuda_gib']})" if "peak_cuda_gib" in record else "")
     return f"| {case} | {record['size']} | {seconds} | {peak} | {load} |"
 
