@@ -17,10 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kdata.textnorm import HANGUL_RE2
+
 # Medians are exact while a column has at most EXACT_VALUES non-null values (its values are kept, 8 bytes
 # each); beyond, a uniform bottom-k sample of that size is kept, compacted once per EXACT_VALUES new values.
 EXACT_VALUES = 2_000_000
-HANGUL = r"[\x{AC00}-\x{D7A3}\x{1100}-\x{11FF}\x{3130}-\x{318F}]"
 LATIN = r"[A-Za-z]"  # what the script split means by Latin (computed without a regex, see _add_script)
 # A string column whose first values hold at most this many distinct ones, each repeated on average at
 # least twice, is categorical (status, format, category, source): its values are counted.
@@ -174,7 +175,7 @@ class TextSummary:
         non_ascii = pc.invert(pc.string_is_ascii(values))
         if _count(non_ascii) < rows:
             values, latin = values.filter(non_ascii), latin.filter(non_ascii)
-        hangul = pc.match_substring_regex(values, HANGUL)
+        hangul = pc.match_substring_regex(values, HANGUL_RE2)
         both = _count(pc.and_(hangul, latin))
         only_hangul, only_latin = _count(hangul) - both, latin_rows - both
         self.script["hangul"] += only_hangul

@@ -50,6 +50,43 @@ def generate_image(out_path: Path, prompt: str = KOREAN_PROMPT, seed: int = 0) -
     return out_path
 
 
+def generate_sdxl_refined(out_dir: Path, prompt: str = "a lantern in a hanok courtyard", seed: int = 0) -> dict:
+    """tiny-sdxl draws, tiny-sdxl-refiner redraws it (img2img), tiny-latent-upscaler doubles tiny-sd's latents:
+    the three SDXL-era pipelines the generate stages use, each loaded as a real checkpoint would be."""
+    import torch
+    from diffusers import (
+        StableDiffusionLatentUpscalePipeline,
+        StableDiffusionPipeline,
+        StableDiffusionXLImg2ImgPipeline,
+        StableDiffusionXLPipeline,
+    )
+
+    from kdata.models import resolve_model
+
+    def load(cls: Any, preset: str) -> Any:
+        pipe = cls.from_pretrained(resolve_model(preset))
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def seeded() -> Any:
+        return torch.Generator("cpu").manual_seed(seed)
+
+    base = load(StableDiffusionXLPipeline, "tiny-sdxl")(prompt, num_inference_steps=2, generator=seeded(),
+                                                         height=64, width=64).images[0]
+    refined = load(StableDiffusionXLImg2ImgPipeline, "tiny-sdxl-refiner")(
+        prompt, image=base, strength=0.5, num_inference_steps=4, generator=seeded()).images[0]
+    latents = load(StableDiffusionPipeline, "tiny-sd")(prompt, num_inference_steps=2, generator=seeded(), height=64,
+                                                       width=64, output_type="latent").images
+    upscaled = load(StableDiffusionLatentUpscalePipeline, "tiny-latent-upscaler")(
+        prompt, image=latents, num_inference_steps=2, guidance_scale=0, generator=seeded()).images[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"sdxl": out_dir / "tiny-sdxl.png", "refined": out_dir / "tiny-sdxl-refined.png",
+             "upscaled": out_dir / "tiny-sd-upscaled-x2.png"}
+    for name, image in (("sdxl", base), ("refined", refined), ("upscaled", upscaled)):
+        image.save(paths[name])
+    return {name: str(path) for name, path in paths.items()}
+
+
 def caption_image(image_path: Path) -> str:
     from PIL import Image
     from transformers import pipeline
@@ -81,9 +118,11 @@ def run_all(image_paths: list[Path], out_dir: Path) -> dict[str, Any]:
     image, sd_s = _timed(lambda: generate_image(out_dir / "tiny-sd-korean-prompt.png"))
     caption, cap_s = _timed(lambda: caption_image(image_paths[0]))
     english, tr_s = _timed(lambda: translate(KOREAN_PROMPT))
+    sdxl, sdxl_s = _timed(lambda: generate_sdxl_refined(out_dir))
     return {
         "clip": {"texts": texts, "similarity": similarity, "seconds": clip_s},
         "stable_diffusion": {"prompt": KOREAN_PROMPT, "image": str(image), "seconds": sd_s},
         "captioner": {"caption": caption, "seconds": cap_s},
         "translator": {"ko": KOREAN_PROMPT, "en": english, "seconds": tr_s},
+        "sdxl": {**sdxl, "seconds": sdxl_s},
     }

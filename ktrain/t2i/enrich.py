@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ktrain.t2i.stages import has_hangul  # the refiner's rule for what an English-only encoder may read
+from kdata.textnorm import has_hangul
 
 CANDIDATES = 10  # hits looked at for an English one; a handful covers a corpus that mixes languages
 

@@ -19,18 +19,17 @@ Timings land in the batch's ``timings`` dict as ``upscale``, ``decode`` and ``re
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from kdata.errors import ConfigError
+from kdata.textnorm import has_hangul
 from ktrain.lora.generate import decode_latents
 
 DEFAULT_REFINE_PROMPT = "high quality, detailed, sharp focus"
 DEFAULT_REFINE_NEGATIVE_PROMPT = "low quality, blurry, deformed"
 DEFAULT_REFINER_STRENGTH = 0.3  # SDXL's refiner card suggests a light img2img pass; 0.3 keeps the composition
 DEFAULT_UPSCALER_STEPS = 20  # diffusers' documented use of sd-x2-latent-upscaler: 20 steps, guidance 0
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 
 
 @dataclass(frozen=True)
@@ -57,10 +56,6 @@ class StagesConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def has_hangul(text: str) -> bool:
-    return bool(_HANGUL.search(text))
 
 
 def refiner_prompt(prompt: str, refine_prompt: str) -> str:

@@ -63,13 +63,16 @@ def test_demo_runs_every_tiny_preset_offline(demo_run: tuple[Path, list[dict]]) 
     workdir, _ = demo_run
     report = json.loads((workdir / "presets" / "presets.json").read_text())
     assert set(report["built"]) == {"tiny-clip", "tiny-open-clip", "tiny-sd", "tiny-captioner",
-                                    "tiny-translator-en-ko", "tiny-translator-ko-en"}
+                                    "tiny-translator-en-ko", "tiny-translator-ko-en", "tiny-sdxl",
+                                    "tiny-sdxl-refiner", "tiny-latent-upscaler"}
     outputs = report["outputs"]
     assert len(outputs["clip"]["similarity"]) == 2 and all(-1 <= v <= 1 for row in outputs["clip"]["similarity"]
                                                             for v in row)
     assert Image.open(outputs["stable_diffusion"]["image"]).size == (64, 64)
     assert isinstance(outputs["captioner"]["caption"], str) and outputs["captioner"]["caption"]
     assert isinstance(outputs["translator"]["en"], str)
+    sizes = {name: Image.open(outputs["sdxl"][name]).size for name in ("sdxl", "refined", "upscaled")}
+    assert sizes == {"sdxl": (64, 64), "refined": (64, 64), "upscaled": (128, 128)}
 
 
 def test_demo_ends_by_exporting_the_dataset_and_writing_its_report(

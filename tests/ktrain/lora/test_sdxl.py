@@ -79,9 +79,16 @@ def test_sgm_names_follow_sdxl_base_layout(diffusers_name: str, sgm_name: str | 
 
 
 @pytest.fixture(scope="module")
-def sdxl_trained(food_manifest: Any, lora_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def sdxl_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache of its own: other tests train on tiny-sdxl with the same images, and the cache counts below
+    are of a first run."""
+    return tmp_path_factory.mktemp("sdxl-cache")
+
+
+@pytest.fixture(scope="module")
+def sdxl_trained(food_manifest: Any, sdxl_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Six steps on one repeated batch (the four food images), UNet LoRA, frozen cached text encoders."""
-    config = tiny_config(food_manifest, tmp_path_factory.mktemp("sdxl") / "out", lora_cache, base="tiny-sdxl",
+    config = tiny_config(food_manifest, tmp_path_factory.mktemp("sdxl") / "out", sdxl_cache, base="tiny-sdxl",
                          batch_size=4)
     return config, train_lora(config)
 
@@ -98,17 +105,17 @@ def test_sdxl_lora_validation_loss_falls_on_a_repeated_batch(sdxl_trained: tuple
 
 
 def test_sdxl_text_cache_holds_states_and_pooled_and_matches_live_encoding(
-        sdxl_trained: tuple[Any, Any], food_manifest: Any, lora_cache: Path, tmp_path: Path) -> None:
+        sdxl_trained: tuple[Any, Any], food_manifest: Any, sdxl_cache: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
     config, full = sdxl_trained
     assert full.cache == {"latents/hit": 0, "latents/miss": 4, "text/hit": 0, "text/miss": 5}
-    entries = [load_file(p) for p in (lora_cache / "text").rglob("*.safetensors")]
+    entries = [load_file(p) for p in (sdxl_cache / "text").rglob("*.safetensors")]
     sdxl_entries = [e for e in entries if "pooled" in e]
     assert len(sdxl_entries) == 5  # four captions and the empty one
     assert {tuple(e["states"].shape) for e in sdxl_entries} == {(77, 64)}  # 32 + 32 wide, both encoders
     assert {tuple(e["pooled"].shape) for e in sdxl_entries} == {(32,)}
-    live = tiny_config(food_manifest, tmp_path / "live", lora_cache, base="tiny-sdxl", batch_size=4,
+    live = tiny_config(food_manifest, tmp_path / "live", sdxl_cache, base="tiny-sdxl", batch_size=4,
                        cache_latents=False, cache_text=False, max_steps=2, validation_prompts=[],
                        validation_images=0)
     assert train_lora(live).losses == pytest.approx(full.losses[:2], abs=1e-5)
