@@ -56,3 +56,37 @@ def test_cli_random_flip_sets_half_and_a_bad_chance_is_one_line(tmp_path: Path) 
                   "--set", "random_flip=1.5")
     assert result.returncode == 2 and "random_flip" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_flipped_latent_is_the_vae_encoding_of_the_mirrored_image(food_manifest: Any, tmp_path: Path) -> None:
+    """Cached and on-the-fly, the flipped side of an example is what the VAE makes of its mirror image,
+    and not of the image itself."""
+    from types import SimpleNamespace
+
+    from diffusers import AutoencoderKL
+
+    from kdata.models import resolve_model
+    from ktrain.lora.cache import EncodingCache, LatentSource
+    from ktrain.lora.data import preprocess
+    from ktrain.lora.setup import load_data
+
+    vae = AutoencoderKL.from_pretrained(resolve_model("tiny-sd"), subfolder="vae")
+    components = SimpleNamespace(vae=vae, vae_ref=SimpleNamespace(fingerprint="tiny-sd-vae"))
+    live_data = load_data(tiny_config(food_manifest, tmp_path / "o", tmp_path, cache_latents=False))
+    example = live_data.examples[0]
+    with torch.no_grad():
+        pixels = preprocess(example.image, example.bucket)[None]
+        mirrored_mean = vae.encode(pixels.flip(-1)).latent_dist.mean
+        plain_mean = vae.encode(pixels).latent_dist.mean
+    live = LatentSource(live_data, components, "cpu", torch.float32, None, flips=True)
+    cached_data = load_data(tiny_config(food_manifest, tmp_path / "o", tmp_path))
+    cached = LatentSource(cached_data, components, "cpu", torch.float32, EncodingCache(tmp_path, "latents"),
+                          flips=True)
+    cached.fill(range(len(cached_data.examples)))
+    for source in (live, cached):
+        with torch.no_grad():
+            flipped_mean, _ = source.distribution([0], [True])
+            unflipped_mean, _ = source.distribution([0], [False])
+        torch.testing.assert_close(flipped_mean, mirrored_mean, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(unflipped_mean, plain_mean, rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(flipped_mean, plain_mean, atol=1e-3)
