@@ -68,6 +68,11 @@ def text_key(encoder_fingerprint: str, caption: str, max_length: int, dtype: Any
     return cache_key(encoder=encoder_fingerprint, caption=caption, max_length=max_length, dtype=str(dtype))
 
 
+def mirror(pixels: Any) -> Any:
+    """Images (``[..., height, width]``) mirrored left-right: the ``random_flip`` view of a preprocessed image."""
+    return pixels.flip(-1)
+
+
 class LatentSource:
     """The VAE posterior (mean, std) of each example: from the cache, or encoded from the image bytes now.
 
@@ -107,20 +112,17 @@ class LatentSource:
         by_bucket: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
         for index, image in items:
             by_bucket.setdefault(self.data.examples[index].bucket, []).append((index, image))
+        import torch
+
         for group in by_bucket.values():
             bucket = self.data.examples[group[0][0]].bucket
+            pixels = torch.stack([preprocess(image, bucket) for _, image in group])  # decoded once for both sides
             for side in self.sides:
-                mean, std = self._encode([image for _, image in group], bucket, [side] * len(group))
+                mean, std = self._encode_pixels(mirror(pixels) if side else pixels)
                 for row, (index, _) in enumerate(group):
                     self.cache.save(self.keys[side][index],  # type: ignore[union-attr]
                                     {"mean": mean[row], "std": std[row]})
         return len(items)
-
-    def _encode(self, images: list[bytes], bucket: tuple[int, int], flips: Sequence[bool]) -> tuple[Any, Any]:
-        import torch
-
-        pixels = torch.stack([preprocess(image, bucket, flip) for image, flip in zip(images, flips)])
-        return self._encode_pixels(pixels)
 
     def _encode_pixels(self, pixels: Any) -> tuple[Any, Any]:
         import torch
@@ -141,8 +143,8 @@ class LatentSource:
             return mean, std
         examples = [self.data.examples[i] for i in indices]
         with self.timer.section("image_decode"):
-            pixels = torch.stack([preprocess(e.image, e.bucket, flip)  # type: ignore[arg-type]
-                                  for e, flip in zip(examples, flips)])
+            pixels = torch.stack([mirror(image) if flip else image  # type: ignore[arg-type]
+                                  for image, flip in zip((preprocess(e.image, e.bucket) for e in examples), flips)])
         return self._encode_pixels(pixels)
 
     def sample(self, indices: Sequence[int], generator: Any, flips: Sequence[bool] | None = None) -> Any:

@@ -110,17 +110,14 @@ def load_image(data: bytes) -> Image.Image:
         return ImageOps.exif_transpose(img).convert("RGB")
 
 
-def preprocess(data: bytes, bucket: Bucket, flip: bool = False) -> Any:
-    """Image bytes -> a (3, height, width) float tensor in [-1, 1], resized and cropped to ``bucket``;
-    with ``flip``, mirrored left-right after the crop (``random_flip``)."""
+def preprocess(data: bytes, bucket: Bucket) -> Any:
+    """Image bytes -> a (3, height, width) float tensor in [-1, 1], resized and cropped to ``bucket``."""
     import numpy as np
     import torch
 
     image = load_image(data)
     resized, (top, left) = crop_box(image.size, bucket)
     image = image.resize(resized, Image.Resampling.LANCZOS).crop((left, top, left + bucket[0], top + bucket[1]))
-    if flip:
-        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)
     return pixels / 127.5 - 1.0
 
