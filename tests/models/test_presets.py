@@ -170,28 +170,17 @@ def test_building_in_two_homes_gives_identical_files(
 
 
 def test_tiny_sd_generates_64px_from_korean_prompt_reproducibly() -> None:
-    import numpy as np
     import torch
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline.from_pretrained(resolve_model("tiny-sd"))
     pipe.set_progress_bar_config(disable=True)
 
-    def generate(seed: int) -> np.ndarray:
-        generator = torch.Generator().manual_seed(seed)
-        images = pipe(HANGUL_SENTENCE, num_inference_steps=2, height=64, width=64, generator=generator).images
-        return np.asarray(images[0])
-
-    image = generate(0)
-    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
-    assert np.array_equal(image, generate(0))
-    assert not np.array_equal(image, generate(1))
+    assert_renders_deterministically(pipe)
     assert pipe.unet.dtype == torch.float32
 
 
 def test_tiny_sdxl_has_sdxl_structure_and_renders_with_the_sdxl_pipeline() -> None:
-    import numpy as np
-    import torch
     from diffusers import StableDiffusionXLPipeline
 
     path = Path(resolve_model("tiny-sdxl", "stable-diffusion"))
@@ -209,15 +198,7 @@ def test_tiny_sdxl_has_sdxl_structure_and_renders_with_the_sdxl_pipeline() -> No
     assert pipe.tokenizer_2.pad_token == "!" and pipe.tokenizer.pad_token == "<|endoftext|>"
     assert pipe.vae.config.scaling_factor == 0.13025
 
-    def generate(seed: int) -> np.ndarray:
-        generator = torch.Generator().manual_seed(seed)
-        images = pipe(HANGUL_SENTENCE, num_inference_steps=2, height=64, width=64, generator=generator).images
-        return np.asarray(images[0])
-
-    image = generate(0)
-    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
-    assert np.array_equal(image, generate(0))
-    assert not np.array_equal(image, generate(1))
+    assert_renders_deterministically(pipe)
 
 
 def test_tiny_captioner_captions_through_pipeline_and_generate(pattern_image: Image.Image) -> None:
@@ -385,3 +366,19 @@ def test_importing_model_registry_does_not_import_torch(module: str) -> None:
     )
     done = python("-c", code, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def assert_renders_deterministically(pipe: Any) -> None:
+    """A 64 px uint8 image from a Korean prompt: the same for one seed, different for another."""
+    import numpy as np
+    import torch
+
+    def generate(seed: int) -> np.ndarray:
+        generator = torch.Generator().manual_seed(seed)
+        images = pipe(HANGUL_SENTENCE, num_inference_steps=2, height=64, width=64, generator=generator).images
+        return np.asarray(images[0])
+
+    image = generate(0)
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    assert np.array_equal(image, generate(0))
+    assert not np.array_equal(image, generate(1))
