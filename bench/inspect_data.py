@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -57,4 +59,15 @@ def build(rows: int, shards: int) -> Path:
     per = rows // shards
     tables = [make_shard(rng, s * per, per) for s in range(shards)]
     write_manifest(out, tables, IMAGE, Lineage(stage="bench", config={"rows": rows, "shards": shards}))
+    return out
+
+
+def build_in_child(rows: int, shards: int) -> Path:
+    """:func:`build` in a child process, so that the caller's peak RSS stays small: a child it starts later
+    inherits that peak as the floor of its own ``ru_maxrss`` (Linux keeps the high-water mark across exec)."""
+    out = bench_dir() / f"inspect-{rows}-{shards}"
+    if not (out / DESCRIPTOR).exists():
+        code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import inspect_data; " \
+               f"inspect_data.build({rows}, {shards})"
+        subprocess.run([sys.executable, "-c", code], check=True)
     return out

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inspect_data import build  # noqa: E402 - the bench folder is not a package
+from inspect_data import build_in_child  # noqa: E402 - the bench folder is not a package
 
 REPO = Path(__file__).resolve().parents[1]
 NUMERIC = ("int", "float", "double", "bool")
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=100)
     parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
-    manifest = build(args.rows, args.shards)
+    manifest = build_in_child(args.rows, args.shards)
     sides = {"kcli": [sys.executable, "-m", "kcli", "inspect", str(manifest), "--json"],
              "duckdb": [sys.executable, "-c", duckdb_query(manifest)]}
     print(f"manifest: {args.rows:,} rows in {args.shards} shards at {manifest}")

@@ -1,4 +1,4 @@
-"""Commands that look at, curate and release a manifest: inspect, filter, caption, report, view, publish."""
+"""Commands that curate and release a manifest: filter, caption, report, view, publish."""
 
 from __future__ import annotations
 
@@ -14,26 +14,6 @@ from kcli.output import emit
 from kdata.deps import require_extra
 
 ReportLimit = Annotated[int, typer.Option("--limit", min=1, help="Most rows in the grid (a key-hash sample beyond).")]
-
-
-def inspect(
-    manifest: Annotated[Path, typer.Argument(help="A manifest directory, or a Parquet file or folder (a Hub "
-                                             "export, another tool's output).")],
-    samples: Annotated[int, typer.Option("--samples", min=0, help="Sample rows to show as records.")] = 3,
-    head: Annotated[int, typer.Option("--head", min=0, help="Show the first N rows as a table.")] = 0,
-    blob_dir: BlobDirs = None,
-    as_json: AsJson = False,
-) -> None:
-    """Schema, row count, lineage, status/reason funnel, column summaries (value counts for categories) and
-    sample rows; plain Parquet too."""
-    from kcli.inspect_view import render_inspect
-    from kdata.inspect import inspect_manifest
-    from kdata.manifest import DESCRIPTOR, open_manifest
-
-    # A kcli manifest is opened with its --blob-dir stores; anything else is read as plain Parquet.
-    is_manifest = (manifest / DESCRIPTOR).is_file()
-    source = open_manifest(manifest, blob_dirs=blob_dir or [], check_rows=False) if is_manifest else manifest
-    emit(inspect_manifest(source, samples=samples, head=head), as_json, render_inspect)
 
 
 @stage_options

@@ -8,31 +8,85 @@ answers instantly. User errors (:class:`KcliError`) become a one-line message an
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from typer.core import TyperGroup
 
-from kcli import collect, corpus, curate, demo, evaluate, generate, index, interop, models, publish, train
 from kdata import __version__
 from kdata.errors import KcliError
 
-# The order of `kcli --help`: the data pipeline first, then text and models, then set-up.
-PIPELINE_ORDER = ("crawl", "ingest", "import", "verify", "inspect", "filter", "caption", "report", "view",
-                  "publish", "export", "corpus", "tokenizer", "train", "generate", "eval", "serve", "index", "models",
-                  "demo")
 DATA, MODELS, SETUP = "Images: collect, curate, publish", "Text and models: train, generate, evaluate", "Set-up"
 
 
-class PipelineOrderGroup(TyperGroup):
+class Entry(NamedTuple):
+    """Where a command lives: ``module.attribute`` is a command function, or a ``typer.Typer`` of subcommands."""
+
+    module: str
+    attribute: str
+    panel: str
+
+
+# The commands in the order of `kcli --help`: the data pipeline first, then text and models, then set-up. A
+# command's module is imported only when that command runs (or help lists it), so `kcli inspect` does not
+# pay for the trainers' and the crawler's option modules.
+COMMANDS = {
+    "crawl": Entry("kcli.collect", "crawl", DATA),
+    "ingest": Entry("kcli.collect", "ingest_app", DATA),
+    "import": Entry("kcli.interop", "import_", DATA),
+    "verify": Entry("kcli.collect", "verify", DATA),
+    "inspect": Entry("kcli.inspect_command", "inspect", DATA),
+    "filter": Entry("kcli.curate", "filter", DATA),
+    "caption": Entry("kcli.curate", "caption", DATA),
+    "report": Entry("kcli.curate", "report", DATA),
+    "view": Entry("kcli.curate", "view", DATA),
+    "publish": Entry("kcli.publish", "publish_app", DATA),
+    "export": Entry("kcli.interop", "export", DATA),
+    "corpus": Entry("kcli.corpus", "corpus_app", MODELS),
+    "tokenizer": Entry("kcli.train", "tokenizer_app", MODELS),
+    "train": Entry("kcli.train", "train_app", MODELS),
+    "generate": Entry("kcli.generate", "generate", MODELS),
+    "eval": Entry("kcli.evaluate", "eval_app", MODELS),
+    "serve": Entry("kcli.generate", "serve", MODELS),
+    "index": Entry("kcli.index", "index_app", MODELS),
+    "models": Entry("kcli.models", "models_app", SETUP),
+    "demo": Entry("kcli.demo", "demo", SETUP),
+}
+PIPELINE_ORDER = tuple(COMMANDS)
+
+
+def load_command(name: str) -> Any:
+    """The click command for ``name``, built from its module the first time it is asked for."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group(target)  # a group even with one subcommand, as add_typer makes it
+    else:
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name=name)(target)
+        command = typer.main.get_command(single)  # one command and no callback: the command itself
+    command.name = name
+    command.rich_help_panel = entry.panel  # type: ignore[attr-defined] - read by typer's rich help
+    return command
+
+
+class PipelineGroup(TyperGroup):
+    """The root group: commands listed in pipeline order and loaded on first use."""
+
     def list_commands(self, ctx: Any) -> list[str]:
-        return sorted(self.commands, key=lambda name: (PIPELINE_ORDER + (name,)).index(name))
+        return sorted({*COMMANDS, *self.commands}, key=lambda name: (PIPELINE_ORDER + (name,)).index(name))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands.get(cmd_name)
 
 
 app = typer.Typer(
     name="kcli",
-    cls=PipelineOrderGroup,
+    cls=PipelineGroup,
     help="Korean-aware image datasets and the models that draw from Korean prompts.\n\n"
     "Stages read a Parquet manifest and write a new one; re-running a command resumes it.",
     no_args_is_help=True,
@@ -56,28 +110,6 @@ def _root(
     from kdata.quiet import silence_third_party_progress
 
     silence_third_party_progress()  # kcli draws its own bars; before any command imports a library that draws some
-
-
-app.command(rich_help_panel=DATA)(collect.crawl)
-app.add_typer(collect.ingest_app, name="ingest", rich_help_panel=DATA)
-app.command("import", rich_help_panel=DATA)(interop.import_)
-app.command(rich_help_panel=DATA)(collect.verify)
-app.command(rich_help_panel=DATA)(curate.inspect)
-app.command("filter", rich_help_panel=DATA)(curate.filter)
-app.command(rich_help_panel=DATA)(curate.caption)
-app.command(rich_help_panel=DATA)(curate.report)
-app.command(rich_help_panel=DATA)(curate.view)
-app.add_typer(publish.publish_app, name="publish", rich_help_panel=DATA)
-app.command(rich_help_panel=DATA)(interop.export)
-app.add_typer(corpus.corpus_app, name="corpus", rich_help_panel=MODELS)
-app.add_typer(train.tokenizer_app, name="tokenizer", rich_help_panel=MODELS)
-app.add_typer(train.train_app, name="train", rich_help_panel=MODELS)
-app.command(rich_help_panel=MODELS)(generate.generate)
-app.add_typer(evaluate.eval_app, name="eval", rich_help_panel=MODELS)
-app.command(rich_help_panel=MODELS)(generate.serve)
-app.add_typer(index.index_app, name="index", rich_help_panel=MODELS)
-app.add_typer(models.models_app, name="models", rich_help_panel=SETUP)
-app.command(rich_help_panel=SETUP)(demo.demo)
 
 
 def main() -> None:

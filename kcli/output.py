@@ -10,17 +10,31 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from kdata.progress import ProgressCallback, ProgressEvent
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+@cache
+def _consoles() -> tuple[Console, Console]:
+    from rich.console import Console
+
+    return Console(), Console(stderr=True)
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` (stdout) and ``err_console`` (stderr), made on first use: rich is a tenth of a ``--json``
+    command's start-up, and JSON output never draws with it."""
+    if name == "console":
+        return _consoles()[0]
+    if name == "err_console":
+        return _consoles()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def as_data(result: Any) -> Any:
@@ -46,13 +60,16 @@ def print_json(data: Any) -> None:
 
 
 def print_error(message: str) -> None:
+    from rich.markup import escape
+
     # Escaped: a message may hold brackets that are not markup (an extra such as 'kcli[ray]', a path).
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    _consoles()[1].print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def show_mapping(payload: Mapping[str, Any], title: str | None = None) -> None:
     """Top-level scalars in one table, then one table per nested mapping."""
     flat = {k: v for k, v in payload.items() if not isinstance(v, Mapping)}
+    console = _consoles()[0]
     console.print(key_value_table(flat, title=title))
     for key, value in payload.items():
         if isinstance(value, Mapping):
@@ -61,12 +78,15 @@ def show_mapping(payload: Mapping[str, Any], title: str | None = None) -> None:
 
 def show_run(result: Any) -> None:
     """A data stage's result (:class:`kdata.runner.RunResult`): its stats, and whether it resumed."""
+    console = _consoles()[0]
     console.print(stats_table(result.stats, title=f"{result.manifest.path}"))
     if result.shards_skipped:
         console.print(f"resumed: {result.shards_skipped} shard(s) were already done")
 
 
 def stats_table(stats: Mapping[str, int], title: str = "stats") -> Table:
+    from rich.table import Table
+
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("counter")
     table.add_column("rows", justify="right")
@@ -76,6 +96,8 @@ def stats_table(stats: Mapping[str, int], title: str = "stats") -> Table:
 
 
 def key_value_table(rows: Mapping[str, Any], title: str | None = None) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -85,6 +107,8 @@ def key_value_table(rows: Mapping[str, Any], title: str | None = None) -> Table:
 
 
 def rows_table(headers: Sequence[str], rows: Iterable[Sequence[str]], title: str | None = None) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     for header in headers:
         table.add_column(header, overflow="fold")
@@ -113,9 +137,11 @@ def progress_bars(enabled: bool = True) -> Iterator[ProgressCallback | None]:
     if not enabled:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
                TextColumn("{task.fields[text]}"), TimeElapsedColumn())
-    bars = Progress(*columns, console=err_console)
+    bars = Progress(*columns, console=_consoles()[1])
     tasks: dict[str, Any] = {}
 
     def update(event: ProgressEvent) -> None:

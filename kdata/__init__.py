@@ -1,10 +1,8 @@
 """kdata: build Korean-aware image datasets as Parquet manifests (crawl, ingest, filter, caption, publish)."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("kcli")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+# The one place the version is written: pyproject.toml reads it from here (``[tool.setuptools.dynamic]``).
+# A literal, not importlib.metadata: that lookup costs every command ~30 ms at start-up, and it named the
+# distribution, which can change.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -11,12 +11,9 @@ from tests.helpers.cli import kcli, python
 
 
 def _groups() -> list[list[str]]:
-    import typer.main
+    from kcli.main import COMMANDS
 
-    from kcli.main import app
-
-    command = typer.main.get_command(app)
-    return [[]] + [[name] for name in command.commands]  # type: ignore[attr-defined]
+    return [[]] + [[name] for name in COMMANDS]
 
 
 @pytest.mark.parametrize("group", _groups(), ids=lambda g: " ".join(g) or "kcli")

@@ -148,3 +148,67 @@ def test_the_script_split_matches_re2_on_every_range_edge() -> None:
     expected = Counter("mixed" if h and la else "hangul" if h else "latin" if la else "other"
                        for h, la in zip(hangul, latin))
     assert summary.to_dict()["script"] == dict(expected)
+
+
+def test_shards_measured_on_threads_give_the_single_threaded_summary(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many shards, nulls in every kind of column, a plain Parquet folder with null statuses, and medians
+    past the exact limit (the sample depends on the order values are folded in): the same summary on one
+    thread and on four."""
+    from kdata import inspect
+
+    monkeypatch.setattr(inspect_columns, "EXACT_VALUES", 300)
+    rows = sample_rows(2000)
+    for i, row in enumerate(rows):
+        if i % 7 == 0:
+            row.update(category=None, caption_ko=None, clip_score=None)
+    write_rows(tmp_path / "m", rows, shards=9)
+    plain = pa.table({"status": ["ok", None, "rejected"] * 50, "reason": [None, None, "blur"] * 50,
+                      "flag": [True, None, False] * 50})
+    (tmp_path / "plain").mkdir()
+    for index in range(3):
+        pq.write_table(plain.slice(index * 40), tmp_path / "plain" / f"part-{index}.parquet")
+    summaries = {}
+    for threads in (1, 4):
+        monkeypatch.setattr(inspect, "_threads", lambda threads=threads: threads)
+        summaries[threads] = [inspect_manifest(tmp_path / "m"), inspect_manifest(tmp_path / "plain")]
+    assert summaries[1] == summaries[4]
+    manifest, plain_summary = summaries[4]
+    assert manifest["columns"]["clip_score"]["median_exact"] is False
+    assert manifest["columns"]["category"]["nulls"] == len(range(0, 2000, 7))
+    written = [row for index in range(3) for row in plain.slice(index * 40).to_pylist()]
+    assert {(f["status"], f["reason"]): f["rows"] for f in plain_summary["funnel"]} == Counter(
+        (row["status"], row["reason"] or "") for row in written)
+    flags = [row["flag"] for row in written if row["flag"] is not None]
+    assert plain_summary["columns"]["flag"] | {"median": None} == {
+        "type": "numeric", "count": len(flags), "nulls": len(written) - len(flags), "min": False, "median": None,
+        "max": True, "median_exact": True}
+
+
+def test_numpy_view_reads_sliced_arrays_without_a_copy() -> None:
+    values = pa.array(list(range(100)), pa.int32()).slice(10, 5)
+    view = inspect_columns.numpy_view(values)
+    assert view.tolist() == [10, 11, 12, 13, 14] and view.dtype == "int32"
+    assert inspect_columns.numpy_view(pa.array([0.5, 1.5], pa.float32())).tolist() == [0.5, 1.5]
+    assert inspect_columns.numpy_view(pa.array([True, False, True]).slice(1)).tolist() == [0, 1]
+    assert inspect_columns.numpy_view(pa.array([3], pa.uint64())).dtype == "uint64"
+    with pytest.raises(ValueError, match="without nulls"):
+        inspect_columns.numpy_view(pa.array([1, None]))
+
+
+def test_kcli_inspect_json_loads_only_what_the_summary_needs(tmp_path: Path) -> None:
+    """The start-up of ``kcli inspect --json``: no pandas (pyarrow imports it for any conversion of Python
+    values or to numpy), no rich (tables only), no other command's modules."""
+    write_rows(tmp_path / "m", sample_rows(50), shards=2)
+    probe = ("import sys, runpy; sys.argv = ['kcli', 'inspect', sys.argv[1], '--json']\n"
+             "try:\n    runpy.run_module('kcli', run_name='__main__')\n"
+             "except SystemExit as e:\n    assert not e.code, e.code\n"
+             "loaded = [m for m in ('pandas', 'rich', 'kcli.collect', 'kcli.curate', 'kdata.runner', 'torch')\n"
+             "          if m in sys.modules]\n"
+             "print('LOADED', loaded, file=sys.stderr)\n")
+    from tests.helpers.cli import python
+
+    done = python("-c", probe, str(tmp_path / "m"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == 50
+    assert "LOADED []" in done.stderr
