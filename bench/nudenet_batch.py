@@ -6,7 +6,9 @@ Both sides score the same images: 512 px JPEGs (smooth random colour fields) wit
 mixed in, so some images have detections. Rounds alternate per-image and batched so that a change in the
 machine's load hits both alike; each line prints the load average. "Per image" is NudeNet's own
 ``NudeDetector().detect`` on each image (its default session); "batched" is :class:`NudeNetScorer` with
-``--batch`` images per ``session.run``, on the CUDA provider where onnxruntime has one and the machine a GPU.
+``--batch`` images per ``session.run`` and the post-processing vectorised, on the CUDA provider where
+onnxruntime has one and the machine a GPU. A last line splits a batched image's time into preprocessing,
+model run and post-processing, and prints the bound the model run alone sets.
 The model load is left out of both. The scores of the two sides are checked equal (to 1e-4).
 """
 
@@ -60,6 +62,39 @@ def timed(label: str, run: object, count: int) -> tuple[float, np.ndarray]:
     return count / seconds, scores
 
 
+def stage_breakdown(session: object, images: list[bytes], batch: int) -> None:
+    """Where a batched image's time goes: NudeNet's preprocessing, the model run, and the post-processing
+    both ways (NudeNet's per-box loop and kcli's vectorised one) on the same outputs. The model run alone
+    bounds what any change outside the model can gain on this hardware."""
+    from nudenet import nudenet as module
+
+    from kdata.filter.nudenet_boxes import detections
+
+    labels = getattr(module, "__labels")
+    started = time.perf_counter()
+    prepared = [module._read_image(data, 320) for data in images]
+    read_s = time.perf_counter() - started
+    started = time.perf_counter()
+    name = session.get_inputs()[0].name  # type: ignore[attr-defined]
+    outputs = [session.run(None, {name: np.vstack([p[0] for p in prepared[i:i + batch]])})[0]  # type: ignore[attr-defined]
+               for i in range(0, len(prepared), batch)]
+    run_s = time.perf_counter() - started
+    flat = [o for out in outputs for o in out]
+    started = time.perf_counter()
+    for o, p in zip(flat, prepared):
+        module._postprocess([o[None]], p[3], p[4], p[1], p[2], p[5], p[6], 320, 320)
+    loop_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for o, p in zip(flat, prepared):
+        detections(o, p[3], p[4], p[5], p[6], 320, labels)
+    vector_s = time.perf_counter() - started
+    per = 1000 / len(images)
+    print(f"per image: preprocess {read_s * per:.1f} ms, model run {run_s * per:.1f} ms (batch {batch}), "
+          f"post-process {loop_s * per:.1f} ms NudeNet's loop / {vector_s * per:.2f} ms vectorised; "
+          f"bound with free pre/post-processing: {(read_s + run_s + loop_s) / run_s:.2f}x; "
+          f"load {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
@@ -89,6 +124,7 @@ def main() -> None:
     ratio = statistics.median(b / p for b, p in zip(batched, per_image))
     print(f"batched / per-image throughput: {ratio:.2f}x (median of {args.rounds} rounds); "
           f"load now {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    stage_breakdown(scorer.detector.onnx_session, images, args.batch)
 
 
 if __name__ == "__main__":

@@ -81,3 +81,24 @@ def test_a_nudenet_filter_asks_ray_for_a_gpu_unless_pinned_to_the_cpu() -> None:
     assert ScoreStage.wants_gpu(parse_filter_config({"safety": {"scorer": "nudenet"}}))
     assert not ScoreStage.wants_gpu(parse_filter_config({"safety": {"scorer": "nudenet", "device": "cpu"}}))
     assert not ScoreStage.wants_gpu(parse_filter_config({}))
+
+
+@pytest.mark.parametrize(("x_pad", "y_pad", "width", "height"), [(0, 0, 320, 320), (200, 0, 600, 800),
+                                                                 (0, 350, 1000, 650), (0, 0, 37, 37)])
+def test_vectorised_boxes_equal_nudenets_loop(x_pad: int, y_pad: int, width: int, height: int) -> None:
+    """Thousands of candidates, many overlapping and many past the image's edge (so clipping and NMS both
+    matter): the same detections, scores and boxes as NudeNet's own per-box loop, to the last bit."""
+    from nudenet import nudenet as module
+
+    from kdata.filter.nudenet_boxes import detections
+
+    rng = np.random.default_rng(width + x_pad)
+    labels = getattr(module, "__labels")
+    output = np.zeros((4 + len(labels), 2100), dtype=np.float32)
+    output[:2] = rng.uniform(-20, 340, (2, 2100))  # centres, some outside the model's square
+    output[2:4] = rng.uniform(1, 160, (2, 2100))
+    output[4:] = rng.beta(0.3, 4, (len(labels), 2100))  # mostly low scores, a few hundred above 0.2
+    expected = module._postprocess([output[None]], x_pad, y_pad, None, None, width, height, 320, 320)
+    got = detections(output, x_pad, y_pad, width, height, 320, labels)
+    assert len(expected) > 10
+    assert got == expected
