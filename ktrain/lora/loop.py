@@ -5,7 +5,8 @@
 3. Add LoRA, build AdamW and the schedule, resume from ``checkpoint-N`` when asked.
 4. Each step: ``gradient_accumulation_steps`` micro-batches of one bucket each; noise, timesteps and
    caption dropout drawn from the step's own seed; min-SNR weighted MSE; clip, step, EMA.
-5. Every ``validation_steps``: validation loss and a sample grid of the Korean validation prompts; every
+5. Every ``validation_steps`` and at the end, when asked: the validation loss (``validation_images``) and a
+   sample grid of the validation prompts (``validation_prompts``); both are off by default. Every
    ``checkpointing_steps``: ``checkpoint-{step}/`` (LoRA weights, optimizer, schedule, RNG, resolved
    config, manifest fingerprint), keeping at most ``checkpoints_total_limit``.
 6. Export both LoRA formats and the model card into ``--out``.
