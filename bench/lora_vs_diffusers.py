@@ -204,7 +204,7 @@ def main() -> None:
         if args.sd15_steps and args.sd15_trials:  # --sd15-trials 0: the tiny comparison only
             images, manifest = make_images(work, 4, 256)
             base = sd15_size_folder(work)
-            compare(f"SD 1.5-size UNet + text encoder, 4 images at 256 px, batch 1, {args.sd15_steps} steps",
+            compare(f"SD 1.5-size UNet, text encoder and VAE, 4 images at 256 px, batch 1, {args.sd15_steps} steps",
                     {"kcli": kcli_command(base, manifest, work / "out-kcli", 256, 1, args.sd15_steps),
                      "diffusers": script_command(args.script, base, images, work / "out-diffusers", 256, 1,
                                                  args.sd15_steps)},
