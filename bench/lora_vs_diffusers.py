@@ -1,7 +1,7 @@
 """``kcli train lora`` against diffusers' ``train_text_to_image_lora.py`` on the same data, side by side.
 
     python bench/lora_vs_diffusers.py --script /path/to/train_text_to_image_lora.py \
-        [--tensorboard-path DIR] [--trials 3] [--steps 40] [--sd15-steps 3] [--sd15-trials 1]
+        [--tensorboard-path DIR] [--trials 3] [--steps 40] [--sd15-steps 4] [--sd15-trials 1]
 
 diffusers' example script is not shipped by any package: copy it from a diffusers checkout
 (``examples/text_to_image/train_text_to_image_lora.py``) and say which commit. Its default
