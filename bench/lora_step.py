@@ -38,7 +38,7 @@ def build(workdir: Path, manifest: Path, cached: bool, batch_size: int) -> tuple
         validation_prompts=[], validation_images=0,
     )
     timer = StepTimer()
-    trainer = setup(config, load_data(config), timer=timer)
+    trainer = setup(config, load_data(config), timer=timer, fill_in_background=False)  # steps alone are timed
     for module in trainer.modules:
         module.train()
     return trainer, timer

@@ -1,7 +1,7 @@
 """``kcli train lora`` against diffusers' ``train_text_to_image_lora.py`` on the same data, side by side.
 
     python bench/lora_vs_diffusers.py --script /path/to/train_text_to_image_lora.py \
-        [--tensorboard-path DIR] [--trials 3] [--steps 40] [--sd15-steps 3] [--sd15-trials 1]
+        [--tensorboard-path DIR] [--trials 3] [--steps 40] [--sd15-steps 4] [--sd15-trials 1]
 
 diffusers' example script is not shipped by any package: copy it from a diffusers checkout
 (``examples/text_to_image/train_text_to_image_lora.py``) and say which commit. Its default
@@ -14,9 +14,10 @@ ones) so that load from other jobs hits both alike:
 
 1. tiny-sd (kcli's preset, random weights) on 32 generated images at 64 px, batch 8, ``--steps``
    optimizer steps, LoRA rank 4, lr 1e-4 constant, one torch thread each.
-2. An SD 1.5-size UNet and text encoder (random weights built from the published configs:
-   runwayml/stable-diffusion-v1-5's ``unet/config.json`` and ``text_encoder/config.json``) with an
-   8x-downsampling VAE, 256 px, batch 1, ``--sd15-steps`` steps.
+2. An SD 1.5-size UNet, text encoder and VAE (random weights built from the published configs:
+   runwayml/stable-diffusion-v1-5's ``unet/``, ``text_encoder/`` and ``vae/config.json``), 256 px, batch 1,
+   ``--sd15-steps`` steps. The VAE is SD 1.5's own width because its encoder is part of the script's every
+   step (kcli encodes each image once, into its latent cache).
 
 Each run prints its wall time (process start to exit), its start-up (to the first optimizer step), its
 steady steps/s (optimizer steps after the first ``--warmup``, timed by a hook on every
@@ -53,13 +54,16 @@ atexit.register(lambda: open(os.environ["BENCH_STAMPS"], "w").write(json.dumps(s
 target, sys.argv = sys.argv[1], sys.argv[1:]
 runpy.run_module("kcli", run_name="__main__") if target == "kcli" else runpy.run_path(target, run_name="__main__")
 """
-# runwayml/stable-diffusion-v1-5 unet/config.json and text_encoder/config.json (the sizes that matter).
+# runwayml/stable-diffusion-v1-5 unet/, vae/ and text_encoder/config.json (the sizes that matter).
 SD15_UNET: dict[str, Any] = {
     "block_out_channels": [320, 640, 1280, 1280], "layers_per_block": 2, "attention_head_dim": 8,
     "cross_attention_dim": 768, "in_channels": 4, "out_channels": 4, "norm_num_groups": 32, "sample_size": 64,
     "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
 }
+SD15_VAE = {"block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "latent_channels": 4,
+            "norm_num_groups": 32, "sample_size": 512, "down_block_types": ["DownEncoderBlock2D"] * 4,
+            "up_block_types": ["UpDecoderBlock2D"] * 4}
 SD15_TEXT = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
              "hidden_act": "quick_gelu", "projection_dim": 768}
 
@@ -71,7 +75,7 @@ def tiny_sd_folder() -> Path:
 
 
 def sd15_size_folder(work: Path) -> Path:
-    """tiny-sd's tokenizer and scheduler with an SD 1.5-size UNet and text encoder and an 8x VAE."""
+    """tiny-sd's tokenizer and scheduler with an SD 1.5-size UNet, text encoder and VAE."""
     import diffusers
     import torch
     import transformers
@@ -86,10 +90,8 @@ def sd15_size_folder(work: Path) -> Path:
                                        bos_token_id=BOS_TOKEN_ID, eos_token_id=EOS_TOKEN_ID,
                                        pad_token_id=EOS_TOKEN_ID, **SD15_TEXT)
     transformers.CLIPTextModel(text).save_pretrained(folder / "text_encoder")
-    # Four levels (three 2x downsamplings) as SD's VAE, narrower: the UNet is what is being measured.
-    diffusers.AutoencoderKL(block_out_channels=[32, 64, 64, 64], latent_channels=4, sample_size=256,
-                            down_block_types=["DownEncoderBlock2D"] * 4,
-                            up_block_types=["UpDecoderBlock2D"] * 4).save_pretrained(folder / "vae")
+    # SD 1.5's VAE at its own width: the script encodes every step's images with it, kcli once into its cache.
+    diffusers.AutoencoderKL(**SD15_VAE).save_pretrained(folder / "vae")
     return folder
 
 
@@ -202,7 +204,7 @@ def main() -> None:
         if args.sd15_steps and args.sd15_trials:  # --sd15-trials 0: the tiny comparison only
             images, manifest = make_images(work, 4, 256)
             base = sd15_size_folder(work)
-            compare(f"SD 1.5-size UNet + text encoder, 4 images at 256 px, batch 1, {args.sd15_steps} steps",
+            compare(f"SD 1.5-size UNet, text encoder and VAE, 4 images at 256 px, batch 1, {args.sd15_steps} steps",
                     {"kcli": kcli_command(base, manifest, work / "out-kcli", 256, 1, args.sd15_steps),
                      "diffusers": script_command(args.script, base, images, work / "out-diffusers", 256, 1,
                                                  args.sd15_steps)},

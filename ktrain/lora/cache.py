@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,47 @@ from ktrain.lora.timing import NO_TIMER, StepTimer
 ENCODE_BATCH = 8
 
 
+class CacheFillError(RuntimeError):
+    """Filling the cache failed on its worker thread; the cause is chained."""
+
+
+class PendingKeys:
+    """Cache keys a fill running on another thread has yet to write: a reader of one waits until it is written.
+
+    Keys are promised before the fill starts, so a reader can never find an entry missing that is on its
+    way; a failed fill wakes every waiter with its error instead of leaving them waiting."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._pending: set[str] = set()
+        self._error: BaseException | None = None
+
+    def promise(self, keys: Iterable[str]) -> None:
+        with self._changed:
+            self._pending.update(keys)
+
+    def written(self, keys: Iterable[str]) -> None:
+        with self._changed:
+            self._pending.difference_update(keys)
+            self._changed.notify_all()
+
+    def withdraw(self, keys: Iterable[str]) -> None:
+        """Stop promising ``keys`` (a fill that was stopped): a reader finds them missing instead of waiting."""
+        self.written(keys)
+
+    def fail(self, error: BaseException) -> None:
+        with self._changed:
+            self._error = error
+            self._changed.notify_all()
+
+    def wait(self, key: str) -> None:
+        with self._changed:
+            while key in self._pending and self._error is None:
+                self._changed.wait()
+            if key in self._pending:
+                raise CacheFillError(f"filling the cache failed: {self._error!r}") from self._error
+
+
 class EncodingCache:
     """Tensors in ``<root>/<kind>/<key[:2]>/<key>.safetensors``, each written temp-then-rename."""
 
@@ -35,6 +77,7 @@ class EncodingCache:
         self.root = Path(root) / kind
         self.hits = 0
         self.misses = 0
+        self.pending = PendingKeys()  # what a background fill has promised and not yet written
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.safetensors"
@@ -45,6 +88,7 @@ class EncodingCache:
     def load(self, key: str) -> dict[str, Any]:
         from safetensors.torch import load_file
 
+        self.pending.wait(key)
         return load_file(self.path(key))
 
     def save(self, key: str, tensors: dict[str, Any]) -> None:
@@ -90,23 +134,49 @@ class LatentSource:
 
     def fill(self, indices: Sequence[int], progress: ProgressCallback | None = None) -> int:
         """Encode the examples among ``indices`` whose latents (each side) are not cached yet; returns how many."""
+        missing = self.missing(indices)
+        self.encode_missing(missing, progress)
+        return len(missing)
+
+    def missing(self, indices: Sequence[int]) -> list[int]:
+        """The examples among ``indices`` with a side not cached yet (counted as misses, the rest as hits);
+        their keys are promised to readers until :meth:`encode_missing` writes them."""
         assert self.cache is not None
-        missing = {self.data.examples[i].key: i for i in indices
-                   if not all(self.cache.has(self.keys[side][i]) for side in self.sides)}
+        missing = [i for i in indices if not all(self.cache.has(self.keys[side][i]) for side in self.sides)]
         self.cache.hits += len(indices) - len(missing)
         self.cache.misses += len(missing)
-        pending: list[tuple[int, bytes]] = []
+        self.cache.pending.promise(self.keys[side][i] for i in missing for side in self.sides)
+        return missing
+
+    def encode_missing(self, missing: Sequence[int], progress: ProgressCallback | None = None,
+                       first: Sequence[Sequence[int]] = (), stop: threading.Event | None = None) -> int:
+        """Encode and cache ``missing`` (from :meth:`missing`): each group of ``first`` (the micro-batches the
+        first steps read) in a pass of its own, the rest in manifest order; ``stop`` ends it between batches."""
+        assert self.cache is not None
+        parts, left = [], set(missing)
+        for group in first:
+            parts.append([i for i in dict.fromkeys(group) if i in left])
+            left -= set(group)
+        parts.append(sorted(left))
         done = 0
-        for key, image in iter_image_bytes(self.data.manifest, set(missing)):
-            pending.append((missing[key], image))
-            if len(pending) == ENCODE_BATCH:
-                done += self._encode_and_store(pending)
-                pending = []
-                notify(progress, ProgressEvent("cache latents", done, len(missing), "images"))
-        done += self._encode_and_store(pending)
+        for part in parts:
+            wanted = {self.data.examples[i].key: i for i in part}
+            pending: list[tuple[int, bytes]] = []
+            for key, image in iter_image_bytes(self.data.manifest, set(wanted)):
+                if stop is not None and stop.is_set():  # the run ended first: what is left is not promised any more
+                    self.cache.pending.withdraw(self.keys[side][i] for i in missing for side in self.sides)
+                    return done
+                pending.append((wanted[key], image))
+                if len(pending) == ENCODE_BATCH:
+                    done += self._encode_and_store(pending)
+                    pending = []
+                    notify(progress, ProgressEvent("cache latents", done, len(missing), "images"))
+            done += self._encode_and_store(pending)
+        # An image the manifest no longer yields was never encoded: its reader fails instead of waiting.
+        self.cache.pending.withdraw(self.keys[side][i] for i in missing for side in self.sides)
         if missing:
             notify(progress, ProgressEvent("cache latents", done, len(missing), "images"))
-        return len(missing)
+        return done
 
     def _encode_and_store(self, items: list[tuple[int, bytes]]) -> int:
         by_bucket: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
@@ -122,6 +192,7 @@ class LatentSource:
                 for row, (index, _) in enumerate(group):
                     self.cache.save(self.keys[side][index],  # type: ignore[union-attr]
                                     {"mean": mean[row], "std": std[row]})
+            self.cache.pending.written(self.keys[side][i] for i, _ in group for side in self.sides)  # type: ignore[union-attr]
         return len(items)
 
     def _encode_pixels(self, pixels: Any) -> tuple[Any, Any]:
@@ -172,13 +243,24 @@ class TextSource:
         return text_key(self.fingerprint, caption, self.components.max_length, self.dtype)
 
     def fill(self, captions: Sequence[str], progress: ProgressCallback | None = None) -> int:
-        import torch
+        missing = self.missing(captions)
+        self.encode_missing(missing, progress)
+        return len(missing)
 
+    def missing(self, captions: Sequence[str]) -> list[str]:
+        """The distinct captions not cached yet (counted as misses), promised to readers until encoded."""
         assert self.cache is not None
         unique = sorted(set(captions))
         missing = [c for c in unique if not self.cache.has(self.key(c))]
         self.cache.hits += len(unique) - len(missing)
         self.cache.misses += len(missing)
+        self.cache.pending.promise(self.key(c) for c in missing)
+        return missing
+
+    def encode_missing(self, missing: Sequence[str], progress: ProgressCallback | None = None) -> None:
+        import torch
+
+        assert self.cache is not None
         for start in range(0, len(missing), ENCODE_BATCH):
             chunk = missing[start : start + ENCODE_BATCH]
             with torch.no_grad():
@@ -186,6 +268,7 @@ class TextSource:
             for row, caption in enumerate(chunk):
                 entry = {"states": states[row]} if pooled is None else {"states": states[row], "pooled": pooled[row]}
                 self.cache.save(self.key(caption), entry)
+            self.cache.pending.written(self.key(c) for c in chunk)
             notify(progress, ProgressEvent("cache text", start + len(chunk), len(missing), "captions"))
         return len(missing)
 

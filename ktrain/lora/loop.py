@@ -5,7 +5,8 @@
 3. Add LoRA, build AdamW and the schedule, resume from ``checkpoint-N`` when asked.
 4. Each step: ``gradient_accumulation_steps`` micro-batches of one bucket each; noise, timesteps and
    caption dropout drawn from the step's own seed; min-SNR weighted MSE; clip, step, EMA.
-5. Every ``validation_steps``: validation loss and a sample grid of the Korean validation prompts; every
+5. Every ``validation_steps`` and at the end, when asked: the validation loss (``validation_images``) and a
+   sample grid of the validation prompts (``validation_prompts``); both are off by default. Every
    ``checkpointing_steps``: ``checkpoint-{step}/`` (LoRA weights, optimizer, schedule, RNG, resolved
    config, manifest fingerprint), keeping at most ``checkpoints_total_limit``.
 6. Export both LoRA formats and the model card into ``--out``.
@@ -118,8 +119,9 @@ def train_step(tr: Trainer, step: int) -> tuple[float, int]:
 def train_lora(config: LoraTrainConfig, resume: str | None = None, overwrite: bool = False,
                progress: ProgressCallback | None = None) -> LoraTrainResult:
     """Train, or with ``resume`` continue, a LoRA as ``config`` says (see the module docstring)."""
-    from ktrain.runtime import make_accelerator
+    from ktrain.runtime import keep_freed_memory, make_accelerator
 
+    keep_freed_memory()
     out = Path(config.out)
     data = load_data(config)
     accelerator = make_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed,
@@ -155,6 +157,29 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressCallb
     for module in tr.modules:
         module.train()
     started, first_step, first_seen = time.perf_counter(), state.step, int(state.extra.get("samples_seen", 0))
+    try:
+        train_steps(tr, out, state, metrics, manager, layout, losses, progress)
+    finally:  # the steps are over (or failed): the caches need no more entries for this run
+        if tr.cache_fill is not None:
+            tr.cache_fill.stopping.set()
+    if tr.cache_fill is not None:
+        tr.cache_fill.finish()  # raises what the fill raised, even for entries no step read
+    speed = throughput(time.perf_counter() - started, state.step - first_step,
+                       int(state.extra.get("samples_seen", 0)) - first_seen)
+    files = export(tr, out, state, metrics) if acc.is_main_process else {}
+    finish_trackers(acc)
+    acc.wait_for_everyone()
+    resumed_from = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
+    return LoraTrainResult(out, state.step, resumed_from, losses, files,
+                           {**tr.data.stats, "buckets": tr.data.bucket_counts()}, cache_stats(tr),
+                           final_metrics(metrics), {**layout, "samples_seen": state.extra.get("samples_seen", 0),
+                                                    **speed})
+
+
+def train_steps(tr: Trainer, out: Path, state: TrainerState, metrics: MetricsLog, manager: CheckpointManager,
+                layout: dict[str, Any], losses: list[float], progress: ProgressCallback | None) -> None:
+    """Steps up to ``max_steps``, with validation, checkpoints and progress at their intervals."""
+    cfg = tr.config
     while state.step < cfg.max_steps:
         loss, images = train_step(tr, state.step)
         state.step += 1
@@ -172,16 +197,6 @@ def run(tr: Trainer, out: Path, checkpoint: Path | None, progress: ProgressCallb
         if last or state.step % cfg.progress_every == 0:
             event = ProgressEvent("train", state.step, cfg.max_steps, "steps", loss=loss, detail=f"lr {lr:.2e}")
             notify(progress, event)
-    speed = throughput(time.perf_counter() - started, state.step - first_step,
-                       int(state.extra.get("samples_seen", 0)) - first_seen)
-    files = export(tr, out, state, metrics) if acc.is_main_process else {}
-    finish_trackers(acc)
-    acc.wait_for_everyone()
-    resumed_from = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
-    return LoraTrainResult(out, state.step, resumed_from, losses, files,
-                           {**tr.data.stats, "buckets": tr.data.bucket_counts()}, cache_stats(tr),
-                           final_metrics(metrics), {**layout, "samples_seen": state.extra.get("samples_seen", 0),
-                                                    **speed})
 
 
 def count_seen(tr: Trainer, state: TrainerState, images: int) -> int:

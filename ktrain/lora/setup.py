@@ -1,8 +1,9 @@
 """Everything a LoRA training run needs before its first step, gathered into one :class:`Trainer`.
 
 Order matters for the user: the manifest is read and checked first (:func:`load_data`, no model loaded
-yet), then the frozen base is loaded, the caches are filled (the encoders run here, once), and only then
-is the LoRA added and the optimizer built.
+yet), then the frozen base is loaded, the caches start filling (the encoders run once per entry; in one
+process on a thread beside everything after, :class:`CacheFill`), and the LoRA is added and the optimizer
+built.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from kdata.errors import ConfigError
 from kdata.progress import ProgressCallback
 from ktrain.lora.batches import BatchPlan
-from ktrain.lora.cache import EncodingCache, LatentSource, TextSource
+from ktrain.lora.cache import CacheFillError, EncodingCache, LatentSource, TextSource
 from ktrain.lora.config import LoraTrainConfig
 from ktrain.lora.data import TrainingData, load_training_data, make_buckets, open_training_manifest
 from ktrain.lora.models import SDComponents, add_lora, load_components
@@ -41,6 +42,7 @@ class Trainer:
     ema: Any | None = None
     timer: StepTimer = NO_TIMER
     text_encoder_2: Any | None = None  # SDXL's second encoder, set only when the text encoders are trained
+    cache_fill: CacheFill | None = None  # the caches still filling beside the steps (one process)
 
     @property
     def modules(self) -> list[Any]:
@@ -73,9 +75,8 @@ def cache_root(config: LoraTrainConfig) -> Path:
 
 
 def build_sources(config: LoraTrainConfig, components: SDComponents, data: TrainingData, accelerator: Any,
-                  progress: ProgressCallback | None = None, timer: StepTimer = NO_TIMER,
-                  ) -> tuple[LatentSource, TextSource]:
-    """Latent and text sources; with caches on, each process fills its share of what is missing."""
+                  timer: StepTimer = NO_TIMER) -> tuple[LatentSource, TextSource]:
+    """Latent and text sources over the run's caches (when on), not filled yet."""
     from ktrain.runtime import weight_dtype
 
     dtype, device = weight_dtype(accelerator), accelerator.device
@@ -83,40 +84,90 @@ def build_sources(config: LoraTrainConfig, components: SDComponents, data: Train
     latent_cache = EncodingCache(root, "latents") if config.cache_latents else None
     text_cache = EncodingCache(root, "text") if config.uses_text_cache else None
     latents = LatentSource(data, components, device, dtype, latent_cache, timer, flips=config.random_flip > 0)
-    texts = TextSource(components, device, dtype, text_cache, timer)
+    return latents, TextSource(components, device, dtype, text_cache, timer)
+
+
+class CacheFill:
+    """The caches filling on a worker thread while the run loads, adds LoRA and trains.
+
+    What is missing is worked out and promised first (:class:`~ktrain.lora.cache.PendingKeys`), so a step
+    that reads an entry still on its way waits for it; a failed fill makes that read raise. The thread
+    does torch work on the VAE and text encoder, which the training never touches and which draws nothing
+    from the RNG; on CPU it runs beside the UNet's steps on another core. At SD 1.5 size the VAE encode of
+    4 images at 256 px took 15 s, which a run used to wait for before its first step."""
+
+    def __init__(self, latents: LatentSource, texts: TextSource, indices: list[int], captions: list[str],
+                 first: list[list[int]], progress: ProgressCallback | None) -> None:
+        import threading
+
+        self.caches = [c for c in (texts.cache, latents.cache) if c is not None]
+        missing_text = texts.missing(captions) if texts.cache is not None else []
+        missing_latents = latents.missing(indices) if latents.cache is not None else []
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+
+        def work() -> None:
+            try:
+                if texts.cache is not None:  # small, and every step reads it
+                    texts.encode_missing(missing_text, progress)
+                if latents.cache is not None:
+                    latents.encode_missing(missing_latents, progress, first=first, stop=self.stopping)
+            except BaseException as exc:  # every waiting reader gets it, and so does finish()
+                self.error = exc
+                for cache in self.caches:
+                    cache.pending.fail(exc)
+
+        self.thread = threading.Thread(target=work, name="lora-cache-fill", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        """Wait for the whole fill; raise what it raised."""
+        self.thread.join()
+        if self.error is not None:
+            raise CacheFillError(f"filling the caches failed: {self.error!r}") from self.error
+
+    def finish(self) -> None:
+        """The run needs no more entries: stop after the batch being encoded, then :meth:`join`."""
+        self.stopping.set()
+        self.join()
+
+
+def fill_sources(latents: LatentSource, texts: TextSource, indices: list[int], captions: list[str],
+                 progress: ProgressCallback | None) -> None:
+    if latents.cache is not None:
+        latents.fill(indices, progress)
+    if texts.cache is not None:
+        texts.fill(captions, progress)
+
+
+def prepare_sources(config: LoraTrainConfig, components: SDComponents, data: TrainingData, accelerator: Any,
+                    plan: BatchPlan, progress: ProgressCallback | None, timer: StepTimer, background: bool,
+                    ) -> tuple[LatentSource, TextSource, CacheFill | None]:
+    """The sources, each process's share of the missing entries filled, and LoRA added to the models.
+
+    In one process (with ``background``) the fill runs on a thread from here on (:class:`CacheFill`), the
+    first two micro-batches' images first. Several processes fill first and then add LoRA: the fill ends in
+    a collective every process must meet."""
+    latents, texts = build_sources(config, components, data, accelerator, timer)
     mine = list(range(accelerator.process_index, len(data.examples), accelerator.num_processes))
-    if latent_cache is not None:
-        latents.fill(mine, progress)
-    if text_cache is not None:
-        texts.fill([data.examples[i].caption for i in mine] + [""], progress)
+    captions = [data.examples[i].caption for i in mine] + [""]
+    if background and accelerator.num_processes == 1:
+        first = [plan.micro_batch(0)] + ([plan.micro_batch(1)] if plan.batches_per_epoch > 1 else [])
+        fill = CacheFill(latents, texts, mine, captions, first, progress)
+        add_lora(components, config)
+        return latents, texts, fill
+    fill_sources(latents, texts, mine, captions, progress)
     accelerator.wait_for_everyone()
-    return latents, texts
-
-
-def sources_beside_lora(config: LoraTrainConfig, components: SDComponents, data: TrainingData, accelerator: Any,
-                        progress: ProgressCallback | None, timer: StepTimer) -> tuple[LatentSource, TextSource]:
-    """:func:`build_sources`, then :func:`add_lora`; in one process the two overlap.
-
-    Filling the caches is torch work on the VAE and text encoder (it releases the GIL); adding LoRA is
-    Python work on the UNet (peft walks and wraps its modules). Neither touches the other's modules or
-    draws from the RNG that seeds the LoRA weights, so a thread runs the first while the second goes on.
-    Several processes keep the plain order: the cache fill ends in a collective every process must meet.
-    """
-    if accelerator.num_processes > 1 or config.train_text_encoder:
-        sources = build_sources(config, components, data, accelerator, progress, timer)
-        add_lora(components, config)
-        return sources
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1, thread_name_prefix="lora-cache") as pool:
-        pending = pool.submit(build_sources, config, components, data, accelerator, progress, timer)
-        add_lora(components, config)
-        return pending.result()
+    add_lora(components, config)
+    return latents, texts, None
 
 
 def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressCallback | None = None,
-          timer: StepTimer = NO_TIMER, accelerator: Any = None) -> Trainer:
-    """Load models, fill caches, add LoRA, build the optimizer and schedule, prepare with accelerate."""
+          timer: StepTimer = NO_TIMER, accelerator: Any = None, fill_in_background: bool = True) -> Trainer:
+    """Load models, fill caches, add LoRA, build the optimizer and schedule, prepare with accelerate.
+
+    With ``fill_in_background`` (one process) the caches may still be filling when this returns: the
+    trainer's ``cache_fill`` says so, and the loop calls its ``finish()`` after the last step."""
     import torch
 
     from ktrain.optim import build_optimizer, build_scheduler
@@ -131,7 +182,10 @@ def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressCallbac
     check_bucket_sizes(data, components.size_multiple)
     for module in (components.vae, components.unet, *components.text_encoders):
         module.to(accelerator.device)
-    latents, texts = sources_beside_lora(config, components, data, accelerator, progress, timer)
+    plan = BatchPlan(data.examples, config.batch_size, config.seed, accelerator.num_processes,
+                     accelerator.process_index)
+    latents, texts, fill = prepare_sources(config, components, data, accelerator, plan, progress, timer,
+                                           fill_in_background)
     trained = [components.unet] + (components.text_encoders if config.train_text_encoder else [])
     if config.gradient_checkpointing:
         components.unet.enable_gradient_checkpointing()
@@ -145,11 +199,9 @@ def setup(config: LoraTrainConfig, data: TrainingData, progress: ProgressCallbac
     *models, optimizer, scheduler = accelerator.prepare(*trained, optimizer, scheduler)
     texts.trainable = config.train_text_encoder
     prediction = config.prediction_type or components.noise_scheduler.config.prediction_type
-    plan = BatchPlan(data.examples, config.batch_size, config.seed, accelerator.num_processes,
-                     accelerator.process_index)
     encoders = models[1:] + [None, None]  # the trained text encoders in pipeline order, None where frozen
     trainer = Trainer(config, accelerator, components, data, latents, texts, plan, models[0], encoders[0], params,
-                      optimizer, scheduler, prediction, timer=timer, text_encoder_2=encoders[1])
+                      optimizer, scheduler, prediction, timer=timer, text_encoder_2=encoders[1], cache_fill=fill)
     if config.use_ema:
         from diffusers.training_utils import EMAModel
 
