@@ -80,6 +80,18 @@ def test_worker_processes_give_the_same_result_as_in_process(tmp_path: Path) -> 
     assert pooled.stats == local.stats
 
 
+def test_a_rerun_removes_the_temporary_files_a_killed_run_left(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in")
+    first = run(parent, tmp_path / "out")
+    leftovers = [tmp_path / "out" / "data" / ".shard-00001.parquet.tmp-123-abc",
+                 tmp_path / "out" / "_work" / ".shard-00001.parquet.done.json.tmp-123-abc"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half")
+    again = run(parent, tmp_path / "out")
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert again.manifest.fingerprint == first.manifest.fingerprint
+
+
 def test_progress_reports_every_shard(tmp_path: Path) -> None:
     parent = make_input(tmp_path / "in", shards=3)
     events: list[ProgressEvent] = []
