@@ -122,14 +122,17 @@ def _run_shards(runner: Executor, spec: StageSpec, sources: Sequence[ShardSource
         else:
             results[source.name] = done
     rows = sum(int(r.entry["rows"]) for r in results.values())
-    notify(options.progress, ProgressEvent(stage_cls.name, len(results), len(sources), "shards", rows,
-                                           skipped=bool(results)))
+    first = ProgressEvent(stage_cls.name, len(results), len(sources), "shards", rows, skipped=bool(results))
     if todo:
-        for result in runner.run(spec, todo):
+        # The first event draws the progress bars, which start a thread: only once the workers exist, so that
+        # they may be forked (see kdata.runner.executors.start_method).
+        for result in runner.run(spec, todo, started=lambda: notify(options.progress, first)):
             results[result.name] = result
             rows += int(result.entry["rows"])
             notify(options.progress, ProgressEvent(stage_cls.name, len(results), len(sources), "shards", rows,
                                                    detail=result.name))
+    else:
+        notify(options.progress, first)
 
     return _finish(stage_cls, out, sources, results, spec.lineage, parent, len(todo))
 
