@@ -11,8 +11,8 @@ starts and stops it, so the server costs both tools alike and never bottlenecks 
 The images are 512 px photo-like JPEGs generated once (cached in bench/out/). Both tools store 256 px
 ``keep_ratio`` JPEG q95 in Parquet, in two configurations: matched (``--workers`` processes x
 ``--threads`` threads each) and each tool's own defaults. Trials alternate the tools so that load from
-other jobs hits both alike; each prints wall-clock images/s (process start to exit, start-up included)
-and the load average, then the ratios of the medians.
+other jobs hits both alike; each prints wall-clock images/s (process start to exit, start-up included),
+the CPU seconds of the tool's processes and the load average, then the ratios of the medians.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -120,16 +121,20 @@ def start_nginx(nginx: str, root: Path, work: Path) -> tuple[subprocess.Popen, s
             time.sleep(0.1)
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of the tool's processes (user + system, every process it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command[:3])} failed:\n{done.stderr[-3000:]}")
-    return seconds
+    return seconds, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def run_img2dataset(python: str, listing: Path, out: Path, parallel: tuple[int, int] | None) -> tuple[float, int]:
+def run_img2dataset(python: str, listing: Path, out: Path,
+                    parallel: tuple[int, int] | None) -> tuple[tuple[float, float], int]:
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "WANDB_MODE": "disabled", "WANDB_DISABLED": "true"}
     binary = str(Path(python).parent / "img2dataset")  # the venv's console script (the package has no __main__)
     command = [binary, "--url_list", str(listing), "--input_format", "parquet",
@@ -139,49 +144,56 @@ def run_img2dataset(python: str, listing: Path, out: Path, parallel: tuple[int, 
                "--distributor", "multiprocessing"]
     if parallel is not None:
         command += ["--processes_count", str(parallel[0]), "--thread_count", str(parallel[1])]
-    seconds = timed(command, env)
+    times = timed(command, env)
     ok = sum(pq.read_table(p, columns=["status"]).column("status").to_pylist().count("success")
              for p in out.glob("*.parquet"))
-    return seconds, ok
+    return times, ok
 
 
-def run_kcli(listing: Path, out: Path, parallel: tuple[int, int] | None) -> tuple[float, int]:
+def run_kcli(listing: Path, out: Path, parallel: tuple[int, int] | None) -> tuple[tuple[float, float], int]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "kcli", "ingest", "urls", str(listing), "--out", str(out), "--caption-col",
                "caption", "--resize-mode", "keep_ratio", "--image-size", "256", "--encode-format", "jpeg",
                "--encode-quality", "95", "--shard-size", "1000", "--allow-private", "--json"]
     if parallel is not None:
         command += ["--workers", str(parallel[0]), "--threads", str(parallel[1])]
-    seconds = timed(command, env)
-    return seconds, int(json.loads((out / "stats.json").read_text()).get("kept", 0))
+    times = timed(command, env)
+    return times, int(json.loads((out / "stats.json").read_text()).get("kept", 0))
 
 
-def trial(name: str, args: argparse.Namespace, listing: Path, work: Path, parallel: tuple[int, int] | None) -> float:
+def trial(name: str, args: argparse.Namespace, listing: Path, work: Path,
+          parallel: tuple[int, int] | None) -> tuple[float, float]:
     target = work / f"out-{name}"
     shutil.rmtree(target, ignore_errors=True)
     if name == "kcli":
-        seconds, ok = run_kcli(listing, target, parallel)
+        (seconds, cpu), ok = run_kcli(listing, target, parallel)
     else:
-        seconds, ok = run_img2dataset(args.img2dataset_python, listing, target, parallel)
+        (seconds, cpu), ok = run_img2dataset(args.img2dataset_python, listing, target, parallel)
     if ok != args.images:
         raise SystemExit(f"{name} stored {ok} of {args.images} images")
     rate = ok / seconds
     load = os.getloadavg()
-    print(f"    {name:12s} {ok} images in {seconds:6.2f} s = {rate:7.1f} img/s   "
+    # CPU seconds drift less than wall seconds when other jobs load the machine: a second view of the ratio.
+    print(f"    {name:12s} {ok} images in {seconds:6.2f} s = {rate:7.1f} img/s, {cpu:6.2f} CPU-s   "
           f"(load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})", flush=True)
-    return rate
+    return rate, cpu
 
 
 def compare(label: str, args: argparse.Namespace, listing: Path, work: Path,
             parallel: tuple[int, int] | None) -> float:
     print(f"  {label}:", flush=True)
     rates: dict[str, list[float]] = {"kcli": [], "img2dataset": []}
+    cpus: dict[str, list[float]] = {"kcli": [], "img2dataset": []}
     for index in range(args.trials):
         order = ("kcli", "img2dataset") if index % 2 == 0 else ("img2dataset", "kcli")  # alternate who goes first
         for name in order:
-            rates[name].append(trial(name, args, listing, work, parallel))
+            rate, cpu = trial(name, args, listing, work, parallel)
+            rates[name].append(rate)
+            cpus[name].append(cpu)
     kcli, peer = statistics.median(rates["kcli"]), statistics.median(rates["img2dataset"])
-    print(f"    median: kcli {kcli:.1f} img/s, img2dataset {peer:.1f} img/s -> kcli / img2dataset = {kcli / peer:.2f}x")
+    kcli_cpu, peer_cpu = statistics.median(cpus["kcli"]), statistics.median(cpus["img2dataset"])
+    print(f"    median: kcli {kcli:.1f} img/s, img2dataset {peer:.1f} img/s -> kcli / img2dataset = {kcli / peer:.2f}x"
+          f"; CPU-s kcli {kcli_cpu:.2f}, img2dataset {peer_cpu:.2f} -> {peer_cpu / kcli_cpu:.2f}x less")
     return kcli / peer
 
 

@@ -267,9 +267,41 @@ def write_shard(table: pa.Table, target: Path, lineage: Lineage, kind: ManifestK
     metadata = dict(table.schema.metadata or {})
     metadata[LINEAGE_KEY] = json.dumps(lineage.to_dict(), ensure_ascii=False, default=str).encode()
     table = table.replace_schema_metadata(metadata)
-    with atomic_path(target) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return file_sha256(target)
+    codecs = column_codecs(table.schema)
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        hashing = _HashingWriter(handle)  # the hash of the bytes as written, instead of reading the file again
+        pq.write_table(table, hashing, compression=codecs,
+                       use_dictionary=[path for path, codec in codecs.items() if codec != "none"])
+    return hashing.digest.hexdigest()
+
+
+def column_codecs(schema: pa.Schema) -> dict[str, str]:
+    """Parquet compression per leaf column: none for top-level binary columns, zstd for the rest.
+
+    Binary columns hold encoded images (JPEG, PNG, WebP are compressed already): zstd and dictionary
+    encoding spend time on them and gain nothing. Parquet names codecs per leaf path (``col.list.element``),
+    so the paths are read from the Parquet schema this Arrow schema becomes, not guessed.
+    """
+    binary = {f.name for f in schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)}
+    sink = pa.BufferOutputStream()
+    pq.write_table(schema.empty_table(), sink)
+    parquet_schema = pq.ParquetFile(pa.BufferReader(sink.getvalue())).schema
+    paths = [parquet_schema.column(i).path for i in range(len(parquet_schema))]
+    return {path: "none" if path in binary else "zstd" for path in paths}
+
+
+class _HashingWriter:
+    """A binary file that hashes what passes through it (pyarrow writes to any object with ``write``)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.digest, self.closed = handle, hashlib.sha256(), False
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from kdata.blobs import BlobStore, read_image_bytes
 from kdata.errors import ManifestError, ManifestSchemaError
-from kdata.manifest import LINEAGE_KEY, Lineage, open_manifest, write_manifest
+from kdata.manifest import LINEAGE_KEY, Lineage, file_sha256, open_manifest, write_manifest
 from kdata.schema import IMAGE, conform_table
 
 
@@ -27,6 +27,23 @@ def test_written_manifest_carries_lineage_in_descriptor_and_parquet(tmp_path: Pa
     meta = pq.read_schema(reopened.shard_paths[0]).metadata
     shard_lineage = json.loads(meta[LINEAGE_KEY])
     assert shard_lineage["stage"] == "unit" and shard_lineage["kcli_version"]
+
+
+def test_image_bytes_are_stored_uncompressed_and_the_rest_zstd_and_the_recorded_hash_is_the_files(
+        tmp_path: Path) -> None:
+    table = _rows(3)
+    images = pa.array([bytes(range(256)) * 40, None, b"\xff\xd8\xff" * 500], pa.binary())
+    table = table.set_column(table.schema.get_field_index("image_bytes"), "image_bytes", images)
+    table = table.append_column("tags", pa.array([["a", "b"], [], ["a"]], pa.list_(pa.string())))
+    manifest = write_manifest(tmp_path / "m", [table], IMAGE, Lineage(stage="unit", config={}))
+    shard = manifest.shard_paths[0]
+    metadata = pq.read_metadata(shard)
+    codecs = {metadata.row_group(0).column(i).path_in_schema: metadata.row_group(0).column(i).compression
+              for i in range(metadata.num_columns)}
+    assert codecs.pop("image_bytes") == "UNCOMPRESSED"
+    assert codecs["tags.list.element"] == "ZSTD" and set(codecs.values()) == {"ZSTD"}
+    assert manifest.descriptor["shards"][0]["sha256"] == file_sha256(shard)
+    assert pq.read_table(shard).column("image_bytes").to_pylist() == images.to_pylist()
 
 
 def test_child_manifest_records_parent_fingerprint_and_chain(tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ class UrlIngestConfig:
 
 class UrlIngestStage(Stage):
     name = "ingest-urls"
+    fork_safe = True  # urllib3, Pillow and pyarrow only: workers start in milliseconds instead of a second
 
     def setup(self) -> None:
         config: UrlIngestConfig = self.config

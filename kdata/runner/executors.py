@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -40,14 +42,26 @@ class StageSpec:
         return stage
 
 
+Started = Callable[[], None]
+
+
+def _nothing() -> None:
+    return None
+
+
 class Executor(Protocol):
-    def run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]: ...
+    def run(self, spec: StageSpec, sources: Sequence[ShardSource],
+            started: Started = _nothing) -> Iterator[ShardResult]:
+        """Yield each shard's result as it finishes; call ``started`` once the workers exist."""
+        ...
 
 
 class InProcessExecutor:
     """Runs shards one after another in this process: simplest to debug, no start-up cost."""
 
-    def run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:
+    def run(self, spec: StageSpec, sources: Sequence[ShardSource],
+            started: Started = _nothing) -> Iterator[ShardResult]:
+        started()
         stage = spec.build()
         for source in sources:
             yield process_shard(stage, source, spec.context.output_dir, spec.lineage, spec.batch_size)
@@ -76,24 +90,43 @@ def _run_in_worker(source: ShardSource) -> ShardResult:
 
 
 class ProcessExecutor:
-    """Runs shards on ``workers`` spawned processes (spawn, not fork: torch's threads do not survive fork),
-    which end when this process dies (:func:`kdata.lifetime.die_with_parent`)."""
+    """Runs shards on ``workers`` processes, which end when this process dies (:func:`kdata.lifetime.die_with_parent`).
+
+    Workers are spawned (a fresh interpreter that imports what the stage needs), except that a stage marked
+    ``fork_safe`` has them forked when that is safe (:func:`start_method`).
+    """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
-    def run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:
-        context = multiprocessing.get_context("spawn")
+    def run(self, spec: StageSpec, sources: Sequence[ShardSource],
+            started: Started = _nothing) -> Iterator[ShardResult]:
+        context = multiprocessing.get_context(start_method(spec.stage_cls))
         counter = context.Value("i", 0)
         with ProcessPoolExecutor(
             max_workers=self.workers, mp_context=context, initializer=_init_worker,
             initargs=(spec, counter, os.getpid()),
         ) as pool:
+            # With fork, every worker is forked at the first submit, before the pool starts threads of its own.
             pending: set[Future[ShardResult]] = {pool.submit(_run_in_worker, s) for s in sources}
+            started()
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
+
+
+def start_method(stage_cls: type[Stage]) -> str:
+    """``fork`` for a ``fork_safe`` stage started from a process with no other thread, on Linux; else ``spawn``.
+
+    Spawn is the rule because torch's threads do not survive a fork. A fork copies only the calling thread:
+    a lock another thread held at that instant (a progress bar writing to the terminal, say) stays held in the
+    child forever, so any other live thread rules a fork out. Native threads (Arrow's pool, the BLAS's) are
+    re-created by their libraries' fork handlers. macOS's system libraries are not fork-safe at all.
+    """
+    if stage_cls.fork_safe and sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
 
 
 EXECUTORS = ("local", "ray")

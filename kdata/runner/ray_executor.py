@@ -38,7 +38,7 @@ from typing import Any
 
 from kdata.deps import install_command
 from kdata.errors import ConfigError, KcliError, MissingDependencyError
-from kdata.runner.executors import StageSpec
+from kdata.runner.executors import StageSpec, Started, _nothing
 from kdata.runner.shard import ShardResult, process_shard
 from kdata.runner.stage import ShardSource, Stage
 
@@ -106,8 +106,10 @@ class RayExecutor:
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
 
-    def run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:
+    def run(self, spec: StageSpec, sources: Sequence[ShardSource],
+            started: Started = _nothing) -> Iterator[ShardResult]:
         with ray_session(self.address, self.concurrency * self.num_cpus, ray=self.ray):
+            started()
             yield from self._run(spec, sources)
 
     def _run(self, spec: StageSpec, sources: Sequence[ShardSource]) -> Iterator[ShardResult]:

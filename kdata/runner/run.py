@@ -19,7 +19,7 @@ from typing import Any
 from kdata.atomic import write_json_atomic
 from kdata.errors import ConfigError
 from kdata.fspath import is_remote, local_inputs, remote_output
-from kdata.manifest import Lineage, Manifest, finalize_manifest
+from kdata.manifest import DATA_DIR, Lineage, Manifest, finalize_manifest
 from kdata.outputs import check_out_vs_inputs, check_writable_output, output_lock, prepare_output
 from kdata.progress import ProgressEvent, notify
 from kdata.runner.executors import Executor, StageSpec, make_executor
@@ -122,14 +122,17 @@ def _run_shards(runner: Executor, spec: StageSpec, sources: Sequence[ShardSource
         else:
             results[source.name] = done
     rows = sum(int(r.entry["rows"]) for r in results.values())
-    notify(options.progress, ProgressEvent(stage_cls.name, len(results), len(sources), "shards", rows,
-                                           skipped=bool(results)))
+    first = ProgressEvent(stage_cls.name, len(results), len(sources), "shards", rows, skipped=bool(results))
     if todo:
-        for result in runner.run(spec, todo):
+        # The first event draws the progress bars, which start a thread: only once the workers exist, so that
+        # they may be forked (see kdata.runner.executors.start_method).
+        for result in runner.run(spec, todo, started=lambda: notify(options.progress, first)):
             results[result.name] = result
             rows += int(result.entry["rows"])
             notify(options.progress, ProgressEvent(stage_cls.name, len(results), len(sources), "shards", rows,
                                                    detail=result.name))
+    else:
+        notify(options.progress, first)
 
     return _finish(stage_cls, out, sources, results, spec.lineage, parent, len(todo))
 
@@ -158,6 +161,7 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
     record_path = out / WORK_DIR / RUN_RECORD
     record = {"stage": lineage.stage, "config": lineage.config, "parent_fingerprint": lineage.parent_fingerprint}
     prepare_output(out, "manifest", overwrite)
+    _remove_temporaries(out)
     if record_path.exists():
         previous = json.loads(record_path.read_text(encoding="utf-8"))
         # A resumed run keeps its original start time, so redone shards are byte-identical to what an
@@ -170,6 +174,18 @@ def _prepare_output(out: Path, lineage: Lineage, overwrite: bool) -> None:
                 "re-run with the same settings to resume, or pass --overwrite to start again"
             )
     write_json_atomic(record_path, {**record, "created": lineage.created})
+
+
+def _remove_temporaries(out: Path) -> None:
+    """Delete what a killed run was writing (``.NAME.tmp-PID-TOKEN``, see kdata.atomic): this run holds the
+    output's lock, so no other run is writing there, and the shards those files belonged to are redone.
+    (The blob store is left alone: walking it costs a look at every blob, and a blob's temporary file is
+    never read.)"""
+    work = out / WORK_DIR
+    folders = [out, out / DATA_DIR, work, *(path for path in work.rglob("*") if path.is_dir())]
+    for folder in folders:
+        for leftover in folder.glob(".*.tmp-*"):
+            leftover.unlink(missing_ok=True)
 
 
 def _changed_keys(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -48,6 +48,11 @@ class Stage(ABC):
     # A stage that runs a model on a GPU when one exists says so; the Ray executor then gives each of its
     # actors a GPU (where the cluster has one), unless the stage's config sets ``device = "cpu"``.
     uses_gpu: ClassVar[bool] = False
+    # A stage whose module imports no torch (nor anything else that starts threads at import) may have its
+    # local worker processes forked from the parent instead of spawned: a fork inherits the parent's imported
+    # modules, where a spawned worker imports them again (about a second of CPU for pyarrow, pandas, numpy and
+    # Pillow). See kdata.runner.executors for when a fork is used even so.
+    fork_safe: ClassVar[bool] = False
 
     @classmethod
     def wants_gpu(cls, config: Any) -> bool:

@@ -92,6 +92,21 @@ def test_phash_survives_resizing_and_tells_pictures_apart() -> None:
     assert len(phash(big)) == 16 and phash(big) == phash(big.copy())
 
 
+@pytest.mark.parametrize("hash_size", [8, 3, 16])
+def test_phash_bits_are_the_textbook_definition(hash_size: int) -> None:
+    """The full DCT of the thumbnail, its low block, each bit set above np.median (hashes stored by earlier
+    versions stay comparable); an odd count of low coefficients has a middle value of its own."""
+    rng = np.random.default_rng(hash_size)
+    pictures = [images.picture(96, 64, seed=s) for s in range(6)]
+    pictures += [Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)), Image.new("L", (40, 40), 7)]
+    for picture in pictures:
+        size = hash_size * 4
+        grey = picture.convert("L").resize((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        basis = _dct_matrix(size)
+        low = (basis @ np.asarray(grey, dtype=np.float64) @ basis.T)[:hash_size, :hash_size]
+        assert phash(picture, hash_size) == np.packbits((low > np.median(low)).flatten()).tobytes().hex()
+
+
 def test_dct_matrix_is_the_dct_ii_definition() -> None:
     x = np.random.default_rng(0).random(8)
     direct = [sum(x[n] * np.cos(np.pi * k * (2 * n + 1) / 16) for n in range(8)) for k in range(8)]

@@ -53,6 +53,20 @@ class LossyStage(SlowStage):
         return super().process(batch).slice(1)
 
 
+SEEN_BY_WORKERS = "a fresh import"  # a test sets it in the parent: forked workers see that, spawned ones this
+
+
+class ForkableSlowStage(SlowStage):
+    """``SlowStage`` marked fork-safe, recording which value of ``SEEN_BY_WORKERS`` its worker saw."""
+
+    name = "forkable-slow-test"
+    fork_safe = True
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        table = super().process(batch)
+        return table.append_column("seen", pa.array([SEEN_BY_WORKERS] * table.num_rows, pa.string()))
+
+
 def make_input(root: Path, shards: int = 4, rows: int = 6, failed: tuple[str, ...] = ()) -> Manifest:
     """``shards`` shards of ``rows`` rows keyed row-0, row-1, …; the ``failed`` keys failed a download."""
     tables = []
@@ -74,5 +88,34 @@ def main(source: str, out: str, seconds: float, executor: str = "local", ray_add
     print(json.dumps({"shards_run": result.shards_run, "shards_skipped": result.shards_skipped}))
 
 
+def fork_check(root: str) -> None:
+    """Print what the workers of a fork-safe stage saw, run from this fresh process (no thread but the main
+    one): once with a progress callback that starts a thread at the first event, as the CLI's bars do, then
+    again while that thread is still alive. ``python -m tests.runner.slow_stage fork-check ROOT``."""
+    import threading
+
+    global SEEN_BY_WORKERS
+    SEEN_BY_WORKERS = "set in the parent"
+    parent = make_input(Path(root) / "in")
+    bars = threading.Event()
+    drawing: list[threading.Thread] = []
+
+    def progress(event: object) -> None:
+        if not drawing:
+            drawing.append(threading.Thread(target=bars.wait, daemon=True))
+            drawing[0].start()
+
+    seen = {}
+    for name, callback in (("first", progress), ("while_a_thread_lives", None)):
+        result = run_stage(ForkableSlowStage, SlowConfig(seconds_per_batch=0), manifest_sources(parent),
+                           Path(root) / name, parent=parent, options=RunOptions(workers=2, progress=callback))
+        seen[name] = sorted(set(result.manifest.read_table(columns=["seen"]).column("seen").to_pylist()))
+    bars.set()
+    print(json.dumps(seen))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), *sys.argv[4:7])
+    if sys.argv[1] == "fork-check":
+        fork_check(sys.argv[2])
+    else:
+        main(sys.argv[1], sys.argv[2], float(sys.argv[3]), *sys.argv[4:7])

@@ -10,7 +10,8 @@ from kdata.errors import ConfigError
 from kdata.manifest import Manifest, open_manifest
 from kdata.progress import ProgressEvent
 from kdata.runner import RunOptions, manifest_sources, run_stage
-from tests.runner.slow_stage import LossyStage, SlowConfig, SlowStage, make_input
+from tests.helpers.cli import python
+from tests.runner.slow_stage import ForkableSlowStage, LossyStage, SlowConfig, SlowStage, make_input
 
 
 def run(parent: Manifest, out: Path, **kwargs) -> object:  # noqa: ANN003
@@ -78,6 +79,37 @@ def test_worker_processes_give_the_same_result_as_in_process(tmp_path: Path) -> 
     pooled = run(parent, tmp_path / "two", workers=2)
     assert pooled.manifest.read_table().equals(local.manifest.read_table())
     assert pooled.stats == local.stats
+
+
+def test_a_fork_safe_stage_forks_its_workers_unless_another_thread_is_alive(tmp_path: Path) -> None:
+    # In a process of its own: threads other tests leave behind in this one would rule the fork out.
+    done = python("-m", "tests.runner.slow_stage", "fork-check", str(tmp_path), timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout)
+    assert seen["first"] == ["set in the parent"]  # forked: the progress thread came after the workers
+    assert seen["while_a_thread_lives"] == ["a fresh import"]  # spawned
+
+
+def test_worker_processes_of_a_fork_safe_stage_give_the_same_result_as_in_process(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in")
+
+    def table(out: str, workers: int) -> object:
+        return run_stage(ForkableSlowStage, SlowConfig(seconds_per_batch=0), manifest_sources(parent), tmp_path / out,
+                         parent=parent, options=RunOptions(workers=workers)).manifest.read_table().drop_columns("seen")
+
+    assert table("two", 2).equals(table("one", 1))
+
+
+def test_a_rerun_removes_the_temporary_files_a_killed_run_left(tmp_path: Path) -> None:
+    parent = make_input(tmp_path / "in")
+    first = run(parent, tmp_path / "out")
+    leftovers = [tmp_path / "out" / "data" / ".shard-00001.parquet.tmp-123-abc",
+                 tmp_path / "out" / "_work" / ".shard-00001.parquet.done.json.tmp-123-abc"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half")
+    again = run(parent, tmp_path / "out")
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert again.manifest.fingerprint == first.manifest.fingerprint
 
 
 def test_progress_reports_every_shard(tmp_path: Path) -> None:
