@@ -31,7 +31,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
                "huggingface_hub"),
     "train": ("torch", "transformers", "safetensors", "huggingface_hub", "diffusers", "peft", "accelerate"),
     "serve": ("fastapi", "uvicorn", "pydantic", "torch", "diffusers", "peft"),
-    "nsfw": ("nudenet", "onnxruntime"),
+    "nsfw": ("nudenet", "onnxruntime", "cv2"),
     "publish": ("datasets", "huggingface_hub"),
     "deepl": ("deepl",),
     "ray": ("ray",),
