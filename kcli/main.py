@@ -1,9 +1,10 @@
 """The ``kcli`` application: its commands in pipeline order, and the one place errors become messages.
 
 Commands live in one module per group (``collect``, ``curate``, ``corpus``, ``train``, ``generate``,
-``evaluate``, ``models``, ``demo``); each parses options, calls one library function and shows the result.
-Heavy libraries (torch, transformers, diffusers) are imported inside command bodies only, so ``kcli --help``
-answers instantly. User errors (:class:`KcliError`) become a one-line message and an exit code here.
+``evaluate``, ``models``, ``demo``, ``inspect_command``); each parses options, calls one library function
+and shows the result. A command's module is imported when that command runs, and heavy libraries (torch,
+transformers, diffusers) inside command bodies only, so ``kcli --help`` answers instantly. User errors
+(:class:`KcliError`) become a one-line message and an exit code here.
 """
 
 from __future__ import annotations
