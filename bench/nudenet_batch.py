@@ -124,7 +124,7 @@ def main() -> None:
     ratio = statistics.median(b / p for b, p in zip(batched, per_image))
     print(f"batched / per-image throughput: {ratio:.2f}x (median of {args.rounds} rounds); "
           f"load now {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    stage_breakdown(scorer.detector.onnx_session, images, args.batch)
+    stage_breakdown(scorer.session, images, args.batch)
 
 
 if __name__ == "__main__":

@@ -75,15 +75,16 @@ class NudeNetScorer:
         self.providers = onnx_providers(onnxruntime.get_available_providers(), torch_device(device).startswith("cuda"))
         # The packaged 320n.onnx unless a weights file (another NudeNet ONNX export) is given.
         model = weights or str(Path(nudenet.__file__).with_name("320n.onnx"))
-        session = onnxruntime.InferenceSession(model, session_options(onnxruntime), providers=self.providers)
-        self.detector = _detector(nudenet, session)
+        # kcli's own session, not a NudeDetector's: its constructor opens one with onnxruntime's default
+        # providers (nudenet 3.4 ignores its ``providers`` argument), which leaves a GPU unused.
+        self.session = onnxruntime.InferenceSession(model, session_options(onnxruntime), providers=self.providers)
         self.batch_size = batch_size
         self.model_id = f"nudenet:{Path(weights).name if weights else '320n'}"
 
     def detections(self, images: Sequence[bytes]) -> list[list[dict[str, Any]]]:
         from kdata.filter.nudenet_boxes import detect_batch
 
-        return detect_batch(self.detector.onnx_session, images, self.batch_size, NUDENET_RESOLUTION)
+        return detect_batch(self.session, images, self.batch_size, NUDENET_RESOLUTION)
 
     def score(self, embeddings: np.ndarray | None, images: Sequence[bytes]) -> np.ndarray:
         scores = [max((float(d["score"]) for d in found if d.get("class") in NUDENET_UNSAFE), default=0.0)
@@ -107,17 +108,6 @@ def onnx_providers(available: Sequence[str], has_gpu: bool) -> list[str]:
     """CUDA first where onnxruntime was built with it and this worker has a GPU; the CPU always, as the fallback."""
     chosen = ["CUDAExecutionProvider"] if has_gpu and "CUDAExecutionProvider" in available else []
     return [*chosen, "CPUExecutionProvider"]
-
-
-def _detector(nudenet: Any, session: Any) -> Any:
-    """A ``NudeDetector`` over ``session``. Its constructor opens a session with onnxruntime's default providers
-    (nudenet 3.4 ignores its ``providers`` argument), which leaves a GPU unused; ``detect`` and ``detect_batch``
-    read only these attributes."""
-    detector = nudenet.NudeDetector.__new__(nudenet.NudeDetector)
-    detector.onnx_session = session
-    detector.input_name = session.get_inputs()[0].name
-    detector.input_width = detector.input_height = NUDENET_RESOLUTION
-    return detector
 
 
 SCORERS.add("clip-nsfw-head", ScorerSpec("clip-nsfw-head", True, ClipNsfwHeadScorer))

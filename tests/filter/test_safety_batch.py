@@ -54,8 +54,8 @@ def test_batched_detections_equal_per_image_calls() -> None:
     single = nudenet.NudeDetector()
     expected = [single.detect(data) for data in images]
     scorer = NudeNetScorer(device="cpu", batch_size=4)
-    counting = CountingSession(scorer.detector.onnx_session)
-    scorer.detector.onnx_session = counting
+    counting = CountingSession(scorer.session)
+    scorer.session = counting
     got = scorer.detections(images)
     assert counting.calls == [4, 2]  # two model calls for six images
     assert sum(1 for found in expected if found) == 3
