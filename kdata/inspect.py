@@ -181,7 +181,7 @@ def _batches(files: Sequence[Path], size: int, columns: list[str] | None = None)
 
 def _leaves(fields: Iterable[pa.Field], prefix: str = "") -> Iterator[pa.Field]:
     """Leaf fields, struct fields named ``column.field`` as ``Table.flatten`` names them. (Not through
-    ``Schema.empty_table``, which imports pandas: a third of the command's time.)"""
+    ``Schema.empty_table``, which imports pandas: about 0.2 s of start-up, see inspect_columns.numpy_view.)"""
     for f in fields:
         name = prefix + f.name
         if pa.types.is_struct(f.type):
