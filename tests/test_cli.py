@@ -83,3 +83,22 @@ def test_verify_marks_broken_rows_failed_and_resumes(tmp_path: Path) -> None:
 def test_unknown_command_suggests_help() -> None:
     done = kcli("frobnicate")
     assert done.returncode != 0 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["inspect", "/no/such/manifest"]])
+def test_main_freezes_the_collector_on_its_way_out(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    """A clean exit and a user error alike leave with every object frozen, so the interpreter's exit does
+    not walk them all once more."""
+    import gc
+    import sys
+
+    from kcli.main import main
+
+    gc.unfreeze()
+    monkeypatch.setattr(sys, "argv", ["kcli", *argv])
+    try:
+        with pytest.raises(SystemExit):
+            main()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # this test process lives on: its objects must stay collectable

@@ -127,3 +127,23 @@ def test_stage_that_loses_a_row_is_a_bug_not_a_silent_drop(tmp_path: Path) -> No
         run_stage(LossyStage, SlowConfig(0), manifest_sources(parent), tmp_path / "out", parent=parent)
     assert not (tmp_path / "out" / "manifest.json").exists()
     assert open_manifest(tmp_path / "in").num_rows == 6
+
+
+def test_a_worker_freezes_the_collector_before_its_interpreter_exits(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawned worker's exit would otherwise walk every object it holds (seconds with torch loaded)."""
+    import atexit
+    import gc
+    import multiprocessing
+
+    from kdata.manifest import Lineage
+    from kdata.runner import executors
+    from kdata.runner.stage import StageContext
+
+    registered: list[object] = []
+    monkeypatch.setattr(atexit, "register", registered.append)
+    monkeypatch.setattr(executors, "die_with_parent", lambda pid: None)
+    spec = executors.StageSpec(SlowStage, SlowConfig(), StageContext(tmp_path, []), Lineage(stage="slow", config={}),
+                               batch_size=8)
+    executors._init_worker(spec, multiprocessing.get_context("spawn").Value("i", 0), 1)
+    assert gc.freeze in registered
