@@ -9,7 +9,6 @@ transformers, diffusers) inside command bodies only, so ``kcli --help`` answers 
 
 from __future__ import annotations
 
-import gc
 import importlib
 import sys
 from typing import Annotated, Any, NamedTuple
@@ -19,6 +18,7 @@ from typer.core import TyperGroup
 
 from kdata import __version__
 from kdata.errors import KcliError
+from kdata.lifetime import freeze_at_exit
 
 DATA, MODELS, SETUP = "Images: collect, curate, publish", "Text and models: train, generate, evaluate", "Set-up"
 
@@ -116,6 +116,7 @@ def _root(
 
 def main() -> None:
     """Console-script entry point: turn user errors into one-line messages, never tracebacks."""
+    freeze_at_exit()
     try:
         app()
     except KcliError as exc:
@@ -128,11 +129,6 @@ def main() -> None:
 
         print_error("interrupted; re-run the same command to resume where it stopped")
         sys.exit(130)
-    finally:
-        # The process ends next. Its exit runs the cyclic collector over every object still alive, which
-        # with pyarrow and pandas loaded took 0.1-0.2 s of each command (torch's modules add more); frozen
-        # objects are skipped. Exit handlers still run and modules are still torn down: owners close files.
-        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ executor (:mod:`kdata.runner.ray_executor`, an optional extra) fits behind the s
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import gc
 import multiprocessing
 import os
 import sys
@@ -21,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from kdata.lifetime import die_with_parent
+from kdata.lifetime import die_with_parent, freeze_at_exit
 from kdata.manifest import Lineage
 from kdata.runner.shard import ShardResult, process_shard
 from kdata.runner.stage import ShardSource, Stage, StageContext
@@ -78,10 +76,7 @@ def _init_worker(spec: StageSpec, counter: Any, parent_pid: int) -> None:
     # A killed kcli must not leave its workers (each may hold a model) running with parent PID 1. Their
     # end also ends multiprocessing's resource tracker, which exits once no process holds its pipe.
     die_with_parent(parent_pid)
-    # A spawned worker leaves through the interpreter's exit, whose last collection walks every object
-    # alive: 1.5-1.8 s with torch, diffusers and transformers loaded (0.2-0.3 s frozen), and the run waits
-    # for it. Exit handlers run before that collection; this one freezes them all (see kcli.main.main).
-    atexit.register(gc.freeze)
+    freeze_at_exit()  # a spawned worker leaves through the interpreter's exit, and the run waits for it
     with counter.get_lock():
         index = counter.value
         counter.value += 1
