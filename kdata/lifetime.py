@@ -44,9 +44,9 @@ def die_with_parent(parent_pid: int | None = None) -> None:
 def freeze_at_exit() -> None:
     """Freeze every object just before this interpreter's final collection, which then skips them all.
 
-    That collection walks every object still alive: with pyarrow and pandas loaded it took 0.12-0.18 s of
-    each command, with torch, diffusers and transformers 1.5-1.8 s (0.02-0.03 s and 0.2-0.3 s frozen), and a
-    parent waits for its workers' exits. Exit handlers run before it, in reverse order of registration, so
+    That collection walks every object still alive: with pyarrow and pandas loaded it took 0.08-0.15 s of
+    each command, with torch, diffusers and transformers 1.3-1.4 s (0.02 s and 0.18-0.28 s frozen, at load
+    1), and a parent waits for its workers' exits. Exit handlers run before it, in reverse order of registration, so
     registered first this one runs last; modules are still torn down and files closed by their owners.
     """
     atexit.register(gc.freeze)
